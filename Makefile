@@ -1,0 +1,49 @@
+# The targets CI calls exactly (.ci/run -> make test). Python 3.11; torch comes from this machine's
+# local CPU wheel (pip install torch==2.13.0), everything else pinned by pyproject.toml + constraints.txt.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint typecheck unit integration bench bench-quick clean-state clean
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check pip==25.3
+	$(BIN)/pip install -q --disable-pip-version-check torch==2.13.0
+	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+## make run: create the venv, start broker + graph store + worker + API, feed the bundled real events
+run: $(STAMP)
+	$(BIN)/groundswell up
+
+## make test: lint, types, then the whole suite (unit, property, integration on the real embedded parts)
+test: $(STAMP) lint typecheck
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest -q tests/unit
+
+integration: $(STAMP)
+	$(BIN)/python -m pytest -q tests/integration
+
+## make bench: the end-to-end benchmark (60 s sustained); results go to benchmarks/RESULTS.md by hand
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.end_to_end --seconds 60
+
+bench-quick: $(STAMP)
+	$(BIN)/python -m benchmarks.end_to_end --seconds 15
+
+clean-state:
+	rm -rf var
+
+clean: clean-state
+	rm -rf $(VENV) *.egg-info

@@ -1,0 +1,1 @@
+"""The pure activity core: one schema for every network, normalizers, text extraction, dead letters."""

@@ -1,0 +1,1 @@
+"""The HTTP API (FastAPI): marketers' queries, health, metrics."""

@@ -1,0 +1,222 @@
+"""`groundswell`: one CLI for every part. Settings come from GROUNDSWELL_* env vars and flags."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from types import FrameType
+
+from groundswell.settings import Settings
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides = {k: v for k, v in vars(args).items() if k in Settings.model_fields and v is not None}
+    return Settings(**overrides)
+
+
+def cmd_broker(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.broker import serve_broker
+
+    serve_broker(settings)
+    return 0
+
+
+def cmd_graph_server(settings: Settings, args: argparse.Namespace) -> int:
+    from graph.arcadedb_server import serve_forever
+
+    serve_forever(settings, settings.data_dir / "graph.ready")
+    return 0
+
+
+def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.worker import run_worker
+
+    run_worker(settings)
+    return 0
+
+
+def cmd_api(settings: Settings, args: argparse.Namespace) -> int:
+    from api.app import run_api
+
+    run_api(settings)
+    return 0
+
+
+class Progress:
+    """A line a second: how many sent, the rate, and time spent waiting on the workers."""
+
+    def __init__(self, label: str, total: int | None = None) -> None:
+        self.label, self.total = label, total
+        self.started = self.last = time.monotonic()
+
+    def __call__(self, sent: int) -> None:
+        now = time.monotonic()
+        if now - self.last >= 1.0:
+            self.last = now
+            rate = sent / max(now - self.started, 1e-9)
+            of = f"/{self.total}" if self.total else ""
+            print(f"  {self.label}: {sent}{of} events, {rate:,.0f}/s", flush=True)
+
+
+def _producer(settings: Settings, max_lag: int):  # type: ignore[no-untyped-def]
+    from groundswell.metrics import Metrics
+    from streams.broker import resolve_bootstrap
+    from streams.produce import RawProducer
+
+    return RawProducer(resolve_bootstrap(settings), settings.app_id, Metrics.create(), max_lag=max_lag,
+                       partitions=settings.partitions)
+
+
+def replay(settings: Settings, paths: Sequence[Path], rate: float | None, max_lag: int) -> int:
+    from sources.replay import iter_files, iter_paced
+
+    producer = _producer(settings, max_lag)
+    events: Iterable = iter_files(list(paths))  # type: ignore[type-arg]
+    if rate:
+        events = iter_paced(events, rate)
+    sent = producer.send_all(events, Progress("replay"))
+    producer.close()
+    print(f"replayed {sent} events from {len(paths)} file(s) to social.raw", flush=True)
+    return sent
+
+
+def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
+    replay(settings, [Path(p) for p in args.files], args.rate, args.max_lag)
+    return 0
+
+
+def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
+    from itertools import islice
+
+    from sources.replay import iter_paced
+    from sources.simulate import Simulator
+
+    sim = Simulator(seed=args.seed, company_name=settings.company_name, company_handles=list(settings.company_keywords))
+    events: Iterable = iter(sim)  # type: ignore[type-arg]
+    if args.count:
+        events = islice(events, args.count)
+    producer = _producer(settings, args.max_lag)
+    stop = _install_stop()
+    progress = Progress("simulate", args.count)
+    for raw in iter_paced(events, args.rate):
+        if stop[0]:
+            break
+        producer.send(raw)
+        progress(producer.sent)
+    producer.close()
+    print(f"simulated {producer.sent} events to social.raw", flush=True)
+    return 0
+
+
+def _install_stop() -> list[bool]:
+    flag = [False]
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        flag[0] = True
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+    return flag
+
+
+def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
+    from groundswell.supervisor import Supervisor, http_ok
+    from sources.samples import demo_files
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    sup = Supervisor(settings)
+    stop = _install_stop()
+    try:
+        print("starting the embedded broker ...", flush=True)
+        if settings.embedded_broker:
+            settings.broker_address_file.unlink(missing_ok=True)
+            sup.start("broker", "broker")
+            sup.wait_for("broker", settings.broker_address_file.exists, 60)
+        if settings.embedded_graph:
+            print("starting the graph store (ArcadeDB over Bolt) ...", flush=True)
+            ready = settings.data_dir / "graph.ready"
+            ready.unlink(missing_ok=True)
+            sup.start("graph-server", "graph-server")
+            sup.wait_for("graph store", ready.exists, 180)
+        print("starting the Faust worker and the API ...", flush=True)
+        sup.start("worker", "worker")
+        sup.start("api", "api")
+        base = f"http://{settings.api_host}:{settings.api_port}"
+        sup.wait_for("API", lambda: http_ok(base + "/readyz"), 120)
+        sup.wait_for(
+            "worker metrics", lambda: http_ok(f"http://127.0.0.1:{settings.worker_metrics_port}/metrics"), 120
+        )
+        if not args.no_demo:
+            print("feeding the bundled real sample events ...", flush=True)
+            replay(settings, demo_files(), None, max_lag=3000)
+        if args.simulate:
+            sup.start("simulate", "simulate", "--rate", str(args.simulate))
+        print(
+            "\nGroundswell is up.\n"
+            f"  API docs        {base}/docs\n"
+            f"  influencers     {base}/influencers\n"
+            f"  API metrics     {base}/metrics\n"
+            f"  worker metrics  http://127.0.0.1:{settings.worker_metrics_port}/metrics\n"
+            f"  graph store     {settings.effective_graph_uri} (ArcadeDB studio: "
+            f"http://127.0.0.1:{settings.arcadedb_http_port})\n"
+            f"  logs            {settings.data_dir / 'logs'}\n"
+            "Ctrl-C stops everything; the graph is kept for the next `up`.",
+            flush=True,
+        )
+        while not stop[0]:
+            sup.check_alive()
+            time.sleep(0.5)
+        print("stopping ...", flush=True)
+        return 0
+    finally:
+        sup.stop()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="groundswell", description=__doc__)
+    p.add_argument("--data-dir", dest="data_dir", type=Path, help="state, logs, the embedded graph (default ./var)")
+    sub = p.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="everything embedded: broker, graph store, worker, API, demo data")
+    up.add_argument("--no-demo", action="store_true", help="do not replay the bundled sample events")
+    up.add_argument("--simulate", type=float, default=None, metavar="RATE", help="also run the simulator at RATE/s")
+    sub.add_parser("broker", help="host the embedded Kafka-protocol broker")
+    sub.add_parser("graph-server", help="run embedded ArcadeDB with its Bolt endpoint")
+    sub.add_parser("worker", help="run a Faust worker (all stages)")
+    sub.add_parser("api", help="run the HTTP API")
+    rp = sub.add_parser("replay", help="replay JSONL files (Jetstream, Mastodon, Reddit, X v2; .gz ok)")
+    rp.add_argument("files", nargs="+")
+    rp.add_argument("--rate", type=float, default=None, help="events/s (default: as fast as the workers keep up)")
+    rp.add_argument("--max-lag", type=int, default=3000, help="pause while a worker partition lags more (0: never)")
+    sp = sub.add_parser("simulate", help="synthetic firehose")
+    sp.add_argument("--rate", type=float, default=100.0)
+    sp.add_argument("--count", type=int, default=None)
+    sp.add_argument("--seed", type=int, default=7)
+    sp.add_argument("--max-lag", type=int, default=3000)
+    return p
+
+
+COMMANDS = {
+    "up": cmd_up,
+    "broker": cmd_broker,
+    "graph-server": cmd_graph_server,
+    "worker": cmd_worker,
+    "api": cmd_api,
+    "replay": cmd_replay,
+    "simulate": cmd_simulate,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = _settings(args)
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return COMMANDS[args.command](settings, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

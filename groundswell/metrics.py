@@ -1,0 +1,77 @@
+"""Prometheus metrics, one set per process, built on a registry that is passed in.
+
+Names are part of the ops contract (Grafana dashboard in deploy/grafana): change them only with
+the dashboard and the CHANGELOG.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+BATCH_BUCKETS = (1, 5, 10, 25, 50, 100, 250, 500, 1000, 2000)
+
+
+@dataclass(frozen=True)
+class Metrics:
+    registry: CollectorRegistry
+    events_in: Counter  # labels: stage, source
+    events_out: Counter  # labels: stage, source
+    dead_letters: Counter  # labels: stage, reason
+    stage_latency: Histogram  # labels: stage  (seconds from the event's receive time to the stage's output)
+    graph_batch_size: Histogram
+    graph_write_seconds: Histogram
+    graph_write_retries: Counter
+    consumer_lag: Gauge  # labels: topic, partition
+    alerts: Counter  # labels: rule
+    source_events: Counter  # labels: source  (produced to social.raw)
+
+    @classmethod
+    def create(cls, registry: CollectorRegistry | None = None) -> Metrics:
+        reg = registry if registry is not None else CollectorRegistry()
+        return cls(
+            registry=reg,
+            events_in=Counter(
+                "groundswell_events_in_total", "Events consumed by a stage", ["stage", "source"], registry=reg
+            ),
+            events_out=Counter(
+                "groundswell_events_out_total", "Events emitted by a stage", ["stage", "source"], registry=reg
+            ),
+            dead_letters=Counter(
+                "groundswell_dead_letters_total",
+                "Inputs sent to social.deadletter",
+                ["stage", "reason"],
+                registry=reg,
+            ),
+            stage_latency=Histogram(
+                "groundswell_stage_latency_seconds",
+                "Seconds from the source's receive time to the end of a stage",
+                ["stage"],
+                buckets=LATENCY_BUCKETS,
+                registry=reg,
+            ),
+            graph_batch_size=Histogram(
+                "groundswell_graph_batch_size", "Activities per graph write batch", buckets=BATCH_BUCKETS, registry=reg
+            ),
+            graph_write_seconds=Histogram(
+                "groundswell_graph_write_seconds",
+                "Seconds per graph write batch (one transaction)",
+                buckets=LATENCY_BUCKETS,
+                registry=reg,
+            ),
+            graph_write_retries=Counter(
+                "groundswell_graph_write_retries_total", "Graph write batches retried", registry=reg
+            ),
+            consumer_lag=Gauge(
+                "groundswell_consumer_lag",
+                "Records between the committed/processed offset and the partition end",
+                ["topic", "partition"],
+                registry=reg,
+            ),
+            alerts=Counter("groundswell_alerts_total", "Alerts emitted to crm.alerts", ["rule"], registry=reg),
+            source_events=Counter(
+                "groundswell_source_events_total", "Raw events produced to social.raw", ["source"], registry=reg
+            ),
+        )

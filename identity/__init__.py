@@ -1,0 +1,1 @@
+"""Identity resolution: which person is behind an account."""

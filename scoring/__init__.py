@@ -1,0 +1,1 @@
+"""Scores (influence, priority) and alert rules: pure functions over plain dataclasses."""

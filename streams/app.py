@@ -1,0 +1,218 @@
+"""The Faust application: topics, tables and agents, thin loops around streams.pipeline.
+
+Every topic and table uses ``settings.partitions`` partitions (the embedded broker creates
+topics with 4 on first use, and Faust needs a table's source topic and changelog to agree).
+Records are raw bytes (JSON via orjson) with explicit key/value types, so changelog recovery never
+meets Faust's JSON key default (see ../shared/DESIGN.md "Embedded broker").
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import faust
+import orjson
+
+from activity.raw import RawEvent
+from activity.schema import Activity
+from graph.store import GraphStore
+from groundswell.metrics import Metrics
+from groundswell.settings import (
+    TOPIC_ACTIVITY,
+    TOPIC_ALERTS,
+    TOPIC_DEADLETTER,
+    TOPIC_IDENTITY,
+    TOPIC_INFLUENCE,
+    TOPIC_PRIORITY,
+    TOPIC_RAW,
+    TOPIC_SIGNALS,
+    Settings,
+)
+from identity.resolver import IdentityLink
+from scoring.priority import ScoredPost
+from streams.compat import tolerate_mock_sync_group_invalid_request
+from streams.faust_config import faust_settings
+from streams.graph_writer import GraphWriter
+from streams.pipeline import (
+    AlertStage,
+    IdentityStage,
+    InfluenceState,
+    NormalizeStage,
+    Out,
+    ScoringResult,
+    ScoringStage,
+    SignalStage,
+    bad_record,
+)
+
+log = logging.getLogger(__name__)
+
+BATCH = 500
+BATCH_WITHIN = 0.2
+
+
+def create_app(settings: Settings, bootstrap: str, metrics: Metrics) -> faust.App:
+    tolerate_mock_sync_group_invalid_request()
+    app = faust.App(settings.app_id, **faust_settings(settings, bootstrap))
+
+    def topic(name: str) -> faust.TopicT:
+        return app.topic(
+            name,
+            key_type=bytes,
+            value_type=bytes,
+            key_serializer="raw",
+            value_serializer="raw",
+            partitions=settings.partitions,
+        )
+
+    raw_topic = topic(TOPIC_RAW)
+    activity_topic = topic(TOPIC_ACTIVITY)
+    signals_topic = topic(TOPIC_SIGNALS)
+    priority_topic = topic(TOPIC_PRIORITY)
+    topics = {
+        name: topic(name)
+        for name in (TOPIC_ACTIVITY, TOPIC_DEADLETTER, TOPIC_IDENTITY, TOPIC_SIGNALS, TOPIC_INFLUENCE, TOPIC_PRIORITY, TOPIC_ALERTS)
+    }
+    graph_topic = app.topic(
+        TOPIC_ACTIVITY,
+        TOPIC_IDENTITY,
+        TOPIC_INFLUENCE,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+    )
+
+    def table(name: str) -> faust.TableT:
+        return app.Table(
+            name,
+            default=None,
+            key_type=str,  # Faust derives the changelog serializers from these types (bytes -> raw)
+            value_type=bytes,
+            partitions=settings.partitions,
+        )
+
+    linked = table("identity-linked")
+    influence_table = table("influence")
+    alerted = table("alerted")
+
+    normalize_stage = NormalizeStage(settings, metrics)
+    identity_stage = IdentityStage(metrics)
+    signal_stage = SignalStage(settings, metrics)
+    scoring_stage = ScoringStage(settings, metrics)
+    alert_stage = AlertStage(settings, metrics)
+    writer = GraphWriter(settings, metrics)
+
+    async def send_all(outs: Sequence[Out]) -> None:
+        for o in outs:
+            await topics[o.topic].send(key=o.key, value=o.value, headers=o.headers)
+
+    @app.agent(raw_topic, name="normalize")
+    async def normalize_agent(stream: faust.StreamT) -> None:
+        async for event in stream.events():
+            headers = dict(event.headers or {})
+            raw = RawEvent.from_headers(
+                {k: (v if isinstance(v, bytes) else str(v).encode()) for k, v in headers.items()},
+                event.value,
+            )
+            await send_all(normalize_stage.process(raw))
+
+    @app.agent(activity_topic, name="identity")
+    async def identity_agent(stream: faust.StreamT) -> None:
+        async for event in stream.events():
+            try:
+                activity = Activity.from_dict(orjson.loads(event.value))
+            except Exception as e:  # a record we did not write; never stop the stream
+                await send_all([bad_record("identity", TOPIC_ACTIVITY, event.value, e, metrics)])
+                continue
+            account = activity.actor.id
+            out = identity_stage.process(activity, already_linked=linked.get(account) is not None)
+            if out is not None:
+                linked[account] = b"1"
+                await send_all([out])
+
+    @app.agent(activity_topic, name="signals")
+    async def signals_agent(stream: faust.StreamT) -> None:
+        async for event in stream.events():
+            try:
+                activity = Activity.from_dict(orjson.loads(event.value))
+            except Exception as e:
+                await send_all([bad_record("signals", TOPIC_ACTIVITY, event.value, e, metrics)])
+                continue
+            await send_all(signal_stage.process(activity))
+
+    @app.agent(signals_topic, name="scoring")
+    async def scoring_agent(stream: faust.StreamT) -> None:
+        async for events in stream.take_events(BATCH, within=BATCH_WITHIN):
+            result = ScoringResult()
+            for event in events:
+                account = event.key.decode() if isinstance(event.key, bytes) else str(event.key)
+                try:
+                    signal = orjson.loads(event.value)
+                except orjson.JSONDecodeError as e:
+                    result.outs.append(bad_record("scoring", TOPIC_SIGNALS, event.value, e, metrics))
+                    continue
+                state = result.updated.get(account) or InfluenceState.from_bytes(influence_table.get(account))
+                scoring_stage.apply(account, state, event.message.offset, signal, result)
+                influence_table[account] = state.to_bytes()
+            scoring_stage.finish(result)
+            await send_all(result.outs)
+
+    @app.agent(priority_topic, name="alerting")
+    async def alerting_agent(stream: faust.StreamT) -> None:
+        async for event in stream.events():
+            account = event.key.decode() if isinstance(event.key, bytes) else str(event.key)
+            last = alerted.get(account)
+            if last is not None and int(last) >= event.message.offset:
+                continue  # redelivered after a restart: its alert went out already
+            try:
+                post = ScoredPost.from_dict(orjson.loads(event.value))
+            except Exception as e:
+                await send_all([bad_record("alerting", TOPIC_PRIORITY, event.value, e, metrics)])
+                continue
+            await send_all(alert_stage.process(post))
+            alerted[account] = str(event.message.offset).encode()
+
+    @app.agent(graph_topic, name="graph")
+    async def graph_agent(stream: faust.StreamT) -> None:
+        async for events in stream.take_events(settings.graph_batch_size, within=settings.graph_batch_seconds):
+            activities: list[Activity] = []
+            links: list[IdentityLink] = []
+            scores: list[tuple[str, float, float]] = []
+            bad: list[Out] = []
+            for event in events:
+                name = event.message.topic
+                try:
+                    d = orjson.loads(event.value)
+                    if name == TOPIC_ACTIVITY:
+                        activities.append(Activity.from_dict(d))
+                    elif name == TOPIC_IDENTITY:
+                        links.append(IdentityLink.from_dict(d))
+                    elif name == TOPIC_INFLUENCE:
+                        scores.append((d["account_id"], float(d["influence_log"]), float(d["at"])))
+                except Exception as e:
+                    bad.append(bad_record("graph", name, event.value, e, metrics))
+            bad.extend(await writer.write(activities, links, scores))
+            await send_all(bad)
+
+    @app.task
+    async def open_graph() -> None:
+        await writer.open()
+
+    @app.timer(interval=5.0)
+    async def report_lag() -> None:
+        consumer = app.consumer
+        for tp in consumer.assignment():
+            try:
+                end = consumer.highwater(tp)
+            except Exception:
+                continue
+            read = consumer._read_offset.get(tp)
+            if end is not None:
+                metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(max(0, end - ((read or -1) + 1)))
+
+    app.conf.groundswell_started_at = time.time()  # type: ignore[attr-defined]
+    return app

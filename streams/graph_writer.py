@@ -1,0 +1,90 @@
+"""The graph stage's adapter: batches into the graph store, poison records into the dead letters.
+
+The store retries transient errors and constraint races itself; what still fails is bisected so
+that one bad activity goes to social.deadletter and the rest of its batch is written.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import orjson
+
+from activity.deadletter import DeadLetter, DeadLetterReason
+from activity.raw import RawEvent
+from activity.schema import Activity
+from graph.store import GraphStore
+from groundswell.metrics import Metrics
+from groundswell.settings import Settings
+from identity.resolver import IdentityLink
+from streams.pipeline import Out, dead_letter_out
+
+log = logging.getLogger(__name__)
+
+
+class GraphWriter:
+    def __init__(self, settings: Settings, metrics: Metrics) -> None:
+        self._settings = settings
+        self._m = metrics
+        self._store: GraphStore | None = None
+
+    async def open(self) -> GraphStore:
+        if self._store is None:
+            store = await GraphStore.connect(self._settings, self._m)
+            await store.setup()
+            self._store = store
+        return self._store
+
+    async def close(self) -> None:
+        if self._store is not None:
+            await self._store.close()
+            self._store = None
+
+    async def write(
+        self,
+        activities: list[Activity],
+        links: list[IdentityLink],
+        scores: list[tuple[str, float, float]],
+    ) -> list[Out]:
+        store = await self.open()
+        started = time.time()
+        dead: list[Out] = []
+        if activities or links:
+            dead = await self._apply(store, activities, links)
+        if scores:
+            latest: dict[str, tuple[str, float, float]] = {}
+            for row in scores:
+                if row[0] not in latest or latest[row[0]][2] <= row[2]:
+                    latest[row[0]] = row
+            await store.set_influence(list(latest.values()))
+        for a in activities:
+            self._m.events_in.labels("graph", a.network.value).inc()
+        if activities:
+            self._m.stage_latency.labels("graph").observe(
+                max(0.0, time.time() - min(a.received_at for a in activities))
+            )
+            self._m.events_out.labels("graph", "all").inc(len(activities))
+        log.debug("graph batch of %d in %.3fs", len(activities), time.time() - started)
+        return dead
+
+    async def _apply(self, store: GraphStore, activities: list[Activity], links: list[IdentityLink]) -> list[Out]:
+        try:
+            await store.apply(activities, links)
+            return []
+        except Exception as e:
+            if len(activities) + len(links) <= 1:
+                return [self._dead(activities, links, e)]
+            log.warning("graph batch of %d failed (%r); bisecting", len(activities) + len(links), e)
+        mid_a, mid_l = len(activities) // 2, len(links) // 2
+        first = await self._apply(store, activities[:mid_a], links[:mid_l])
+        return first + await self._apply(store, activities[mid_a:], links[mid_l:])
+
+    def _dead(self, activities: list[Activity], links: list[IdentityLink], error: Exception) -> Out:
+        if activities:
+            a = activities[0]
+            payload, source, received = orjson.dumps(a.to_dict()), a.source, a.received_at
+        else:
+            payload, source, received = links[0].to_bytes(), "identity", links[0].at
+        raw = RawEvent(format="activity", source=source, received_at=received, payload=payload)
+        return dead_letter_out(DeadLetter.of(raw, DeadLetterReason.INVALID_VALUE, repr(error), stage="graph"), self._m)

@@ -1,0 +1,118 @@
+"""Producing raw events to social.raw, with backpressure on the pipeline's consumer lag.
+
+The embedded broker keeps about 5 MB per partition (streams/broker.py), so a producer that runs
+far ahead of the workers would push unread records out. ``RawProducer`` therefore pauses while
+any partition the worker group consumes lags by more than ``max_lag`` records.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+
+import confluent_kafka
+
+from activity.raw import RawEvent
+from groundswell.metrics import Metrics
+from groundswell.settings import ALL_TOPICS, TOPIC_RAW
+
+#: the pipeline's consumer-group topics whose lag throttles producers
+WATCHED_TOPICS = tuple(t for t in ALL_TOPICS if t not in ("social.deadletter", "crm.alerts"))
+
+
+class RawProducer:
+    def __init__(
+        self,
+        bootstrap: str,
+        group_id: str,
+        metrics: Metrics,
+        max_lag: int = 3000,
+        check_every: int = 500,
+        partitions: int = 4,
+    ) -> None:
+        self._producer = confluent_kafka.Producer(
+            {
+                "bootstrap.servers": bootstrap,
+                "linger.ms": 5,
+                "batch.num.messages": 1000,
+                "partitioner": "murmur2_random",  # same partition per key as aiokafka/Java clients
+                "message.max.bytes": 2_000_000,
+                "log_level": 3,
+            }
+        )
+        self._lag = LagProbe(bootstrap, group_id, partitions) if max_lag > 0 else None
+        self._max_lag = max_lag
+        self._check_every = check_every
+        self._m = metrics
+        self.sent = 0
+        self.throttled_s = 0.0
+
+    def send(self, raw: RawEvent, key: bytes | None = None) -> None:
+        while True:
+            try:
+                self._producer.produce(TOPIC_RAW, value=raw.payload, key=key, headers=raw.headers())
+                break
+            except BufferError:
+                self._producer.poll(0.05)
+        self._m.source_events.labels(raw.source).inc()
+        self.sent += 1
+        if self.sent % self._check_every == 0:
+            self._producer.poll(0)
+            self._wait_for_consumers()
+
+    def send_all(self, events: Iterable[RawEvent], progress: Callable[[int], None] | None = None) -> int:
+        for raw in events:
+            self.send(raw)
+            if progress is not None:
+                progress(self.sent)
+        self.flush()
+        return self.sent
+
+    def flush(self, timeout: float = 30.0) -> None:
+        self._producer.flush(timeout)
+
+    def _wait_for_consumers(self) -> None:
+        if self._lag is None:
+            return
+        started = time.monotonic()
+        while self._lag.max_lag() > self._max_lag:
+            self._producer.poll(0.1)
+            if time.monotonic() - started > 120:
+                break  # nobody consuming: stop waiting, the broker bound applies
+        self.throttled_s += time.monotonic() - started
+
+    def close(self) -> None:
+        self.flush()
+        if self._lag is not None:
+            self._lag.close()
+
+
+class LagProbe:
+    """Per-partition lag (end offset - committed offset) of a consumer group over the watched topics."""
+
+    def __init__(self, bootstrap: str, group_id: str, partitions: int) -> None:
+        self._consumer = confluent_kafka.Consumer(
+            {"bootstrap.servers": bootstrap, "group.id": group_id, "enable.auto.commit": False, "log_level": 3}
+        )
+        self._tps = [confluent_kafka.TopicPartition(t, p) for t in WATCHED_TOPICS for p in range(partitions)]
+
+    def lags(self) -> dict[tuple[str, int], int]:
+        out: dict[tuple[str, int], int] = {}
+        try:
+            committed = self._consumer.committed(self._tps, timeout=5)
+        except confluent_kafka.KafkaException:
+            return out
+        for tp in committed:
+            try:
+                _, high = self._consumer.get_watermark_offsets(tp, timeout=5, cached=False)
+            except confluent_kafka.KafkaException:
+                continue
+            done = tp.offset if tp.offset >= 0 else 0
+            out[(tp.topic, tp.partition)] = max(0, high - done)
+        return out
+
+    def max_lag(self) -> int:
+        return max(self.lags().values(), default=0)
+
+    def close(self) -> None:
+        self._consumer.close()

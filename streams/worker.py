@@ -1,0 +1,24 @@
+"""`groundswell worker`: one Faust worker process with its own /metrics."""
+
+from __future__ import annotations
+
+import logging
+
+import faust
+from prometheus_client import start_http_server
+
+from groundswell.metrics import Metrics
+from groundswell.settings import Settings
+from streams.app import create_app
+from streams.broker import resolve_bootstrap
+
+
+def run_worker(settings: Settings) -> None:
+    bootstrap = resolve_bootstrap(settings)
+    metrics = Metrics.create()
+    start_http_server(settings.worker_metrics_port, addr="127.0.0.1" if settings.embedded_broker else "0.0.0.0",
+                      registry=metrics.registry)
+    app = create_app(settings, bootstrap, metrics)
+    logging.getLogger(__name__).info("worker on %s, metrics on :%d", bootstrap, settings.worker_metrics_port)
+    worker = faust.Worker(app, loglevel=settings.log_level.lower(), quiet=False)
+    worker.execute_from_commandline()
