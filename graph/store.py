@@ -1,0 +1,369 @@
+"""The graph store: one async adapter over Bolt for embedded ArcadeDB and for Neo4j 5.
+
+All writes of a batch happen in ONE transaction: look up which events are already applied (their
+``Event`` markers), plan the rest (``graph.plan``), upsert nodes, merge edges, create the
+markers, then undo what DELETE activities name. A replayed event changes nothing. Two writers
+meeting on the same new key make the loser fail with ``ConstraintValidationFailed`` (ArcadeDB
+does not serialise MERGE with locks): the whole batch is retried with backoff.
+
+The Cypher (``graph.cypher``) is built only from the whitelists in ``graph.plan`` (labels, types);
+every value is a parameter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import neo4j
+from neo4j.exceptions import ClientError, ServiceUnavailable, SessionExpired, TransientError
+
+from activity.schema import Activity
+from graph import cypher
+from graph.cypher import SCHEMA_STEPS, SCHEMA_VERSION
+from graph.plan import (
+    EDGE_KINDS,
+    NODE_LABELS,
+    REL_TYPES,
+    Company,
+    LinkLike,
+    WritePlan,
+    build_plan,
+    company_matcher,
+    link_marker_id,
+)
+from groundswell.metrics import Metrics
+from groundswell.settings import Settings
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+CHUNK = 1_000
+MAX_ATTEMPTS = 10
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyResult:
+    applied_events: int  # activities applied now
+    skipped_duplicates: int  # activities already applied, or repeated within the batch
+    applied_links: int = 0
+    attempts: int = 1
+
+
+def _chunks(rows: Sequence[T], size: int = CHUNK) -> Iterable[Sequence[T]]:
+    for i in range(0, len(rows), size):
+        yield rows[i : i + size]
+
+
+def _retryable(exc: Exception) -> bool:
+    if isinstance(exc, TransientError | ServiceUnavailable | SessionExpired):
+        return True
+    if isinstance(exc, ClientError) and exc.code == "Neo.ClientError.Schema.ConstraintValidationFailed":
+        return True
+    # ArcadeDB reports an MVCC conflict at commit as a generic error naming the exception
+    text = str(exc)
+    return "ConcurrentModification" in text or "NeedRetry" in text
+
+
+class GraphStore:
+    def __init__(
+        self,
+        driver: neo4j.AsyncDriver,
+        settings: Settings,
+        metrics: Metrics | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._driver = driver
+        self._db = settings.graph_database or None
+        self._metrics = metrics
+        self._clock = clock
+        self._company = Company(settings.company_id, settings.company_name)
+        self._mentions_company = company_matcher(settings.company_keywords, settings.company_accounts)
+
+    @classmethod
+    async def connect(cls, settings: Settings, metrics: Metrics | None = None) -> GraphStore:
+        driver = neo4j.AsyncGraphDatabase.driver(
+            settings.effective_graph_uri,
+            auth=(settings.graph_user, settings.graph_password.get_secret_value()),
+        )
+        store = cls(driver, settings, metrics)
+        await store.ping()
+        return store
+
+    async def close(self) -> None:
+        await self._driver.close()
+
+    async def __aenter__(self) -> GraphStore:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # -- plumbing ----------------------------------------------------------------------------
+    async def _read(self, query: str, **params: Any) -> list[dict[str, Any]]:
+        records, _, _ = await self._driver.execute_query(
+            query, params, database_=self._db, routing_=neo4j.RoutingControl.READ
+        )
+        return [r.data() for r in records]
+
+    async def _write_tx(self, work: Callable[[neo4j.AsyncTransaction], Awaitable[T]]) -> tuple[T, int]:
+        """Run ``work`` in one write transaction; retry conflicts with backoff. -> (result, attempts)"""
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            try:
+                async with self._driver.session(database=self._db) as session:
+                    tx = await session.begin_transaction()
+                    try:
+                        result = await work(tx)
+                        await tx.commit()
+                        return result, attempt
+                    finally:
+                        if not tx.closed():
+                            with contextlib.suppress(Exception):  # the work's error is the one to see
+                                await tx.close()
+            except Exception as exc:
+                if attempt == MAX_ATTEMPTS or not _retryable(exc):
+                    raise
+                if self._metrics is not None:
+                    self._metrics.graph_write_retries.inc()
+                delay = min(2.0, 0.02 * 2**attempt) * (0.5 + random.random())
+                log.debug("graph write retry %d after %r (%.3fs)", attempt, exc, delay)
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable")
+
+    async def ping(self) -> bool:
+        rows = await self._read("RETURN 1 AS one")
+        return bool(rows and rows[0]["one"] == 1)
+
+    # -- schema ------------------------------------------------------------------------------
+    async def schema_version(self) -> int:
+        rows = await self._read("MATCH (s:SchemaVersion {id: 'graph'}) RETURN s.version AS v")
+        return int(rows[0]["v"]) if rows and rows[0]["v"] is not None else 0
+
+    async def setup(self) -> int:
+        """Apply the schema steps newer than the recorded version; returns the version now."""
+        current = await self.schema_version()
+        for version in sorted(v for v in SCHEMA_STEPS if v > current):
+            for statement in SCHEMA_STEPS[version]:
+                await self._driver.execute_query(statement, database_=self._db)
+            await self._driver.execute_query(
+                "MERGE (s:SchemaVersion {id: 'graph'}) SET s.version = $v, s.updated_at = $at",
+                {"v": version, "at": self._clock()},
+                database_=self._db,
+            )
+            log.info("graph schema at version %d", version)
+        return max(current, SCHEMA_VERSION)
+
+    # -- writes ------------------------------------------------------------------------------
+    async def apply(self, activities: Sequence[Activity], links: Sequence[LinkLike] = ()) -> ApplyResult:
+        """Apply a batch in one transaction; events already applied are skipped."""
+        started = time.perf_counter()
+
+        async def work(tx: neo4j.AsyncTransaction) -> WritePlan:
+            ids = list({a.event_id for a in activities} | {link_marker_id(lk) for lk in links})
+            done: set[str] = set()
+            for chunk in _chunks(ids):
+                rec = await _single(tx, cypher.NODE_EXISTING["Event"], ids=list(chunk))
+                done.update(rec.get("ids") or [])
+            plan = build_plan(
+                [a for a in activities if a.event_id not in done],
+                [lk for lk in links if link_marker_id(lk) not in done],
+                company=self._company,
+                mentions_company=self._mentions_company,
+                now=self._clock(),
+            )
+            await _write_plan(tx, plan)
+            return plan
+
+        plan, attempts = await self._write_tx(work)
+        if self._metrics is not None:
+            self._metrics.graph_batch_size.observe(len(activities))
+            self._metrics.graph_write_seconds.observe(time.perf_counter() - started)
+        return ApplyResult(
+            applied_events=plan.activity_events,
+            skipped_duplicates=len(activities) - plan.activity_events,
+            applied_links=plan.link_events,
+            attempts=attempts,
+        )
+
+    async def set_influence(self, rows: Sequence[tuple[str, float, float]]) -> None:
+        """``(account_id, influence_log, updated_at)`` -> Account.influence_log / influence_updated_at.
+        A row older than the stored ``influence_updated_at`` is ignored (out-of-order scores)."""
+        data = [{"id": a, "v": float(v), "at": float(at)} for a, v, at in {r[0]: r for r in rows}.values()]
+
+        async def work(tx: neo4j.AsyncTransaction) -> None:
+            for chunk in _chunks(data):
+                await tx.run(
+                    "UNWIND $rows AS r MERGE (a:Account {id: r.id}) WITH a, r "
+                    "WHERE a.influence_updated_at IS NULL OR a.influence_updated_at <= r.at "
+                    "SET a.influence_log = r.v, a.influence_updated_at = r.at",
+                    rows=list(chunk),
+                )
+
+        if data:
+            await self._write_tx(work)
+
+    # -- queries -----------------------------------------------------------------------------
+    async def top_influencers(self, limit: int = 20, network: str | None = None) -> list[dict[str, Any]]:
+        return await self._read(
+            "MATCH (a:Account) WHERE a.influence_log IS NOT NULL "
+            "AND ($network IS NULL OR a.network = $network) "
+            "RETURN a.id AS id, a.handle AS handle, a.network AS network, a.display_name AS display_name, "
+            "a.influence_log AS influence_log, a.influence_updated_at AS influence_updated_at, "
+            "a.followers AS followers ORDER BY a.influence_log DESC, a.id ASC LIMIT $limit",
+            network=network,
+            limit=int(limit),
+        )
+
+    async def account_view(self, account_id: str, recent: int = 20) -> dict[str, Any] | None:
+        rows = await self._read(
+            "MATCH (a:Account {id: $id}) OPTIONAL MATCH (a)-[:ACCOUNT_OF]->(p:Person) "
+            "RETURN properties(a) AS props, collect(p.id) AS persons",
+            id=account_id,
+        )
+        if not rows:
+            return None
+        props = dict(rows[0]["props"])
+        persons = sorted(p for p in rows[0]["persons"] if p is not None)
+        interactions: list[dict[str, Any]] = []
+        for direction, pattern in (("out", "(a)-[r]->(o:Account)"), ("in", "(a)<-[r]-(o:Account)")):
+            found = await self._read(
+                f"MATCH (a:Account {{id: $id}}) MATCH {pattern} "
+                "RETURN type(r) AS type, o.id AS other_id, o.handle AS other_handle, "
+                "r.count AS count, r.last_seen AS last_seen ORDER BY r.last_seen DESC LIMIT $n",
+                id=account_id,
+                n=int(recent),
+            )
+            interactions.extend({"direction": direction, **row} for row in found)
+        interactions.sort(key=lambda r: (-(r["last_seen"] or 0.0), r["direction"], r["type"], r["other_id"]))
+        return {
+            "id": account_id,
+            "props": props,
+            "person_id": persons[0] if persons else None,
+            "person_ids": persons,
+            "influence_log": props.get("influence_log"),
+            "interactions": interactions[:recent],
+        }
+
+    async def counts(self) -> dict[str, int]:
+        """Nodes per label and relationships per type (every whitelisted one, zeros included)."""
+        out: dict[str, int] = {}
+        for label in NODE_LABELS:
+            rows = await self._read(f"MATCH (n:{label}) RETURN count(n) AS c")
+            out[label] = int(rows[0]["c"]) if rows else 0
+        for rel in REL_TYPES:
+            rows = await self._read(f"MATCH ()-[r:{rel}]->() RETURN count(r) AS c")
+            out[rel] = int(rows[0]["c"]) if rows else 0
+        return out
+
+
+async def _single(tx: neo4j.AsyncTransaction, query: str, **params: Any) -> dict[str, Any]:
+    """The one record of an aggregating query; {} when there is none (ArcadeDB returns no record
+    for ``collect`` over zero rows, Neo4j returns one with an empty list)."""
+    rec = await (await tx.run(query, params)).single(strict=False)
+    return rec.data() if rec is not None else {}
+
+
+async def _run_rows(tx: neo4j.AsyncTransaction, query: str, rows: Sequence[dict[str, Any]]) -> None:
+    for chunk in _chunks(rows):
+        await tx.run(query, rows=list(chunk))
+
+
+async def _upsert_nodes(tx: neo4j.AsyncTransaction, label: str, nodes: dict[str, dict[str, Any]]) -> set[str]:
+    """CREATE the missing nodes; SET properties only where they change what is stored (an
+    Account's lookup returns its properties: most batches re-mention known accounts unchanged,
+    and an update is a write that two concurrent writers can conflict on)."""
+    if not nodes:
+        return set()
+    existing: dict[str, dict[str, Any] | None] = {}
+    query = cypher.ACCOUNT_EXISTING if label == "Account" else cypher.NODE_EXISTING[label]
+    for chunk in _chunks(list(nodes)):
+        rec = await _single(tx, query, ids=list(chunk))
+        if label == "Account":
+            existing.update((p["id"], p) for p in rec.get("props") or [])
+        else:
+            existing.update(dict.fromkeys(rec.get("ids") or []))
+    create: list[dict[str, Any]] = [{"id": k, "props": v} for k, v in nodes.items() if k not in existing]
+    update = []
+    for k, v in nodes.items():
+        if k in existing and v:
+            stored = existing[k]
+            if stored is None or any(stored.get(pk) != pv for pk, pv in v.items()):
+                update.append({"id": k, "props": v})
+    await _run_rows(tx, cypher.NODE_CREATE[label], create)
+    await _run_rows(tx, cypher.NODE_UPDATE[label], update)
+    return {row["id"] for row in create}
+
+
+async def _write_plan(tx: neo4j.AsyncTransaction, plan: WritePlan) -> None:
+    if plan.is_empty:
+        return
+    created: dict[str, set[str]] = {}
+    for label in ("Person", "Company", "Account", "Post"):
+        created[label] = await _upsert_nodes(tx, label, plan.nodes(label))
+    # an edge touching a node created in this transaction cannot exist yet: CREATE it (cheaper
+    # than MERGE on ArcadeDB); MERGE the others
+    by_kind: dict[tuple[str, bool], list[dict[str, Any]]] = defaultdict(list)
+    for (kind, src, dst), d in plan.edges.items():
+        spec = EDGE_KINDS[kind]
+        new = src in created[spec.src_label] or dst in created[spec.dst_label]
+        by_kind[(kind, new)].append(
+            {
+                "src": src,
+                "dst": dst,
+                "n": d.count,
+                "fs": d.first_seen,
+                "ls": d.last_seen,
+                "conf": d.confidence,
+            }
+        )
+    for (kind, new), rows in by_kind.items():
+        await _run_rows(tx, (cypher.EDGE_CREATE if new else cypher.EDGE_MERGE)[kind], rows)
+    events: list[dict[str, Any]] = [
+        {
+            "id": ev.id,
+            "kind": ev.kind,
+            "at": ev.at,
+            "ek": [k for k, _, _ in ev.edges],
+            "es": [s for _, s, _ in ev.edges],
+            "ed": [d for _, _, d in ev.edges],
+            "props": {k: v for k, v in (("post_id", ev.post_id), ("deletes", ev.deletes)) if v is not None},
+        }
+        for ev in plan.events
+    ]
+    await _run_rows(tx, cypher.EVENT_CREATE, events)
+    if plan.delete_targets:
+        await _apply_deletes(tx, list(dict.fromkeys(plan.delete_targets)))
+
+
+async def _apply_deletes(tx: neo4j.AsyncTransaction, targets: list[str]) -> None:
+    """Undo the edge contributions of the named events (or of the events that created the named
+    posts), once each, then DETACH DELETE the named posts."""
+    res = await tx.run(
+        "UNWIND $ids AS id MATCH (p:Post {id: id}) RETURN p.id AS id, p.event_id AS ev", ids=targets
+    )
+    posts = [(r["id"], r["ev"]) async for r in res]
+    undo = list(dict.fromkeys([*targets, *(ev for _, ev in posts if ev)]))
+    res = await tx.run(
+        "UNWIND $ids AS id MATCH (e:Event {id: id}) WHERE e.undone = false SET e.undone = true "
+        "RETURN e.edge_kinds AS ek, e.edge_srcs AS es, e.edge_dsts AS ed",
+        ids=undo,
+    )
+    dec: dict[tuple[str, str, str], int] = defaultdict(int)
+    async for r in res:
+        for kind, src, dst in zip(r["ek"] or [], r["es"] or [], r["ed"] or [], strict=True):
+            if kind in EDGE_KINDS:
+                dec[(kind, src, dst)] += 1
+    by_kind: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for (kind, src, dst), n in dec.items():
+        by_kind[kind].append({"src": src, "dst": dst, "n": n})
+    for kind, rows in by_kind.items():
+        await _run_rows(tx, cypher.EDGE_DECREMENT[kind], rows)
+    if posts:
+        await tx.run("UNWIND $ids AS id MATCH (p:Post {id: id}) DETACH DELETE p", ids=[p for p, _ in posts])
