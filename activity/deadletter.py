@@ -35,8 +35,9 @@ class NormalizationError(Exception):
         self.detail = detail
 
 
-#: at most this many payload bytes are kept inline in a dead letter (the size and hash are always kept)
-MAX_KEPT_PAYLOAD = 1_000_000
+#: at most this many payload bytes are kept inline in a dead letter (the size and hash are always
+#: kept), so that a dead letter always fits in a Kafka record, whatever it carries
+MAX_KEPT_PAYLOAD = 256 * 1024
 
 
 @dataclass(frozen=True, slots=True)

@@ -68,8 +68,14 @@ def _producer(settings: Settings, max_lag: int):  # type: ignore[no-untyped-def]
     from streams.broker import resolve_bootstrap
     from streams.produce import RawProducer
 
-    return RawProducer(resolve_bootstrap(settings), settings.app_id, Metrics.create(), max_lag=max_lag,
-                       partitions=settings.partitions)
+    return RawProducer(
+        resolve_bootstrap(settings),
+        settings.app_id,
+        Metrics.create(),
+        max_lag=max_lag,
+        partitions=settings.partitions,
+        max_payload_bytes=settings.max_payload_bytes,
+    )
 
 
 def replay(settings: Settings, paths: Sequence[Path], rate: float | None, max_lag: int) -> int:

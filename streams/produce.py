@@ -12,9 +12,10 @@ from collections.abc import Callable, Iterable
 
 import confluent_kafka
 
+from activity.deadletter import DeadLetter, DeadLetterReason
 from activity.raw import RawEvent
 from groundswell.metrics import Metrics
-from groundswell.settings import ALL_TOPICS, TOPIC_RAW
+from groundswell.settings import ALL_TOPICS, TOPIC_DEADLETTER, TOPIC_RAW
 
 #: the pipeline's consumer-group topics whose lag throttles producers
 WATCHED_TOPICS = tuple(t for t in ALL_TOPICS if t not in ("social.deadletter", "crm.alerts"))
@@ -29,14 +30,16 @@ class RawProducer:
         max_lag: int = 3000,
         check_every: int = 500,
         partitions: int = 4,
+        max_payload_bytes: int = 1_000_000,
     ) -> None:
+        self._max_payload = max_payload_bytes
         self._producer = confluent_kafka.Producer(
             {
                 "bootstrap.servers": bootstrap,
                 "linger.ms": 5,
                 "batch.num.messages": 1000,
                 "partitioner": "murmur2_random",  # same partition per key as aiokafka/Java clients
-                "message.max.bytes": 2_000_000,
+                "message.max.bytes": 1_000_000,
                 "log_level": 3,
             }
         )
@@ -45,20 +48,37 @@ class RawProducer:
         self._check_every = check_every
         self._m = metrics
         self.sent = 0
+        self.failed = 0  # records the broker refused (counted, reported by the CLI)
         self.throttled_s = 0.0
 
     def send(self, raw: RawEvent, key: bytes | None = None) -> None:
-        while True:
-            try:
-                self._producer.produce(TOPIC_RAW, value=raw.payload, key=key, headers=raw.headers())
-                break
-            except BufferError:
-                self._producer.poll(0.05)
+        if len(raw.payload) > self._max_payload:
+            # no broker takes it as it is: the source dead-letters it (size, hash, head of the payload)
+            dead = DeadLetter.of(
+                raw, DeadLetterReason.TOO_LARGE, f"{len(raw.payload)} bytes > {self._max_payload}", stage="source"
+            )
+            self._m.dead_letters.labels("source", dead.reason.value).inc()
+            self._produce(TOPIC_DEADLETTER, dead.to_bytes(), raw.source.encode(), None)
+        else:
+            self._produce(TOPIC_RAW, raw.payload, key, raw.headers())
         self._m.source_events.labels(raw.source).inc()
         self.sent += 1
         if self.sent % self._check_every == 0:
             self._producer.poll(0)
             self._wait_for_consumers()
+
+    def _produce(self, topic: str, value: bytes, key: bytes | None, headers: dict[str, bytes] | None) -> None:
+        while True:
+            try:
+                self._producer.produce(topic, value=value, key=key, headers=headers, on_delivery=self._delivered)
+                return
+            except BufferError:
+                self._producer.poll(0.05)
+
+    def _delivered(self, err: confluent_kafka.KafkaError | None, msg: confluent_kafka.Message) -> None:
+        if err is not None:
+            self.failed += 1
+            self._m.dead_letters.labels("source", "delivery_failed").inc()
 
     def send_all(self, events: Iterable[RawEvent], progress: Callable[[int], None] | None = None) -> int:
         for raw in events:

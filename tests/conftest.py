@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.fixtures.broker", "tests.fixtures.graph"]
+pytest_plugins = ["tests.fixtures.broker", "tests.fixtures.graph", "tests.fixtures.pipeline"]
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -1,0 +1,1 @@
+"""Data bundled with the sources package."""

@@ -1,0 +1,1 @@
+"""Real demo captures (gzipped JSONL); provenance in README.md here and NOTICE at the repository root."""

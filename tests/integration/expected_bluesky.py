@@ -1,0 +1,103 @@
+"""Independent expectations for the graph a Jetstream file implies, computed from the raw JSON
+with nothing from the product but the file: what each real event means in the graph schema of
+graph/plan.py (README "Graph schema")."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+HANDLED = {"app.bsky.feed.post", "app.bsky.feed.like", "app.bsky.feed.repost", "app.bsky.graph.follow",
+           "app.bsky.actor.profile"}
+
+
+def did_of(uri: str) -> str:
+    return uri.removeprefix("at://").split("/")[0]
+
+
+def expected_counts(paths: list[Path], company_word: str) -> dict[str, int]:
+    actors: set[str] = set()
+    accounts: set[str] = set()
+    posts: set[str] = set()
+    edges: dict[str, Counter[tuple[str, str]]] = {
+        k: Counter() for k in ("AUTHORED", "LIKED", "REPOSTED", "FOLLOWS", "REPLIED_TO", "QUOTED", "MENTIONED",
+                                "REPLY_TO", "QUOTES")
+    }
+    company = re.compile(r"(?<![\w])[@#]?" + re.escape(company_word) + r"(?![\w])", re.I)
+    company_mentions = 0
+    seen: set[str] = set()
+    for path in paths:
+        opener: Any = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rt", encoding="utf-8") as f:
+            for line in f:
+                e = json.loads(line)
+                did = e["did"]
+                if e["kind"] in ("identity", "account"):
+                    actors.add(did)
+                    continue
+                c = e["commit"]
+                coll, op = c["collection"], c["operation"]
+                if coll not in HANDLED:
+                    continue
+                key = f"{did}/{coll}/{c['rkey']}/{op}/{c.get('rev')}"
+                if key in seen:
+                    continue
+                seen.add(key)
+                actors.add(did)
+                if op == "delete":
+                    continue
+                r = c.get("record") or {}
+
+                def edge(kind: str, src: str, dst: str) -> None:
+                    if src != dst or kind in ("AUTHORED", "REPLY_TO", "QUOTES"):
+                        edges[kind][(src, dst)] += 1
+                        if kind not in ("AUTHORED", "REPLY_TO", "QUOTES"):
+                            accounts.add(dst)
+
+                if coll == "app.bsky.feed.like":
+                    edge("LIKED", did, did_of(r["subject"]["uri"]))
+                elif coll == "app.bsky.feed.repost":
+                    edge("REPOSTED", did, did_of(r["subject"]["uri"]))
+                elif coll == "app.bsky.graph.follow":
+                    edge("FOLLOWS", did, r["subject"])
+                elif coll == "app.bsky.feed.post":
+                    uri = f"at://{did}/{coll}/{c['rkey']}"
+                    posts.add(uri)
+                    edge("AUTHORED", did, uri)
+                    mentioned = {
+                        feat["did"]
+                        for facet in r.get("facets") or ()
+                        for feat in facet.get("features") or ()
+                        if feat.get("$type") == "app.bsky.richtext.facet#mention"
+                    }
+                    for m in mentioned:
+                        edge("MENTIONED", did, m)
+                    parent = ((r.get("reply") or {}).get("parent") or {}).get("uri")
+                    embed = r.get("embed") or {}
+                    quoted = None
+                    if embed.get("$type") == "app.bsky.embed.record":
+                        quoted = embed["record"]["uri"]
+                    elif embed.get("$type") == "app.bsky.embed.recordWithMedia":
+                        quoted = embed["record"]["record"]["uri"]
+                    if parent:
+                        posts.add(parent)
+                        edge("REPLIED_TO", did, did_of(parent))
+                        edge("REPLY_TO", uri, parent)
+                    elif quoted and "/app.bsky.feed.post/" in quoted:
+                        posts.add(quoted)
+                        edge("QUOTED", did, did_of(quoted))
+                        edge("QUOTES", uri, quoted)
+                    if company.search(r.get("text") or ""):
+                        company_mentions += 1
+    accounts |= actors
+    out = {"Account": len(accounts), "Person": len(actors), "Post": len(posts), "ACCOUNT_OF": len(actors),
+           "Company": 1 if company_mentions else 0}
+    for kind, pairs in edges.items():
+        out[kind] = len(pairs)
+    out["MENTIONED"] += 1 if company_mentions else 0  # (author)-[:MENTIONED]->(Company), one per author
+    out["_company_mentions"] = company_mentions
+    return out
