@@ -19,13 +19,18 @@ from scoring.influence import value_at
 from streams.broker import broker_reachable
 
 
-def create_api(settings: Settings, metrics: Metrics | None = None, store: GraphStore | None = None) -> FastAPI:
+def create_api(
+    settings: Settings, metrics: Metrics | None = None, store: GraphStore | None = None
+) -> FastAPI:
     metrics = metrics or Metrics.create()
     requests = Counter(
         "groundswell_api_requests_total", "API requests", ["route", "status"], registry=metrics.registry
     )
     latency = Histogram(
-        "groundswell_api_request_seconds", "API request latency", ["route"], buckets=LATENCY_BUCKETS,
+        "groundswell_api_request_seconds",
+        "API request latency",
+        ["route"],
+        buckets=LATENCY_BUCKETS,
         registry=metrics.registry,
     )
     half_life_s = settings.influence_half_life_hours * 3600.0
@@ -104,7 +109,9 @@ def create_api(settings: Settings, metrics: Metrics | None = None, store: GraphS
         if view is None:
             raise HTTPException(status_code=404, detail=f"no account {account_id!r}")
         log_score = view.get("influence_log")
-        view["influence"] = value_at(float(log_score), time.time(), half_life_s) if log_score is not None else 0.0
+        view["influence"] = (
+            value_at(float(log_score), time.time(), half_life_s) if log_score is not None else 0.0
+        )
         return view
 
     return app

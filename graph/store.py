@@ -55,6 +55,9 @@ class ApplyResult:
     skipped_duplicates: int  # activities already applied, or repeated within the batch
     applied_links: int = 0
     attempts: int = 1
+    #: event ids of the activities this call applied (not those applied before): what downstream
+    #: stages (scoring) may count, so that a replay moves no score twice
+    applied_ids: frozenset[str] = frozenset()
 
 
 def _chunks(rows: Sequence[T], size: int = CHUNK) -> Iterable[Sequence[T]]:
@@ -165,23 +168,24 @@ class GraphStore:
         """Apply a batch in one transaction; events already applied are skipped."""
         started = time.perf_counter()
 
-        async def work(tx: neo4j.AsyncTransaction) -> WritePlan:
+        async def work(tx: neo4j.AsyncTransaction) -> tuple[WritePlan, frozenset[str]]:
             ids = list({a.event_id for a in activities} | {link_marker_id(lk) for lk in links})
             done: set[str] = set()
             for chunk in _chunks(ids):
                 rec = await _single(tx, cypher.NODE_EXISTING["Event"], ids=list(chunk))
                 done.update(rec.get("ids") or [])
+            fresh = [a for a in activities if a.event_id not in done]
             plan = build_plan(
-                [a for a in activities if a.event_id not in done],
+                fresh,
                 [lk for lk in links if link_marker_id(lk) not in done],
                 company=self._company,
                 mentions_company=self._mentions_company,
                 now=self._clock(),
             )
             await _write_plan(tx, plan)
-            return plan
+            return plan, frozenset(a.event_id for a in fresh)
 
-        plan, attempts = await self._write_tx(work)
+        (plan, applied_ids), attempts = await self._write_tx(work)
         if self._metrics is not None:
             self._metrics.graph_batch_size.observe(len(activities))
             self._metrics.graph_write_seconds.observe(time.perf_counter() - started)
@@ -190,6 +194,7 @@ class GraphStore:
             skipped_duplicates=len(activities) - plan.activity_events,
             applied_links=plan.link_events,
             attempts=attempts,
+            applied_ids=applied_ids,
         )
 
     async def set_influence(self, rows: Sequence[tuple[str, float, float]]) -> None:

@@ -10,8 +10,13 @@ import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from groundswell.settings import Settings
+
+if TYPE_CHECKING:
+    from activity.raw import RawEvent
+    from streams.produce import RawProducer
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -63,7 +68,7 @@ class Progress:
             print(f"  {self.label}: {sent}{of} events, {rate:,.0f}/s", flush=True)
 
 
-def _producer(settings: Settings, max_lag: int):  # type: ignore[no-untyped-def]
+def _producer(settings: Settings, max_lag: int) -> RawProducer:
     from groundswell.metrics import Metrics
     from streams.broker import resolve_bootstrap
     from streams.produce import RawProducer
@@ -82,7 +87,7 @@ def replay(settings: Settings, paths: Sequence[Path], rate: float | None, max_la
     from sources.replay import iter_files, iter_paced
 
     producer = _producer(settings, max_lag)
-    events: Iterable = iter_files(list(paths))  # type: ignore[type-arg]
+    events: Iterable[RawEvent] = iter_files(list(paths))
     if rate:
         events = iter_paced(events, rate)
     sent = producer.send_all(events, Progress("replay"))
@@ -102,8 +107,10 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
     from sources.replay import iter_paced
     from sources.simulate import Simulator
 
-    sim = Simulator(seed=args.seed, company_name=settings.company_name, company_handles=list(settings.company_keywords))
-    events: Iterable = iter(sim)  # type: ignore[type-arg]
+    sim = Simulator(
+        seed=args.seed, company_name=settings.company_name, company_handles=list(settings.company_keywords)
+    )
+    events: Iterable[RawEvent] = iter(sim)
     if args.count:
         events = islice(events, args.count)
     producer = _producer(settings, args.max_lag)
@@ -185,19 +192,27 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="groundswell", description=__doc__)
-    p.add_argument("--data-dir", dest="data_dir", type=Path, help="state, logs, the embedded graph (default ./var)")
+    p.add_argument(
+        "--data-dir", dest="data_dir", type=Path, help="state, logs, the embedded graph (default ./var)"
+    )
     sub = p.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="everything embedded: broker, graph store, worker, API, demo data")
     up.add_argument("--no-demo", action="store_true", help="do not replay the bundled sample events")
-    up.add_argument("--simulate", type=float, default=None, metavar="RATE", help="also run the simulator at RATE/s")
+    up.add_argument(
+        "--simulate", type=float, default=None, metavar="RATE", help="also run the simulator at RATE/s"
+    )
     sub.add_parser("broker", help="host the embedded Kafka-protocol broker")
     sub.add_parser("graph-server", help="run embedded ArcadeDB with its Bolt endpoint")
     sub.add_parser("worker", help="run a Faust worker (all stages)")
     sub.add_parser("api", help="run the HTTP API")
     rp = sub.add_parser("replay", help="replay JSONL files (Jetstream, Mastodon, Reddit, X v2; .gz ok)")
     rp.add_argument("files", nargs="+")
-    rp.add_argument("--rate", type=float, default=None, help="events/s (default: as fast as the workers keep up)")
-    rp.add_argument("--max-lag", type=int, default=3000, help="pause while a worker partition lags more (0: never)")
+    rp.add_argument(
+        "--rate", type=float, default=None, help="events/s (default: as fast as the workers keep up)"
+    )
+    rp.add_argument(
+        "--max-lag", type=int, default=3000, help="pause while a worker partition lags more (0: never)"
+    )
     sp = sub.add_parser("simulate", help="synthetic firehose")
     sp.add_argument("--rate", type=float, default=100.0)
     sp.add_argument("--count", type=int, default=None)

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,14 +54,16 @@ class Supervisor:
                 tail = c.log_path.read_text(errors="replace")[-3000:]
                 raise RuntimeError(f"{c.name} exited with {code}; last log lines ({c.log_path}):\n{tail}")
 
-    def wait_for(self, what: str, ready: callable, timeout: float) -> None:  # type: ignore[valid-type]
+    def wait_for(self, what: str, ready: Callable[[], bool], timeout: float) -> None:
         deadline = time.monotonic() + timeout
         last_print = 0.0
         while not ready():
             self.check_alive()
             now = time.monotonic()
             if now > deadline:
-                raise TimeoutError(f"{what} not ready after {timeout:.0f}s (logs in {self.settings.data_dir / 'logs'})")
+                raise TimeoutError(
+                    f"{what} not ready after {timeout:.0f}s (logs in {self.settings.data_dir / 'logs'})"
+                )
             if now - last_print >= 1.0:
                 print(f"  waiting for {what} ... {timeout - (deadline - now):.0f}s", flush=True)
                 last_print = now

@@ -22,7 +22,9 @@ class CompanyMatcher:
         self._accounts = frozenset(accounts)
         self._words = frozenset(w.lstrip("@#") for w in words)
         self._pattern = (
-            re.compile(r"(?<![\w])[@#]?(" + "|".join(re.escape(w.lstrip("@#")) for w in words) + r")(?![\w])", re.I)
+            re.compile(
+                r"(?<![\w])[@#]?(" + "|".join(re.escape(w.lstrip("@#")) for w in words) + r")(?![\w])", re.I
+            )
             if words
             else None
         )
@@ -34,7 +36,9 @@ class CompanyMatcher:
             return True
         if activity.target_account is not None and activity.target_account.id in self._accounts:
             return True
-        if any((m.handle or "").lower().split("@")[0].split(".")[0] in self._words for m in activity.mentions):
+        if any(
+            (m.handle or "").lower().split("@")[0].split(".")[0] in self._words for m in activity.mentions
+        ):
             return True
         if any(h.lower() in self._words for h in activity.hashtags):
             return True

@@ -9,16 +9,14 @@ meets Faust's JSON key default (see ../shared/DESIGN.md "Embedded broker").
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Sequence
-from typing import Any
 
 import faust
 import orjson
+from faust.types import StreamT, TableT, TopicT
 
 from activity.raw import RawEvent
 from activity.schema import Activity
-from graph.store import GraphStore
 from groundswell.metrics import Metrics
 from groundswell.settings import (
     TOPIC_ACTIVITY,
@@ -51,14 +49,14 @@ from streams.pipeline import (
 log = logging.getLogger(__name__)
 
 BATCH = 500
-BATCH_WITHIN = 0.2
+SCORE_FLUSH_S = 0.25
 
 
 def create_app(settings: Settings, bootstrap: str, metrics: Metrics) -> faust.App:
     tolerate_mock_sync_group_invalid_request()
     app = faust.App(settings.app_id, **faust_settings(settings, bootstrap))
 
-    def topic(name: str) -> faust.TopicT:
+    def topic(name: str) -> TopicT:
         return app.topic(
             name,
             key_type=bytes,
@@ -74,7 +72,15 @@ def create_app(settings: Settings, bootstrap: str, metrics: Metrics) -> faust.Ap
     priority_topic = topic(TOPIC_PRIORITY)
     topics = {
         name: topic(name)
-        for name in (TOPIC_ACTIVITY, TOPIC_DEADLETTER, TOPIC_IDENTITY, TOPIC_SIGNALS, TOPIC_INFLUENCE, TOPIC_PRIORITY, TOPIC_ALERTS)
+        for name in (
+            TOPIC_ACTIVITY,
+            TOPIC_DEADLETTER,
+            TOPIC_IDENTITY,
+            TOPIC_SIGNALS,
+            TOPIC_INFLUENCE,
+            TOPIC_PRIORITY,
+            TOPIC_ALERTS,
+        )
     }
     graph_topic = app.topic(
         TOPIC_ACTIVITY,
@@ -86,7 +92,7 @@ def create_app(settings: Settings, bootstrap: str, metrics: Metrics) -> faust.Ap
         value_serializer="raw",
     )
 
-    def table(name: str) -> faust.TableT:
+    def table(name: str) -> TableT[str, bytes]:
         return app.Table(
             name,
             default=None,
@@ -111,7 +117,7 @@ def create_app(settings: Settings, bootstrap: str, metrics: Metrics) -> faust.Ap
             await topics[o.topic].send(key=o.key, value=o.value, headers=o.headers)
 
     @app.agent(raw_topic, name="normalize")
-    async def normalize_agent(stream: faust.StreamT) -> None:
+    async def normalize_agent(stream: StreamT[bytes]) -> None:
         async for event in stream.events():
             headers = dict(event.headers or {})
             raw = RawEvent.from_headers(
@@ -121,7 +127,7 @@ def create_app(settings: Settings, bootstrap: str, metrics: Metrics) -> faust.Ap
             await send_all(normalize_stage.process(raw))
 
     @app.agent(activity_topic, name="identity")
-    async def identity_agent(stream: faust.StreamT) -> None:
+    async def identity_agent(stream: StreamT[bytes]) -> None:
         async for event in stream.events():
             try:
                 activity = Activity.from_dict(orjson.loads(event.value))
@@ -134,35 +140,42 @@ def create_app(settings: Settings, bootstrap: str, metrics: Metrics) -> faust.Ap
                 linked[account] = b"1"
                 await send_all([out])
 
-    @app.agent(activity_topic, name="signals")
-    async def signals_agent(stream: faust.StreamT) -> None:
-        async for event in stream.events():
-            try:
-                activity = Activity.from_dict(orjson.loads(event.value))
-            except Exception as e:
-                await send_all([bad_record("signals", TOPIC_ACTIVITY, event.value, e, metrics)])
-                continue
-            await send_all(signal_stage.process(activity))
+    pending_scores = ScoringResult()
+
+    async def flush_scores() -> None:
+        nonlocal pending_scores
+        if pending_scores.updated:
+            done, pending_scores = pending_scores, ScoringResult()
+            scoring_stage.finish(done)
+            await send_all(done.outs)
 
     @app.agent(signals_topic, name="scoring")
-    async def scoring_agent(stream: faust.StreamT) -> None:
-        async for events in stream.take_events(BATCH, within=BATCH_WITHIN):
-            result = ScoringResult()
-            for event in events:
-                account = event.key.decode() if isinstance(event.key, bytes) else str(event.key)
-                try:
-                    signal = orjson.loads(event.value)
-                except orjson.JSONDecodeError as e:
-                    result.outs.append(bad_record("scoring", TOPIC_SIGNALS, event.value, e, metrics))
-                    continue
-                state = result.updated.get(account) or InfluenceState.from_bytes(influence_table.get(account))
-                scoring_stage.apply(account, state, event.message.offset, signal, result)
-                influence_table[account] = state.to_bytes()
-            scoring_stage.finish(result)
+    async def scoring_agent(stream: StreamT[bytes]) -> None:
+        # one event at a time: Faust tables need the current event to know their partition;
+        # influence updates are coalesced per account and sent every SCORE_FLUSH_S (flush_timer)
+        async for event in stream.events():
+            account = event.key.decode() if isinstance(event.key, bytes) else str(event.key)
+            try:
+                signal = orjson.loads(event.value)
+            except orjson.JSONDecodeError as e:
+                await send_all([bad_record("scoring", TOPIC_SIGNALS, event.value, e, metrics)])
+                continue
+            state = pending_scores.updated.get(account) or InfluenceState.from_bytes(
+                influence_table.get(account)
+            )
+            result = ScoringResult(updated=pending_scores.updated)
+            scoring_stage.apply(account, state, event.message.offset, signal, result)
+            influence_table[account] = state.to_bytes()
             await send_all(result.outs)
+            if len(pending_scores.updated) >= BATCH:
+                await flush_scores()
+
+    @app.timer(interval=SCORE_FLUSH_S)
+    async def flush_timer() -> None:
+        await flush_scores()
 
     @app.agent(priority_topic, name="alerting")
-    async def alerting_agent(stream: faust.StreamT) -> None:
+    async def alerting_agent(stream: StreamT[bytes]) -> None:
         async for event in stream.events():
             account = event.key.decode() if isinstance(event.key, bytes) else str(event.key)
             last = alerted.get(account)
@@ -177,12 +190,14 @@ def create_app(settings: Settings, bootstrap: str, metrics: Metrics) -> faust.Ap
             alerted[account] = str(event.message.offset).encode()
 
     @app.agent(graph_topic, name="graph")
-    async def graph_agent(stream: faust.StreamT) -> None:
-        async for events in stream.take_events(settings.graph_batch_size, within=settings.graph_batch_seconds):
+    async def graph_agent(stream: StreamT[bytes]) -> None:
+        async for events in stream.take_events(  # type: ignore[attr-defined]  # on faust.Stream, not StreamT
+            settings.graph_batch_size, within=settings.graph_batch_seconds
+        ):
             activities: list[Activity] = []
             links: list[IdentityLink] = []
             scores: list[tuple[str, float, float]] = []
-            bad: list[Out] = []
+            bad: list[Out] = []  # dead letters, then the signals of the applied activities
             for event in events:
                 name = event.message.topic
                 try:
@@ -195,8 +210,11 @@ def create_app(settings: Settings, bootstrap: str, metrics: Metrics) -> faust.Ap
                         scores.append((d["account_id"], float(d["influence_log"]), float(d["at"])))
                 except Exception as e:
                     bad.append(bad_record("graph", name, event.value, e, metrics))
-            bad.extend(await writer.write(activities, links, scores))
-            await send_all(bad)
+            applied, dead = await writer.write(activities, links, scores)
+            # scores count only what the graph applied now: a replayed event moves no score twice
+            for activity in applied:
+                bad.extend(signal_stage.process(activity))
+            await send_all(bad + dead)
 
     @app.task
     async def open_graph() -> None:
@@ -210,9 +228,8 @@ def create_app(settings: Settings, bootstrap: str, metrics: Metrics) -> faust.Ap
                 end = consumer.highwater(tp)
             except Exception:
                 continue
-            read = consumer._read_offset.get(tp)
+            read = getattr(consumer, "_read_offset", {}).get(tp)
             if end is not None:
                 metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(max(0, end - ((read or -1) + 1)))
 
-    app.conf.groundswell_started_at = time.time()  # type: ignore[attr-defined]
     return app

@@ -46,12 +46,14 @@ class GraphWriter:
         activities: list[Activity],
         links: list[IdentityLink],
         scores: list[tuple[str, float, float]],
-    ) -> list[Out]:
+    ) -> tuple[list[Activity], list[Out]]:
+        """Write a batch. -> (the activities applied now, dead letters for what could not be)."""
         store = await self.open()
         started = time.time()
         dead: list[Out] = []
+        applied: set[str] = set()
         if activities or links:
-            dead = await self._apply(store, activities, links)
+            dead = await self._apply(store, activities, links, applied)
         if scores:
             latest: dict[str, tuple[str, float, float]] = {}
             for row in scores:
@@ -66,19 +68,27 @@ class GraphWriter:
             )
             self._m.events_out.labels("graph", "all").inc(len(activities))
         log.debug("graph batch of %d in %.3fs", len(activities), time.time() - started)
-        return dead
+        fresh: list[Activity] = []
+        for a in activities:
+            if a.event_id in applied:
+                applied.discard(a.event_id)  # once, even if the batch repeats it
+                fresh.append(a)
+        return fresh, dead
 
-    async def _apply(self, store: GraphStore, activities: list[Activity], links: list[IdentityLink]) -> list[Out]:
+    async def _apply(
+        self, store: GraphStore, activities: list[Activity], links: list[IdentityLink], applied: set[str]
+    ) -> list[Out]:
         try:
-            await store.apply(activities, links)
+            result = await store.apply(activities, links)
+            applied.update(result.applied_ids)
             return []
         except Exception as e:
             if len(activities) + len(links) <= 1:
                 return [self._dead(activities, links, e)]
             log.warning("graph batch of %d failed (%r); bisecting", len(activities) + len(links), e)
         mid_a, mid_l = len(activities) // 2, len(links) // 2
-        first = await self._apply(store, activities[:mid_a], links[:mid_l])
-        return first + await self._apply(store, activities[mid_a:], links[mid_l:])
+        first = await self._apply(store, activities[:mid_a], links[:mid_l], applied)
+        return first + await self._apply(store, activities[mid_a:], links[mid_l:], applied)
 
     def _dead(self, activities: list[Activity], links: list[IdentityLink], error: Exception) -> Out:
         if activities:
@@ -87,4 +97,6 @@ class GraphWriter:
         else:
             payload, source, received = links[0].to_bytes(), "identity", links[0].at
         raw = RawEvent(format="activity", source=source, received_at=received, payload=payload)
-        return dead_letter_out(DeadLetter.of(raw, DeadLetterReason.INVALID_VALUE, repr(error), stage="graph"), self._m)
+        return dead_letter_out(
+            DeadLetter.of(raw, DeadLetterReason.INVALID_VALUE, repr(error), stage="graph"), self._m
+        )

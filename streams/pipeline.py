@@ -121,7 +121,9 @@ class InfluenceState:
     last_offset: int = -1  # highest scores.signals offset applied: a redelivered record changes nothing
 
     def to_bytes(self) -> bytes:
-        return orjson.dumps({"l": None if self.log_score == influence.NO_SCORE else self.log_score, "o": self.last_offset})
+        return orjson.dumps(
+            {"l": None if self.log_score == influence.NO_SCORE else self.log_score, "o": self.last_offset}
+        )
 
     @classmethod
     def from_bytes(cls, data: bytes | None) -> InfluenceState:
@@ -145,13 +147,22 @@ class ScoringStage:
         self._half_life = settings.influence_half_life_hours * 3600.0
         self._clock = clock
 
-    def apply(self, account_id: str, state: InfluenceState, offset: int, signal: dict[str, Any], result: ScoringResult) -> None:
+    def apply(
+        self,
+        account_id: str,
+        state: InfluenceState,
+        offset: int,
+        signal: dict[str, Any],
+        result: ScoringResult,
+    ) -> None:
         """Apply one signal record (at ``offset``) for ``account_id`` in place."""
         if offset <= state.last_offset:
             return
         state.last_offset = offset
         if signal["t"] == "edge":
-            state.log_score = influence.add(state.log_score, float(signal["w"]), float(signal["at"]), self._half_life)
+            state.log_score = influence.add(
+                state.log_score, float(signal["w"]), float(signal["at"]), self._half_life
+            )
             result.updated[account_id] = state
         elif signal["t"] == "mention":
             activity = Activity.from_dict(signal["activity"])
@@ -203,4 +214,6 @@ class AlertStage:
 def bad_record(stage: str, topic: str, value: bytes | None, error: Exception, metrics: Metrics) -> Out:
     """A record an internal stage could not decode: dead-lettered with the exception as reason."""
     raw = RawEvent(format=topic, source=f"internal:{topic}", received_at=time.time(), payload=value or b"")
-    return dead_letter_out(DeadLetter.of(raw, DeadLetterReason.INVALID_VALUE, repr(error), stage=stage), metrics)
+    return dead_letter_out(
+        DeadLetter.of(raw, DeadLetterReason.INVALID_VALUE, repr(error), stage=stage), metrics
+    )

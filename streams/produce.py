@@ -55,22 +55,29 @@ class RawProducer:
         if len(raw.payload) > self._max_payload:
             # no broker takes it as it is: the source dead-letters it (size, hash, head of the payload)
             dead = DeadLetter.of(
-                raw, DeadLetterReason.TOO_LARGE, f"{len(raw.payload)} bytes > {self._max_payload}", stage="source"
+                raw,
+                DeadLetterReason.TOO_LARGE,
+                f"{len(raw.payload)} bytes > {self._max_payload}",
+                stage="source",
             )
             self._m.dead_letters.labels("source", dead.reason.value).inc()
             self._produce(TOPIC_DEADLETTER, dead.to_bytes(), raw.source.encode(), None)
         else:
-            self._produce(TOPIC_RAW, raw.payload, key, raw.headers())
+            self._produce(TOPIC_RAW, raw.payload, key, dict(raw.headers()))
         self._m.source_events.labels(raw.source).inc()
         self.sent += 1
         if self.sent % self._check_every == 0:
             self._producer.poll(0)
             self._wait_for_consumers()
 
-    def _produce(self, topic: str, value: bytes, key: bytes | None, headers: dict[str, bytes] | None) -> None:
+    def _produce(
+        self, topic: str, value: bytes, key: bytes | None, headers: dict[str, str | bytes | None] | None
+    ) -> None:
         while True:
             try:
-                self._producer.produce(topic, value=value, key=key, headers=headers, on_delivery=self._delivered)
+                self._producer.produce(
+                    topic, value=value, key=key, headers=headers, on_delivery=self._delivered
+                )
                 return
             except BufferError:
                 self._producer.poll(0.05)
@@ -112,7 +119,12 @@ class LagProbe:
 
     def __init__(self, bootstrap: str, group_id: str, partitions: int) -> None:
         self._consumer = confluent_kafka.Consumer(
-            {"bootstrap.servers": bootstrap, "group.id": group_id, "enable.auto.commit": False, "log_level": 3}
+            {
+                "bootstrap.servers": bootstrap,
+                "group.id": group_id,
+                "enable.auto.commit": False,
+                "log_level": 3,
+            }
         )
         self._tps = [confluent_kafka.TopicPartition(t, p) for t in WATCHED_TOPICS for p in range(partitions)]
 

@@ -16,8 +16,11 @@ from streams.broker import resolve_bootstrap
 def run_worker(settings: Settings) -> None:
     bootstrap = resolve_bootstrap(settings)
     metrics = Metrics.create()
-    start_http_server(settings.worker_metrics_port, addr="127.0.0.1" if settings.embedded_broker else "0.0.0.0",
-                      registry=metrics.registry)
+    start_http_server(
+        settings.worker_metrics_port,
+        addr="127.0.0.1" if settings.embedded_broker else "0.0.0.0",
+        registry=metrics.registry,
+    )
     app = create_app(settings, bootstrap, metrics)
     logging.getLogger(__name__).info("worker on %s, metrics on :%d", bootstrap, settings.worker_metrics_port)
     worker = faust.Worker(app, loglevel=settings.log_level.lower(), quiet=False)

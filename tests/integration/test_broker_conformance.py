@@ -48,7 +48,9 @@ def wait_counts(workers: list[CountingWorker], expected: Counter[str], timeout: 
         if merged == dict(expected):
             return merged
         time.sleep(0.2)
-    raise AssertionError(f"counts never matched: {len(merged)} keys, sum {sum(merged.values())} of {expected.total()}")
+    raise AssertionError(
+        f"counts never matched: {len(merged)} keys, sum {sum(merged.values())} of {expected.total()}"
+    )
 
 
 def topic_name() -> str:
@@ -57,7 +59,9 @@ def topic_name() -> str:
 
 def test_end_offset_is_last_offset_plus_one_after_batched_produce(broker: BrokerUnderTest) -> None:
     topic = topic_name()
-    producer = confluent_kafka.Producer({"bootstrap.servers": broker.bootstrap, "linger.ms": 500, "log_level": 3})
+    producer = confluent_kafka.Producer(
+        {"bootstrap.servers": broker.bootstrap, "linger.ms": 500, "log_level": 3}
+    )
     offsets: list[int] = []
 
     def delivered(err: object, msg: confluent_kafka.Message) -> None:
@@ -67,8 +71,12 @@ def test_end_offset_is_last_offset_plus_one_after_batched_produce(broker: Broker
     for i in range(1000):
         producer.produce(topic, value=b"%d" % i, partition=0, on_delivery=delivered)
     assert producer.flush(30) == 0
-    consumer = confluent_kafka.Consumer({"bootstrap.servers": broker.bootstrap, "group.id": topic, "log_level": 3})
-    low, high = consumer.get_watermark_offsets(confluent_kafka.TopicPartition(topic, 0), timeout=10, cached=False)
+    consumer = confluent_kafka.Consumer(
+        {"bootstrap.servers": broker.bootstrap, "group.id": topic, "log_level": 3}
+    )
+    low, high = consumer.get_watermark_offsets(
+        confluent_kafka.TopicPartition(topic, 0), timeout=10, cached=False
+    )
     consumer.close()
     assert high == max(offsets) + 1
     assert high - low == 1000
@@ -95,7 +103,9 @@ def test_exact_counts_and_restart_restores_table_key_by_key(broker: BrokerUnderT
         assert "Error in recovery" not in w.logs()
 
 
-def test_restore_is_exact_when_the_changelog_last_batch_is_large(broker: BrokerUnderTest, tmp_path: Path) -> None:
+def test_restore_is_exact_when_the_changelog_last_batch_is_large(
+    broker: BrokerUnderTest, tmp_path: Path
+) -> None:
     topic = topic_name()
     worker = start_counting_worker(broker, topic, tmp_path, "b")
     try:
@@ -139,7 +149,9 @@ def test_two_workers_share_partitions_and_one_takes_over(broker: BrokerUnderTest
                 break
             time.sleep(0.2)
         else:
-            raise AssertionError(f"partitions never split: {a.snapshot()['assigned']} / {b.snapshot()['assigned']}")
+            raise AssertionError(
+                f"partitions never split: {a.snapshot()['assigned']} / {b.snapshot()['assigned']}"
+            )
         expected = produce_keyed(broker, topic, 3000, keys=200)
         wait_counts([a, b], expected)
         b.stop()

@@ -16,7 +16,7 @@ from activity.raw import RawEvent, RawFormat
 from sources.replay import iter_files
 from sources.samples import demo_files
 from tests.fixtures.pipeline import Pipeline
-from tests.integration.expected_bluesky import expected_counts
+from tests.integration.expected_bluesky import expected_counts, weighted_in_degree
 
 pytestmark = pytest.mark.integration
 
@@ -27,8 +27,12 @@ def jetstream_files() -> list:  # type: ignore[type-arg]
 
 def read_topic(bootstrap: str, topic: str, timeout: float = 10.0) -> list[bytes]:
     consumer = confluent_kafka.Consumer(
-        {"bootstrap.servers": bootstrap, "group.id": f"reader-{uuid.uuid4().hex}", "auto.offset.reset": "earliest",
-         "log_level": 3}
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"reader-{uuid.uuid4().hex}",
+            "auto.offset.reset": "earliest",
+            "log_level": 3,
+        }
     )
     consumer.subscribe([topic])
     values: list[bytes] = []
@@ -60,9 +64,18 @@ def test_replay_builds_exactly_the_graph_the_input_implies_and_a_second_replay_c
             assert first[key] == value, f"{key}: graph has {first[key]}, input implies {value}"
     assert first["Event"] > 0
 
+    ranked = sorted(weighted_in_degree(files).items(), key=lambda kv: -kv[1])
+    top = pipeline.top_influencers(5)
+    assert top, "no influence scores reached the graph"
+    assert ranked[0][1] > ranked[1][1]  # the data has a clear leader
+    assert top[0]["id"] == ranked[0][0]
+    assert {t["id"] for t in top} <= {account for account, _ in ranked}
+
     pipeline.replay(iter_files(files))
     second = pipeline.wait_idle()
     assert second == first
+    assert [t["id"] for t in pipeline.top_influencers(5)] == [t["id"] for t in top]
+    assert pipeline.top_influencers(5)[0]["influence_log"] == top[0]["influence_log"]  # replays add nothing
 
     metrics = pipeline.metrics_text()
     assert 'groundswell_events_in_total{source="jetstream",stage="normalize"} 324.0' in metrics
@@ -73,10 +86,21 @@ def test_bad_input_is_dead_lettered_with_its_reason_and_valid_input_is_kept(pipe
     before = pipeline.wait_idle()
     did = "did:plc:" + "z" * 24
     good = {
-        "did": did, "time_us": 1_783_175_888_085_434, "kind": "commit",
-        "commit": {"rev": "r1", "operation": "create", "collection": "app.bsky.graph.follow", "rkey": "k1",
-                   "record": {"$type": "app.bsky.graph.follow", "createdAt": "2026-07-04T14:38:08.999Z",
-                              "subject": "did:plc:" + "y" * 24}, "cid": "c"},
+        "did": did,
+        "time_us": 1_783_175_888_085_434,
+        "kind": "commit",
+        "commit": {
+            "rev": "r1",
+            "operation": "create",
+            "collection": "app.bsky.graph.follow",
+            "rkey": "k1",
+            "record": {
+                "$type": "app.bsky.graph.follow",
+                "createdAt": "2026-07-04T14:38:08.999Z",
+                "subject": "did:plc:" + "y" * 24,
+            },
+            "cid": "c",
+        },
     }
     bad = [
         (RawFormat.JETSTREAM, b"{not json", "malformed_json"),

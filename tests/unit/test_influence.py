@@ -16,7 +16,9 @@ def acct(name: str) -> AccountRef:
     return AccountRef(id=f"x:{name}", network=Network.X, handle=name)
 
 
-def act(kind: ActivityKind, actor: str, target: str | None = None, mentions: tuple[str, ...] = ()) -> Activity:
+def act(
+    kind: ActivityKind, actor: str, target: str | None = None, mentions: tuple[str, ...] = ()
+) -> Activity:
     return Activity(
         event_id=f"e-{kind}-{actor}-{target}-{mentions}",
         kind=kind,

@@ -5,8 +5,12 @@ from scoring.alerts import SCHEMA_VERSION, NegativeMentionRule
 from scoring.priority import CompanyMatcher, Sentiment, score_post
 
 
-def post(text: str, kind: ActivityKind = ActivityKind.POST, mentions: tuple[AccountRef, ...] = (),
-         hashtags: tuple[str, ...] = ()) -> Activity:
+def post(
+    text: str,
+    kind: ActivityKind = ActivityKind.POST,
+    mentions: tuple[AccountRef, ...] = (),
+    hashtags: tuple[str, ...] = (),
+) -> Activity:
     return Activity(
         event_id="x:tweet:1",
         kind=kind,
