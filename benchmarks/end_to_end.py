@@ -1,0 +1,254 @@
+"""End-to-end benchmark: the whole pipeline on the embedded parts, one machine.
+
+What it does, in one run:
+1. starts the embedded broker (in this process), embedded ArcadeDB and one Groundswell worker
+   (its own process, exactly as `groundswell worker` runs);
+2. ceiling: a bare aiokafka consumer reads pre-produced copies of the same raw events from a
+   topic of their own, as fast as it can (records/s);
+3. pipeline: produces a real-format mix (the bundled real sample once, then the simulator's
+   Jetstream / Mastodon / X / Reddit events, unique ids) to social.raw, as fast as the workers
+   keep up (backpressure on their lag), for --seconds after a warm-up; scrapes the worker's
+   /metrics at both ends of the window for per-stage rates; reads crm.alerts for exact
+   source-to-alert latencies (alert emitted_at - event received_at);
+4. prints a Markdown table for benchmarks/RESULTS.md, and writes the raw numbers as JSON.
+
+    python -m benchmarks.end_to_end --seconds 60
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import confluent_kafka
+import orjson
+from aiokafka import AIOKafkaConsumer
+
+from activity.raw import RawEvent
+from graph.arcadedb_server import free_port, spawn, stop_spawned
+from groundswell.metrics import Metrics
+from groundswell.settings import TOPIC_ALERTS, Settings
+from sources.replay import iter_files
+from sources.samples import demo_files
+from sources.simulate import Simulator
+from streams.broker import EmbeddedBroker, write_address
+from streams.produce import RawProducer
+from tests.fixtures.pipeline import settings_env
+
+REPO = Path(__file__).resolve().parents[1]
+STAGES = ("normalize", "identity", "graph", "scoring", "alerting")
+
+
+def scrape(port: int) -> dict[str, float]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+        text = r.read().decode()
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith("#") or not line.strip():
+            continue
+        name, _, value = line.rpartition(" ")
+        out[name] = out.get(name, 0.0) + float(value)
+    return out
+
+
+def stage_total(metrics: dict[str, float], counter: str, stage: str) -> float:
+    pattern = re.compile(rf'^{counter}\{{.*stage="{stage}".*\}}$')
+    return sum(v for k, v in metrics.items() if pattern.match(k))
+
+
+def ceiling(bootstrap: str, events: list[RawEvent]) -> float:
+    """records/s of a bare aiokafka consumer over the same payloads (its own topic, pre-produced)."""
+    topic = f"bench.ceiling.{os.getpid()}"
+    producer = confluent_kafka.Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, "log_level": 3})
+    for raw in events:
+        while True:
+            try:
+                producer.produce(topic, raw.payload, headers=raw.headers())
+                break
+            except BufferError:
+                producer.poll(0.05)
+    producer.flush(60)
+
+    async def consume() -> float:
+        consumer = AIOKafkaConsumer(
+            topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest", enable_auto_commit=False
+        )
+        await consumer.start()
+        try:
+            seen = 0
+            started = 0.0
+            while seen < len(events):
+                batch = await consumer.getmany(timeout_ms=1000, max_records=5000)
+                if not started and batch:
+                    started = time.perf_counter()
+                seen += sum(len(v) for v in batch.values())
+            return seen / (time.perf_counter() - started)
+        finally:
+            await consumer.stop()
+
+    return asyncio.run(consume())
+
+
+class AlertReader(threading.Thread):
+    """Reads crm.alerts; keeps (emitted_at - received_at) per alert."""
+
+    def __init__(self, bootstrap: str) -> None:
+        super().__init__(daemon=True)
+        self.latencies: list[float] = []
+        self._stop = threading.Event()
+        self._consumer = confluent_kafka.Consumer(
+            {"bootstrap.servers": bootstrap, "group.id": f"bench-alerts-{os.getpid()}",
+             "auto.offset.reset": "latest", "log_level": 3}
+        )
+        self._consumer.subscribe([TOPIC_ALERTS])
+
+    def run(self) -> None:
+        while not self._stop.is_set():
+            msg = self._consumer.poll(0.2)
+            if msg is None or msg.error() is not None:
+                continue
+            alert = orjson.loads(msg.value())
+            self.latencies.append(float(alert["emitted_at"]) - float(alert["received_at"]))
+        self._consumer.close()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.join(10)
+
+
+def quantile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seconds", type=float, default=60.0, help="measured window (after the warm-up)")
+    ap.add_argument("--warmup", type=float, default=10.0)
+    ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "out" / "end_to_end.json")
+    args = ap.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="gs-bench-"))
+    broker = EmbeddedBroker()
+    bootstrap = broker.start()
+    settings = Settings(
+        data_dir=work,
+        arcadedb_http_port=free_port(),
+        arcadedb_bolt_port=free_port(),
+        worker_metrics_port=free_port(),
+        alert_influence_min=1.0,
+    )
+    write_address(settings.broker_address_file, bootstrap)
+    print(f"broker {bootstrap}; starting ArcadeDB ...", flush=True)
+    graph = spawn(settings, timeout=180.0)
+    sim = Simulator(seed=11, company_name=settings.company_name, company_handles=settings.company_keywords,
+                    n_people=20_000, start_time=time.time())
+    print("generating events ...", flush=True)
+    real = list(iter_files(demo_files()))
+    target = int(4_000 * (args.seconds + args.warmup)) + 20_000
+    events = real + sim.take(target)
+    print(f"{len(events)} events ready ({len(real)} real, {len(events) - len(real)} simulated)", flush=True)
+
+    ceiling_rate = ceiling(bootstrap, events[:16_000])
+    print(f"ceiling: bare aiokafka consumer {ceiling_rate:,.0f} records/s", flush=True)
+
+    log = work / "worker.log"
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "groundswell.cli", "worker"], cwd=REPO, stdout=log.open("ab"),
+        stderr=subprocess.STDOUT, env={**os.environ, **settings_env(settings), "PYTHONPATH": str(REPO)},
+    )
+    result: dict[str, Any] = {"ceiling_records_per_s": ceiling_rate}
+    try:
+        deadline = time.monotonic() + 120
+        while "Worker ready" not in log.read_text(errors="replace"):
+            if worker.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("worker did not start:\n" + log.read_text()[-3000:])
+            time.sleep(0.3)
+        alerts = AlertReader(bootstrap)
+        alerts.start()
+        producer = RawProducer(bootstrap, settings.app_id, Metrics.create(), max_lag=4000, check_every=250)
+        started = time.monotonic()
+        window_start: dict[str, float] | None = None
+        window_t0 = 0.0
+        last_print = started
+        lat_start = 0
+        for raw in events:
+            producer.send(dataclasses.replace(raw, received_at=time.time()))
+            now = time.monotonic()
+            if window_start is None and now - started >= args.warmup:
+                window_start, window_t0, lat_start = scrape(settings.worker_metrics_port), now, len(alerts.latencies)
+            if now - last_print >= 1.0:
+                last_print = now
+                m = scrape(settings.worker_metrics_port)
+                print(f"  {now - started:5.0f}s sent {producer.sent:>7}  graph {stage_total(m, 'groundswell_events_out_total', 'graph'):>8.0f}"
+                      f"  alerts {len(alerts.latencies)}", flush=True)
+            if window_start is not None and now - window_t0 >= args.seconds:
+                break
+        window_end = scrape(settings.worker_metrics_port)
+        elapsed = time.monotonic() - window_t0
+        producer.close()
+        alerts.stop()
+        assert window_start is not None, "too few events for the warm-up"
+        rates = {
+            stage: (stage_total(window_end, "groundswell_events_in_total", stage)
+                    - stage_total(window_start, "groundswell_events_in_total", stage)) / elapsed
+            for stage in STAGES if stage != "alerting"
+        }
+        raw_rate = rates["normalize"]
+        graph_rate = (stage_total(window_end, "groundswell_events_out_total", "graph")
+                      - stage_total(window_start, "groundswell_events_out_total", "graph")) / elapsed
+        window_latencies = alerts.latencies[lat_start:]
+        result.update(
+            seconds=elapsed,
+            raw_events_per_s=raw_rate,
+            activities_to_graph_per_s=graph_rate,
+            stage_in_per_s=rates,
+            alerts=len(window_latencies),
+            alert_latency_p50_s=quantile(window_latencies, 0.5),
+            alert_latency_p95_s=quantile(window_latencies, 0.95),
+            ratio_to_ceiling=raw_rate / ceiling_rate,
+            producer_throttled_s=producer.throttled_s,
+            dead_letters=sum(v for k, v in window_end.items() if k.startswith("groundswell_dead_letters_total")),
+        )
+    finally:
+        worker.terminate()
+        try:
+            worker.wait(30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+        stop_spawned(graph)
+        broker.stop()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2))
+    print("\n| measure | value |\n|---|---|")
+    print(f"| ceiling: bare aiokafka consumer, same payloads | {ceiling_rate:,.0f} records/s |")
+    print(f"| end to end: raw events through normalize, sustained {result['seconds']:.0f} s | {result['raw_events_per_s']:,.0f} events/s |")
+    print(f"| activities written to the graph | {result['activities_to_graph_per_s']:,.0f} /s |")
+    for stage, rate in result["stage_in_per_s"].items():
+        print(f"| stage {stage} (in) | {rate:,.0f} /s |")
+    print(f"| ratio end to end / ceiling | {result['ratio_to_ceiling']:.3f} |")
+    print(f"| source-to-alert latency p50 / p95 ({result['alerts']} alerts) | "
+          f"{result['alert_latency_p50_s'] * 1000:,.0f} ms / {result['alert_latency_p95_s'] * 1000:,.0f} ms |")
+    print(f"| producer paused by backpressure | {result['producer_throttled_s']:.1f} s |")
+    print(f"\nraw numbers: {args.out}")
+    print("median of one run; compare ratios measured side by side, not absolute times.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
