@@ -129,15 +129,19 @@ def create_app(settings: Settings, bootstrap: str, metrics: Metrics) -> faust.Ap
     @app.agent(activity_topic, name="identity")
     async def identity_agent(stream: StreamT[bytes]) -> None:
         async for event in stream.events():
+            # the record key is the actor's account id: decode the activity only for a new account
+            account = event.key.decode() if isinstance(event.key, bytes) else ""
+            if account and linked.get(account) is not None:
+                identity_stage.seen()
+                continue
             try:
                 activity = Activity.from_dict(orjson.loads(event.value))
             except Exception as e:  # a record we did not write; never stop the stream
                 await send_all([bad_record("identity", TOPIC_ACTIVITY, event.value, e, metrics)])
                 continue
-            account = activity.actor.id
-            out = identity_stage.process(activity, already_linked=linked.get(account) is not None)
+            out = identity_stage.process(activity, already_linked=False)
             if out is not None:
-                linked[account] = b"1"
+                linked[activity.actor.id] = b"1"
                 await send_all([out])
 
     pending_scores = ScoringResult()
@@ -212,8 +216,7 @@ def create_app(settings: Settings, bootstrap: str, metrics: Metrics) -> faust.Ap
                     bad.append(bad_record("graph", name, event.value, e, metrics))
             applied, dead = await writer.write(activities, links, scores)
             # scores count only what the graph applied now: a replayed event moves no score twice
-            for activity in applied:
-                bad.extend(signal_stage.process(activity))
+            bad.extend(signal_stage.process(applied))
             await send_all(bad + dead)
 
     @app.task

@@ -7,7 +7,7 @@ benchmarks and the stream. Output records are ``Out(topic, key, value, headers)`
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,6 +75,10 @@ class IdentityStage:
     def __init__(self, metrics: Metrics) -> None:
         self._m = metrics
 
+    def seen(self) -> None:
+        """An activity of an account already linked: counted, nothing to emit."""
+        self._m.events_in.labels("identity", "linked").inc()
+
     def process(self, activity: Activity, already_linked: bool) -> Out | None:
         self._m.events_in.labels("identity", activity.network.value).inc()
         if already_linked:
@@ -93,26 +97,25 @@ class SignalStage:
         self._matcher = CompanyMatcher(settings.company_keywords, settings.company_accounts)
         self._sentiment = Sentiment()
 
-    def process(self, activity: Activity) -> list[Out]:
-        self._m.events_in.labels("signals", activity.network.value).inc()
-        outs = [
-            Out(
-                TOPIC_SIGNALS,
-                e.account_id.encode(),
-                orjson.dumps({"t": "edge", "w": e.weight, "at": e.at, "event_id": e.event_id}),
-            )
-            for e in influence.in_edges(activity)
-        ]
-        if self._matcher.mentions_company(activity):
-            sentiment = self._sentiment.compound(activity.text or "")
-            outs.append(
-                Out(
-                    TOPIC_SIGNALS,
-                    activity.actor.id.encode(),
-                    orjson.dumps({"t": "mention", "activity": activity.to_dict(), "sentiment": sentiment}),
+    def process(self, activities: Iterable[Activity]) -> list[Out]:
+        """One record per account concerned by the batch: the influence it received (weight, time
+        pairs) and the company mentions it wrote (with sentiment), so the scorer does one table
+        update per account and batch instead of one per interaction."""
+        per_account: dict[str, dict[str, list[Any]]] = {}
+        for activity in activities:
+            self._m.events_in.labels("signals", activity.network.value).inc()
+            for e in influence.in_edges(activity):
+                per_account.setdefault(e.account_id, {"edges": [], "mentions": []})["edges"].append(
+                    [e.weight, e.at]
                 )
-            )
-        return outs
+            if self._matcher.mentions_company(activity):
+                sentiment = self._sentiment.compound(activity.text or "")
+                per_account.setdefault(activity.actor.id, {"edges": [], "mentions": []})["mentions"].append(
+                    {"activity": activity.to_dict(), "sentiment": sentiment}
+                )
+        return [
+            Out(TOPIC_SIGNALS, account.encode(), orjson.dumps(sig)) for account, sig in per_account.items()
+        ]
 
 
 @dataclass
@@ -159,15 +162,15 @@ class ScoringStage:
         if offset <= state.last_offset:
             return
         state.last_offset = offset
-        if signal["t"] == "edge":
-            state.log_score = influence.add(
-                state.log_score, float(signal["w"]), float(signal["at"]), self._half_life
-            )
+        edges = signal.get("edges") or ()
+        for weight, at in edges:
+            state.log_score = influence.add(state.log_score, float(weight), float(at), self._half_life)
+        if edges:
             result.updated[account_id] = state
-        elif signal["t"] == "mention":
-            activity = Activity.from_dict(signal["activity"])
+        for mention in signal.get("mentions") or ():
+            activity = Activity.from_dict(mention["activity"])
             current = influence.value_at(state.log_score, activity.created_at, self._half_life)
-            post = score_post(activity, float(signal["sentiment"]), current)
+            post = score_post(activity, float(mention["sentiment"]), current)
             result.outs.append(Out(TOPIC_PRIORITY, account_id.encode(), post.to_bytes()))
             self._m.events_out.labels("scoring", post.network).inc()
             self._m.stage_latency.labels("scoring").observe(max(0.0, self._clock() - activity.received_at))
