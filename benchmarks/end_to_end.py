@@ -45,7 +45,7 @@ from sources.samples import demo_files
 from sources.simulate import Simulator
 from streams.broker import EmbeddedBroker, write_address
 from streams.produce import RawProducer
-from tests.fixtures.pipeline import settings_env
+from streams.worker import spawn_worker
 
 REPO = Path(__file__).resolve().parents[1]
 STAGES = ("normalize", "identity", "graph", "scoring", "alerting")
@@ -191,13 +191,7 @@ def main() -> int:
     print(f"ceiling: bare aiokafka consumer {ceiling_rate:,.0f} records/s", flush=True)
 
     log = work / "worker.log"
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "groundswell.cli", "worker"],
-        cwd=REPO,
-        stdout=log.open("ab"),
-        stderr=subprocess.STDOUT,
-        env={**os.environ, **settings_env(settings), "PYTHONPATH": str(REPO)},
-    )
+    worker = spawn_worker(settings, log, cwd=REPO)
     result: dict[str, Any] = {"ceiling_records_per_s": ceiling_rate}
     try:
         deadline = time.monotonic() + 120
@@ -225,8 +219,9 @@ def main() -> int:
             if now - last_print >= 1.0:
                 last_print = now
                 m = scrape(settings.worker_metrics_port)
+                graph_done = stage_total(m, "groundswell_events_out_total", "graph")
                 print(
-                    f"  {now - started:5.0f}s sent {producer.sent:>7}  graph {stage_total(m, 'groundswell_events_out_total', 'graph'):>8.0f}"
+                    f"  {now - started:5.0f}s sent {producer.sent:>7}  graph {graph_done:>8.0f}"
                     f"  alerts {len(alerts.latencies)}",
                     flush=True,
                 )
@@ -279,7 +274,8 @@ def main() -> int:
     print("\n| measure | value |\n|---|---|")
     print(f"| ceiling: bare aiokafka consumer, same payloads | {ceiling_rate:,.0f} records/s |")
     print(
-        f"| end to end: raw events through normalize, sustained {result['seconds']:.0f} s | {result['raw_events_per_s']:,.0f} events/s |"
+        f"| end to end: raw events through normalize, sustained {result['seconds']:.0f} s "
+        f"| {result['raw_events_per_s']:,.0f} events/s |"
     )
     print(f"| activities written to the graph | {result['activities_to_graph_per_s']:,.0f} /s |")
     for stage, rate in result["stage_in_per_s"].items():

@@ -3,6 +3,7 @@ CLI flags) and passed down; no other module reads ``os.environ``."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from pydantic import Field, SecretStr
@@ -74,6 +75,17 @@ class Settings(BaseSettings):
 
     # --- test / demo helpers ------------------------------------------------------------------
     log_level: str = Field(default="INFO")
+
+    def to_env(self) -> dict[str, str]:
+        """These settings as GROUNDSWELL_* variables, for a child process (secrets included)."""
+        env: dict[str, str] = {}
+        for name, value in self.model_dump().items():
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            elif isinstance(value, tuple | list):
+                value = json.dumps(list(value))
+            env[f"GROUNDSWELL_{name.upper()}"] = str(value)
+        return env
 
     @property
     def embedded_broker(self) -> bool:

@@ -51,3 +51,19 @@ def iso_ms(t: float) -> str:
 def iso_s(t: float) -> str:
     """``2021-04-01T15:52:31.000Z`` (X has second precision)."""
     return _second(int(t)) + ".000Z"
+
+
+def text_tokens(action: Action, url: str | None) -> tuple[dict[str, str], dict[str, Account]]:
+    """The template tokens of an action's text (company, mentioned person, link, hashtag) and the
+    accounts behind the mention tokens."""
+    tokens: dict[str, str] = {}
+    who: dict[str, Account] = {}
+    if action.company is not None:
+        tokens["co"], who["co"] = "@" + action.company.handle, action.company
+    if action.mentioned is not None:
+        tokens["p"], who["p"] = "@" + action.mentioned.handle, action.mentioned
+    if url:
+        tokens["url"] = url
+    if action.tag:
+        tokens["tag"] = "#" + action.tag
+    return tokens, who

@@ -7,7 +7,7 @@ import random
 from typing import Any
 
 from sources import _ids
-from sources._common import Action, PostRef, iso_ms
+from sources._common import Action, PostRef, iso_ms, text_tokens
 from sources._people import MASTODON_HOME, Account
 from sources._text import render
 
@@ -84,16 +84,7 @@ def _mention_html(acc: Account) -> str:
 
 def _status(action: Action, rng: random.Random, created: float, sid: str) -> tuple[dict[str, Any], str]:
     acc = action.actor
-    tokens: dict[str, str] = {}
-    who: dict[str, Account] = {}
-    if action.company is not None:
-        tokens["co"], who["co"] = "@" + action.company.handle, action.company
-    if action.mentioned is not None:
-        tokens["p"], who["p"] = "@" + action.mentioned.handle, action.mentioned
-    if acc.website:
-        tokens["url"] = acc.website
-    if action.tag:
-        tokens["tag"] = "#" + action.tag
+    tokens, who = text_tokens(action, acc.website)
     text, spans = render(action.template, tokens)
     parts: list[str] = []
     pos = 0

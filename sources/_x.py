@@ -6,7 +6,7 @@ import random
 from typing import Any
 
 from sources import _ids
-from sources._common import Action, PostRef, iso_s
+from sources._common import Action, PostRef, iso_s, text_tokens
 from sources._people import Account
 from sources._text import render
 
@@ -61,16 +61,7 @@ def _user(acc: Account) -> dict[str, Any]:
 
 def _tweet(action: Action, created: float, tid: str, rng: random.Random) -> tuple[dict[str, Any], str]:
     acc = action.actor
-    tokens: dict[str, str] = {}
-    who: dict[str, Account] = {}
-    if action.company is not None:
-        tokens["co"], who["co"] = "@" + action.company.handle, action.company
-    if action.mentioned is not None:
-        tokens["p"], who["p"] = "@" + action.mentioned.handle, action.mentioned
-    if acc.website:
-        tokens["url"] = "https://t.co/" + _ids.reddit_id(rng, 10)
-    if action.tag:
-        tokens["tag"] = "#" + action.tag
+    tokens, who = text_tokens(action, "https://t.co/" + _ids.reddit_id(rng, 10) if acc.website else None)
     text, spans = render(action.template, tokens)
     tgt = action.target
     if action.kind == "quote" and tgt is not None:

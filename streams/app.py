@@ -19,9 +19,8 @@ from activity.raw import RawEvent
 from activity.schema import Activity
 from groundswell.metrics import Metrics
 from groundswell.settings import (
+    ALL_TOPICS,
     TOPIC_ACTIVITY,
-    TOPIC_ALERTS,
-    TOPIC_DEADLETTER,
     TOPIC_IDENTITY,
     TOPIC_INFLUENCE,
     TOPIC_PRIORITY,
@@ -70,18 +69,7 @@ def create_app(settings: Settings, bootstrap: str, metrics: Metrics) -> faust.Ap
     activity_topic = topic(TOPIC_ACTIVITY)
     signals_topic = topic(TOPIC_SIGNALS)
     priority_topic = topic(TOPIC_PRIORITY)
-    topics = {
-        name: topic(name)
-        for name in (
-            TOPIC_ACTIVITY,
-            TOPIC_DEADLETTER,
-            TOPIC_IDENTITY,
-            TOPIC_SIGNALS,
-            TOPIC_INFLUENCE,
-            TOPIC_PRIORITY,
-            TOPIC_ALERTS,
-        )
-    }
+    topics = {name: topic(name) for name in ALL_TOPICS if name != TOPIC_RAW}  # what stages send to
     graph_topic = app.topic(
         TOPIC_ACTIVITY,
         TOPIC_IDENTITY,

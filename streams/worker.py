@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import faust
 from prometheus_client import start_http_server
@@ -11,6 +15,20 @@ from groundswell.metrics import Metrics
 from groundswell.settings import Settings
 from streams.app import create_app
 from streams.broker import resolve_bootstrap
+
+
+def spawn_worker(settings: Settings, log_path: Path, cwd: Path | None = None) -> subprocess.Popen[bytes]:
+    """`groundswell worker` as a child process with exactly these settings (tests, benchmarks)."""
+    env = {**os.environ, **settings.to_env()}
+    if cwd is not None:
+        env["PYTHONPATH"] = str(cwd)
+    return subprocess.Popen(
+        [sys.executable, "-m", "groundswell.cli", "worker"],
+        cwd=cwd,
+        stdout=log_path.open("ab"),
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
 
 
 def run_worker(settings: Settings) -> None:
