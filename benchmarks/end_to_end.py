@@ -158,6 +158,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=60.0, help="measured window (after the warm-up)")
     ap.add_argument("--warmup", type=float, default=10.0)
+    ap.add_argument("--workers", type=int, default=1, help="worker processes in one consumer group")
+    ap.add_argument("--rate", type=float, default=None, help="pace the source (events/s); default: flat out")
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "out" / "end_to_end.json")
     args = ap.parse_args()
 
@@ -183,22 +185,39 @@ def main() -> int:
     )
     print("generating events ...", flush=True)
     real = list(iter_files(demo_files()))
-    target = int(4_000 * (args.seconds + args.warmup)) + 20_000
+    target = int(2_500 * (args.seconds + args.warmup)) + 20_000
     events = real + sim.take(target)
     print(f"{len(events)} events ready ({len(real)} real, {len(events) - len(real)} simulated)", flush=True)
 
     ceiling_rate = ceiling(bootstrap, events[:12_000])
     print(f"ceiling: bare aiokafka consumer {ceiling_rate:,.0f} records/s", flush=True)
 
-    log = work / "worker.log"
-    worker = spawn_worker(settings, log, cwd=REPO)
-    result: dict[str, Any] = {"ceiling_records_per_s": ceiling_rate}
+    ports = [settings.worker_metrics_port] + [free_port() for _ in range(args.workers - 1)]
+    workers: list[subprocess.Popen[bytes]] = []
+
+    def scrape_all() -> dict[str, float]:
+        merged: dict[str, float] = {}
+        for port in ports:
+            for k, v in scrape(port).items():
+                merged[k] = merged.get(k, 0.0) + v
+        return merged
+
+    result: dict[str, Any] = {
+        "ceiling_records_per_s": ceiling_rate,
+        "workers": args.workers,
+        "rate": args.rate,
+    }
     try:
-        deadline = time.monotonic() + 120
-        while "Worker ready" not in log.read_text(errors="replace"):
-            if worker.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("worker did not start:\n" + log.read_text()[-3000:])
-            time.sleep(0.3)
+        for i, port in enumerate(ports):  # one after the other: a worker joins a running group
+            log = work / f"worker-{i}.log"
+            workers.append(
+                spawn_worker(settings.model_copy(update={"worker_metrics_port": port}), log, cwd=REPO)
+            )
+            deadline = time.monotonic() + 120
+            while "Worker ready" not in log.read_text(errors="replace"):
+                if workers[-1].poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("worker did not start:\n" + log.read_text()[-3000:])
+                time.sleep(0.3)
         alerts = AlertReader(bootstrap)
         alerts.start()
         producer = RawProducer(bootstrap, settings.app_id, Metrics.create(), max_lag=4000, check_every=250)
@@ -207,18 +226,22 @@ def main() -> int:
         window_t0 = 0.0
         last_print = started
         lat_start = 0
-        for raw in events:
+        for i, raw in enumerate(events):
+            if args.rate:  # paced: the latency of a load the pipeline keeps up with
+                ahead = started + i / args.rate - time.monotonic()
+                if ahead > 0:
+                    time.sleep(ahead)
             producer.send(dataclasses.replace(raw, received_at=time.time()))
             now = time.monotonic()
             if window_start is None and now - started >= args.warmup:
                 window_start, window_t0, lat_start = (
-                    scrape(settings.worker_metrics_port),
+                    scrape_all(),
                     now,
                     len(alerts.latencies),
                 )
             if now - last_print >= 1.0:
                 last_print = now
-                m = scrape(settings.worker_metrics_port)
+                m = scrape_all()
                 graph_done = stage_total(m, "groundswell_events_out_total", "graph")
                 print(
                     f"  {now - started:5.0f}s sent {producer.sent:>7}  graph {graph_done:>8.0f}"
@@ -227,7 +250,7 @@ def main() -> int:
                 )
             if window_start is not None and now - window_t0 >= args.seconds:
                 break
-        window_end = scrape(settings.worker_metrics_port)
+        window_end = scrape_all()
         elapsed = time.monotonic() - window_t0
         producer.close()
         alerts.stop()
@@ -247,36 +270,49 @@ def main() -> int:
             - stage_total(window_start, "groundswell_events_out_total", "graph")
         ) / elapsed
         window_latencies = alerts.latencies[lat_start:]
+        # activities per raw event over the whole run: converts graph throughput into raw events
+        # that went all the way through (normalize may run ahead of the graph on a backlog)
+        per_raw = stage_total(window_end, "groundswell_events_out_total", "normalize") / max(
+            1.0, stage_total(window_end, "groundswell_events_in_total", "normalize")
+        )
         result.update(
             seconds=elapsed,
             raw_events_per_s=raw_rate,
+            activities_per_raw_event=per_raw,
+            end_to_end_raw_events_per_s=graph_rate / per_raw,
             activities_to_graph_per_s=graph_rate,
             stage_in_per_s=rates,
             alerts=len(window_latencies),
             alert_latency_p50_s=quantile(window_latencies, 0.5),
             alert_latency_p95_s=quantile(window_latencies, 0.95),
-            ratio_to_ceiling=raw_rate / ceiling_rate,
+            ratio_to_ceiling=graph_rate / per_raw / ceiling_rate,
             producer_throttled_s=producer.throttled_s,
             dead_letters=sum(
                 v for k, v in window_end.items() if k.startswith("groundswell_dead_letters_total")
             ),
         )
     finally:
-        worker.terminate()
-        try:
-            worker.wait(30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
+        for worker in workers:
+            worker.terminate()
+        for worker in workers:
+            try:
+                worker.wait(30)
+            except subprocess.TimeoutExpired:
+                worker.kill()
         stop_spawned(graph)
         broker.stop()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))
+    source = f"paced at {args.rate:.0f}/s" if args.rate else "flat out"
+    print(f"\nworkers: {args.workers}; source: {source}")
     print("\n| measure | value |\n|---|---|")
     print(f"| ceiling: bare aiokafka consumer, same payloads | {ceiling_rate:,.0f} records/s |")
     print(
-        f"| end to end: raw events through normalize, sustained {result['seconds']:.0f} s "
-        f"| {result['raw_events_per_s']:,.0f} events/s |"
+        f"| end to end: raw events all the way to the graph, {result['seconds']:.0f} s "
+        f"| {result['end_to_end_raw_events_per_s']:,.0f} events/s |"
     )
+    print(f"| raw events into normalize in the window | {result['raw_events_per_s']:,.0f} /s |")
+    print(f"| activities per raw event | {result['activities_per_raw_event']:.2f} |")
     print(f"| activities written to the graph | {result['activities_to_graph_per_s']:,.0f} /s |")
     for stage, rate in result["stage_in_per_s"].items():
         print(f"| stage {stage} (in) | {rate:,.0f} /s |")

@@ -159,6 +159,7 @@ class ScoringStage:
         result: ScoringResult,
     ) -> None:
         """Apply one signal record (at ``offset``) for ``account_id`` in place."""
+        self._m.events_in.labels("scoring", "signals").inc()
         if offset <= state.last_offset:
             return
         state.last_offset = offset
@@ -205,6 +206,7 @@ class AlertStage:
     def process(self, post: ScoredPost) -> list[Out]:
         outs: list[Out] = []
         now = self._clock()
+        self._m.events_in.labels("alerting", post.network).inc()
         for rule in self._rules:
             alert = rule.evaluate(post, now)
             if alert is not None:
