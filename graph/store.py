@@ -215,6 +215,16 @@ class GraphStore:
             await self._write_tx(work)
 
     # -- queries -----------------------------------------------------------------------------
+    async def influence_logs(self, account_ids: Sequence[str]) -> dict[str, float]:
+        """Stored ``influence_log`` per account (accounts without one are left out): the state the
+        scorer rebuilds from when the embedded broker, and with it its tables, starts empty."""
+        rows = await self._read(
+            "UNWIND $ids AS id MATCH (a:Account {id: id}) WHERE a.influence_log IS NOT NULL "
+            "RETURN a.id AS id, a.influence_log AS l",
+            ids=list(account_ids),
+        )
+        return {r["id"]: float(r["l"]) for r in rows}
+
     async def top_influencers(self, limit: int = 20, network: str | None = None) -> list[dict[str, Any]]:
         return await self._read(
             "MATCH (a:Account) WHERE a.influence_log IS NOT NULL "

@@ -29,6 +29,7 @@ from groundswell.settings import (
     Settings,
 )
 from identity.resolver import IdentityLink
+from scoring.influence import NO_SCORE
 from scoring.priority import ScoredPost
 from streams.compat import tolerate_mock_sync_group_invalid_request
 from streams.faust_config import faust_settings
@@ -152,9 +153,14 @@ def create_app(settings: Settings, bootstrap: str, metrics: Metrics) -> faust.Ap
             except orjson.JSONDecodeError as e:
                 await send_all([bad_record("scoring", TOPIC_SIGNALS, event.value, e, metrics)])
                 continue
-            state = pending_scores.updated.get(account) or InfluenceState.from_bytes(
-                influence_table.get(account)
-            )
+            state = pending_scores.updated.get(account)
+            if state is None:
+                stored = influence_table.get(account)
+                if stored is not None:
+                    state = InfluenceState.from_bytes(stored)
+                else:  # unknown here (new account, or the broker restarted empty): the graph knows
+                    kept = await writer.stored_influence(account)
+                    state = InfluenceState(log_score=NO_SCORE if kept is None else kept)
             result = ScoringResult(updated=pending_scores.updated)
             scoring_stage.apply(account, state, event.message.offset, signal, result)
             influence_table[account] = state.to_bytes()

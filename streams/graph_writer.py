@@ -36,6 +36,10 @@ class GraphWriter:
             self._store = store
         return self._store
 
+    async def stored_influence(self, account_id: str) -> float | None:
+        store = await self.open()
+        return (await store.influence_logs([account_id])).get(account_id)
+
     async def close(self) -> None:
         if self._store is not None:
             await self._store.close()

@@ -13,9 +13,13 @@ import orjson
 import pytest
 
 from activity.raw import RawEvent, RawFormat
+from graph.arcadedb_server import free_port
+from scoring import influence
 from sources.replay import iter_files
 from sources.samples import demo_files
-from tests.fixtures.pipeline import Pipeline
+from streams.broker import EmbeddedBroker, write_address
+from streams.worker import spawn_worker
+from tests.fixtures.pipeline import REPO, Pipeline
 from tests.integration.expected_bluesky import expected_counts, weighted_in_degree
 
 pytestmark = pytest.mark.integration
@@ -122,3 +126,55 @@ def test_bad_input_is_dead_lettered_with_its_reason_and_valid_input_is_kept(pipe
     assert ours["too_large"]["payload_size"] > 1_000_000
     assert ours["malformed_json"]["payload_b64"]
     pipeline.assert_alive()
+
+
+def test_after_the_broker_restarts_empty_scores_continue_from_the_graph(
+    pipeline: Pipeline, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """The embedded broker keeps nothing across a restart; the graph store is the system of
+    record: a new broker and worker must add to the influence the graph holds, not start at 0."""
+    pipeline.wait_idle()
+    star = pipeline.top_influencers(1)[0]
+    broker = EmbeddedBroker()
+    bootstrap = broker.start()
+    data_dir = tmp_path_factory.mktemp("restarted")
+    settings = pipeline.settings.model_copy(update={"data_dir": data_dir, "worker_metrics_port": free_port()})
+    write_address(settings.broker_address_file, bootstrap)
+    log = data_dir / "worker.log"
+    proc = spawn_worker(settings, log, cwd=REPO)
+    restarted = Pipeline(settings, bootstrap, proc, log)
+    try:
+        deadline = time.monotonic() + 90
+        while "Worker ready" not in restarted.logs():
+            restarted.assert_alive()
+            assert time.monotonic() < deadline, restarted.logs()[-3000:]
+            time.sleep(0.3)
+        target = star["id"].removeprefix("bluesky:")
+        at_us = 1_783_175_999_000_000
+        like = {
+            "did": "did:plc:" + "q" * 24,
+            "time_us": at_us,
+            "kind": "commit",
+            "commit": {
+                "rev": "r9",
+                "operation": "create",
+                "collection": "app.bsky.feed.like",
+                "rkey": "zz9",
+                "record": {
+                    "$type": "app.bsky.feed.like",
+                    "createdAt": "2026-07-04T14:39:59.000Z",
+                    "subject": {"cid": "c", "uri": f"at://{target}/app.bsky.feed.post/abc"},
+                },
+                "cid": "c",
+            },
+        }
+        restarted.replay([RawEvent.now(RawFormat.JETSTREAM, "test:restart", orjson.dumps(like))])
+        restarted.wait_idle()
+        after = {r["id"]: r for r in restarted.top_influencers(5)}[star["id"]]
+        half_life = settings.influence_half_life_hours * 3600
+        expected = influence.add(star["influence_log"], 0.5, 1_783_176_000.0 - 1.0, half_life)
+        assert after["influence_log"] == pytest.approx(expected, abs=1e-6)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        broker.stop()
