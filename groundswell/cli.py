@@ -107,8 +107,12 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
     from sources.replay import iter_paced
     from sources.simulate import Simulator
 
-    sim = Simulator(
-        seed=args.seed, company_name=settings.company_name, company_handles=list(settings.company_keywords)
+    sim = Simulator(  # live: event times start now and advance at the requested rate
+        seed=args.seed,
+        company_name=settings.company_name,
+        company_handles=list(settings.company_keywords),
+        start_time=time.time(),
+        events_per_second=args.rate,
     )
     events: Iterable[RawEvent] = iter(sim)
     if args.count:
