@@ -130,6 +130,13 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_source(settings: Settings, args: argparse.Namespace) -> int:
+    from sources.live.process import run_live_source
+    from sources.live.registry import specs
+
+    return run_live_source(settings, specs()[args.source], args)
+
+
 def _install_stop() -> list[bool]:
     flag = [False]
 
@@ -222,6 +229,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--count", type=int, default=None)
     sp.add_argument("--seed", type=int, default=7)
     sp.add_argument("--max-lag", type=int, default=3000)
+    src = sub.add_parser("source", help="a live firehose source as its own process (produces to social.raw)")
+    live = src.add_subparsers(dest="source", required=True)
+    from sources.live.registry import specs
+
+    for name, spec in specs().items():
+        spec.add_arguments(live.add_parser(name, help=spec.help))
     return p
 
 
@@ -233,6 +246,7 @@ COMMANDS = {
     "api": cmd_api,
     "replay": cmd_replay,
     "simulate": cmd_simulate,
+    "source": cmd_source,
 }
 
 

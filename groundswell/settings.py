@@ -58,6 +58,7 @@ class Settings(BaseSettings):
     api_port: int = 8000
     worker_metrics_port: int = 9108
     worker_web_port: int = 6066
+    source_metrics_port: int = 9110
 
     # --- domain -------------------------------------------------------------------------------
     company_id: str = "acme"

@@ -31,8 +31,10 @@ class RawProducer:
         check_every: int = 500,
         partitions: int = 4,
         max_payload_bytes: int = 1_000_000,
+        topic: str = TOPIC_RAW,
     ) -> None:
         self._max_payload = max_payload_bytes
+        self._topic = topic  # social.raw; tests give their own
         self._producer = confluent_kafka.Producer(
             {
                 "bootstrap.servers": bootstrap,
@@ -63,7 +65,7 @@ class RawProducer:
             self._m.dead_letters.labels("source", dead.reason.value).inc()
             self._produce(TOPIC_DEADLETTER, dead.to_bytes(), raw.source.encode(), None)
         else:
-            self._produce(TOPIC_RAW, raw.payload, key, dict(raw.headers()))
+            self._produce(self._topic, raw.payload, key, dict(raw.headers()))
         self._m.source_events.labels(raw.source).inc()
         self.sent += 1
         if self.sent % self._check_every == 0:
