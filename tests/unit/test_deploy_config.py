@@ -19,7 +19,10 @@ from typing import Any
 import pytest
 import yaml
 
+from api.app import create_api
 from groundswell.metrics import Metrics
+from groundswell.settings import Settings
+from sources.live.base import SourceMetrics
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -44,18 +47,7 @@ PARTITIONS = 4
 
 # The settings the processes read (env prefix GROUNDSWELL_); a typo here would be silently ignored
 # by the settings loader and the process would fall back to the embedded broker / graph store.
-KNOWN_SETTINGS = {
-    "GROUNDSWELL_KAFKA_BOOTSTRAP_SERVERS",
-    "GROUNDSWELL_GRAPH_URI",
-    "GROUNDSWELL_GRAPH_USER",
-    "GROUNDSWELL_GRAPH_PASSWORD",
-    "GROUNDSWELL_GRAPH_DATABASE",
-    "GROUNDSWELL_API_HOST",
-    "GROUNDSWELL_API_PORT",
-    "GROUNDSWELL_WORKER_METRICS_PORT",
-    "GROUNDSWELL_PARTITIONS",
-    "GROUNDSWELL_DATA_DIR",
-}
+KNOWN_SETTINGS = {f"GROUNDSWELL_{name.upper()}" for name in Settings.model_fields}
 DEFAULT_API_PORT = 8000
 DEFAULT_WORKER_METRICS_PORT = 9108
 
@@ -181,11 +173,19 @@ def exported_series_by_family() -> dict[str, set[str]]:
         "info": ("_info",),
     }
     families: dict[str, set[str]] = {}
-    for family in Metrics.create().registry.collect():
+    for family in all_metric_families():
         names = {family.name + suffix for suffix in suffixes.get(family.type, ("",))}
         names.update(sample.name for sample in family.samples)
         families[family.name] = names
     return families
+
+
+def all_metric_families() -> list[Any]:
+    """Every metric a Groundswell process exports: the shared set, the API's and the live sources'."""
+    metrics = Metrics.create()
+    create_api(Settings(), metrics)
+    SourceMetrics.create(metrics.registry)
+    return list(metrics.registry.collect())
 
 
 _PROMQL_KEYWORDS = {
