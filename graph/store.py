@@ -150,7 +150,19 @@ class GraphStore:
         return int(rows[0]["v"]) if rows and rows[0]["v"] is not None else 0
 
     async def setup(self) -> int:
-        """Apply the schema steps newer than the recorded version; returns the version now."""
+        """Apply the schema steps newer than the recorded version; returns the version now.
+        Several processes may start at once (workers, the API): every step is idempotent, and a
+        lost race on the version marker is retried."""
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            try:
+                return await self._setup_once()
+            except Exception as exc:
+                if attempt == MAX_ATTEMPTS or not _retryable(exc):
+                    raise
+                await asyncio.sleep(0.05 * attempt * (0.5 + random.random()))
+        raise AssertionError("unreachable")
+
+    async def _setup_once(self) -> int:
         current = await self.schema_version()
         for version in sorted(v for v in SCHEMA_STEPS if v > current):
             for statement in SCHEMA_STEPS[version]:

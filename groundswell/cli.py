@@ -8,6 +8,7 @@ import signal
 import sys
 import time
 from collections.abc import Iterable, Sequence
+from functools import partial
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
@@ -167,14 +168,14 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
             ready.unlink(missing_ok=True)
             sup.start("graph-server", "graph-server")
             sup.wait_for("graph store", ready.exists, 180)
-        print("starting the Faust worker and the API ...", flush=True)
-        sup.start("worker", "worker")
+        print(f"starting {args.workers} Faust worker(s) and the API ...", flush=True)
         sup.start("api", "api")
+        metrics_ports = [settings.worker_metrics_port + i for i in range(args.workers)]
+        for i, port in enumerate(metrics_ports):  # one after the other: each joins a running group
+            sup.start(f"worker-{i}", "worker", env={"GROUNDSWELL_WORKER_METRICS_PORT": str(port)})
+            sup.wait_for(f"worker {i} metrics", partial(http_ok, f"http://127.0.0.1:{port}/metrics"), 120)
         base = f"http://{settings.api_host}:{settings.api_port}"
         sup.wait_for("API", lambda: http_ok(base + "/readyz"), 120)
-        sup.wait_for(
-            "worker metrics", lambda: http_ok(f"http://127.0.0.1:{settings.worker_metrics_port}/metrics"), 120
-        )
         if not args.no_demo:
             print("feeding the bundled real sample events ...", flush=True)
             replay(settings, demo_files(), None, max_lag=3000)
@@ -185,8 +186,8 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
             f"  API docs        {base}/docs\n"
             f"  influencers     {base}/influencers\n"
             f"  API metrics     {base}/metrics\n"
-            f"  worker metrics  http://127.0.0.1:{settings.worker_metrics_port}/metrics\n"
-            f"  graph store     {settings.effective_graph_uri} (ArcadeDB studio: "
+            + "".join(f"  worker metrics  http://127.0.0.1:{port}/metrics\n" for port in metrics_ports)
+            + f"  graph store     {settings.effective_graph_uri} (ArcadeDB studio: "
             f"http://127.0.0.1:{settings.arcadedb_http_port})\n"
             f"  logs            {settings.data_dir / 'logs'}\n"
             "Ctrl-C stops everything; the graph is kept for the next `up`.",
@@ -209,6 +210,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="everything embedded: broker, graph store, worker, API, demo data")
     up.add_argument("--no-demo", action="store_true", help="do not replay the bundled sample events")
+    up.add_argument(
+        "--workers", type=int, default=1, help="Faust worker processes (at most the 4 partitions)"
+    )
     up.add_argument(
         "--simulate", type=float, default=None, metavar="RATE", help="also run the simulator at RATE/s"
     )

@@ -57,7 +57,6 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     worker_metrics_port: int = 9108
-    worker_web_port: int = 6066
     source_metrics_port: int = 9110
 
     # --- domain -------------------------------------------------------------------------------

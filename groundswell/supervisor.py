@@ -27,7 +27,7 @@ class Supervisor:
     settings: Settings
     children: list[Child] = field(default_factory=list)
 
-    def start(self, name: str, *args: str) -> Child:
+    def start(self, name: str, *args: str, env: dict[str, str] | None = None) -> Child:
         log_dir = self.settings.data_dir / "logs"
         log_dir.mkdir(parents=True, exist_ok=True)
         log_path = log_dir / f"{name}.log"
@@ -36,7 +36,7 @@ class Supervisor:
             [sys.executable, "-m", "groundswell.cli", *args],
             stdout=log_file,
             stderr=subprocess.STDOUT,
-            env={**os.environ, **self._env()},
+            env={**os.environ, **self._env(), **(env or {})},
             start_new_session=True,  # Ctrl-C reaches us; we stop the children in order
         )
         child = Child(name, proc, log_path)

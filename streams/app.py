@@ -8,6 +8,7 @@ meets Faust's JSON key default (see ../shared/DESIGN.md "Embedded broker").
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 
@@ -215,7 +216,15 @@ def create_app(settings: Settings, bootstrap: str, metrics: Metrics) -> faust.Ap
 
     @app.task
     async def open_graph() -> None:
-        await writer.open()
+        delay = 0.5
+        while True:  # the graph store may still be starting: wait for it instead of crashing
+            try:
+                await writer.open()
+                return
+            except Exception as e:
+                log.warning("graph store not reachable yet (%r); retrying in %.1fs", e, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
 
     @app.timer(interval=5.0)
     async def report_lag() -> None:
