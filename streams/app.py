@@ -2,13 +2,13 @@
 
 Every topic and table uses ``settings.partitions`` partitions (the embedded broker creates
 topics with 4 on first use, and Faust needs a table's source topic and changelog to agree).
-Records are raw bytes (JSON via orjson) with explicit key/value types, so changelog recovery never
-meets Faust's JSON key default (see ../shared/DESIGN.md "Embedded broker").
+Records are raw bytes (JSON via orjson). Tables declare ``key_type=str, value_type=bytes``: Faust
+derives a changelog's serializers from those types (not from a schema), so recovery decodes exactly
+what was written (see ../shared/DESIGN.md "Embedded broker" and README).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Sequence
 
@@ -216,15 +216,7 @@ def create_app(settings: Settings, bootstrap: str, metrics: Metrics) -> faust.Ap
 
     @app.task
     async def open_graph() -> None:
-        delay = 0.5
-        while True:  # the graph store may still be starting: wait for it instead of crashing
-            try:
-                await writer.open()
-                return
-            except Exception as e:
-                log.warning("graph store not reachable yet (%r); retrying in %.1fs", e, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
+        await writer.open()  # waits while the graph store is still starting
 
     @app.timer(interval=5.0)
     async def report_lag() -> None:

@@ -6,10 +6,12 @@ that one bad activity goes to social.deadletter and the rest of its batch is wri
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 
 import orjson
+from neo4j.exceptions import ServiceUnavailable, SessionExpired
 
 from activity.deadletter import DeadLetter, DeadLetterReason
 from activity.raw import RawEvent
@@ -22,6 +24,9 @@ from streams.pipeline import Out, dead_letter_out
 
 log = logging.getLogger(__name__)
 
+#: the store is down or unreachable, which says nothing about the data: wait, do not dead-letter
+UNAVAILABLE = (ServiceUnavailable, SessionExpired, OSError)
+
 
 class GraphWriter:
     def __init__(self, settings: Settings, metrics: Metrics) -> None:
@@ -30,10 +35,18 @@ class GraphWriter:
         self._store: GraphStore | None = None
 
     async def open(self) -> GraphStore:
-        if self._store is None:
+        """Connect (and set the schema up) once; while the store is unreachable, wait for it."""
+        delay = 0.5
+        while self._store is None:
             store = await GraphStore.connect(self._settings, self._m)
-            await store.setup()
-            self._store = store
+            try:
+                await store.setup()
+                self._store = store
+            except UNAVAILABLE as e:
+                await store.close()
+                log.warning("graph store unreachable (%r); retrying in %.1fs", e, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
         return self._store
 
     async def stored_influence(self, account_id: str) -> float | None:
@@ -82,14 +95,32 @@ class GraphWriter:
     async def _apply(
         self, store: GraphStore, activities: list[Activity], links: list[IdentityLink], applied: set[str]
     ) -> list[Out]:
-        try:
-            result = await store.apply(activities, links)
-            applied.update(result.applied_ids)
-            return []
-        except Exception as e:
-            if len(activities) + len(links) <= 1:
-                return [self._dead(activities, links, e)]
-            log.warning("graph batch of %d failed (%r); bisecting", len(activities) + len(links), e)
+        delay = 0.5
+        while True:
+            try:
+                result = await store.apply(activities, links)
+                applied.update(result.applied_ids)
+                return []
+            except UNAVAILABLE as e:
+                # the store is down, not the data: hold the batch (and so the stream) until it is back
+                log.warning("graph store unavailable (%r); retrying the batch in %.1fs", e, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+            except Exception as e:
+                return await self._bisect(store, activities, links, applied, e)
+
+    async def _bisect(
+        self,
+        store: GraphStore,
+        activities: list[Activity],
+        links: list[IdentityLink],
+        applied: set[str],
+        e: Exception,
+    ) -> list[Out]:
+        """A batch the store refused: find the record(s) it refuses, dead-letter them, write the rest."""
+        if len(activities) + len(links) <= 1:
+            return [self._dead(activities, links, e)]
+        log.warning("graph batch of %d failed (%r); bisecting", len(activities) + len(links), e)
         mid_a, mid_l = len(activities) // 2, len(links) // 2
         first = await self._apply(store, activities[:mid_a], links[:mid_l], applied)
         return first + await self._apply(store, activities[mid_a:], links[mid_l:], applied)
