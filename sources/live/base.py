@@ -35,6 +35,7 @@ class SourceEvent:
 
 class LiveSource(Protocol):
     name: str
+    metrics: SourceMetrics | None  # set by the process; reconnects are counted on it
 
     def events(self) -> AsyncIterator[SourceEvent]:
         """Yield events forever (reconnecting inside); return only when ``stop()`` was called."""

@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import aiohttp
 import orjson
@@ -134,25 +134,31 @@ def retry_delay(headers: Any, now: float | None = None) -> float | None:
     value = headers.get("Retry-After")
     if value:
         try:
-            return min(MAX_RETRY_WAIT, max(0.0, float(value)))
+            wait = float(value)
         except ValueError:
-            when = email.utils.parsedate_to_datetime(value)
-            return min(MAX_RETRY_WAIT, max(0.0, when.timestamp() - now))
-    value = headers.get("X-RateLimit-Reset")
-    if value:
-        try:
-            reset = datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-        except ValueError:
-            return None
-        return min(MAX_RETRY_WAIT, max(0.0, reset - now))
-    return None
+            try:
+                wait = email.utils.parsedate_to_datetime(value).timestamp() - now
+            except ValueError:
+                return None
+        return min(MAX_RETRY_WAIT, max(0.0, wait))
+    reset = _epoch(headers.get("X-RateLimit-Reset"))
+    return None if reset is None else min(MAX_RETRY_WAIT, max(0.0, reset - now))
+
+
+def _status_id(payload: bytes) -> str | None:
+    try:
+        st = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return None
+    sid = st.get("id") if isinstance(st, dict) else None
+    return sid if isinstance(sid, str) else None
 
 
 def _epoch(iso: Any) -> float | None:
-    if not isinstance(iso, str):
-        return None
     try:
-        return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+        return (
+            datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp() if isinstance(iso, str) else None
+        )
     except ValueError:
         return None
 
@@ -183,7 +189,9 @@ class StreamKind:
         if spec in ("public:local", "local"):
             return cls("/api/v1/streaming/public/local", {}, "/api/v1/timelines/public", {"local": "true"})
         if kind == "hashtag" and tag:
-            return cls("/api/v1/streaming/hashtag", {"tag": tag}, f"/api/v1/timelines/tag/{tag}", {})
+            return cls(
+                "/api/v1/streaming/hashtag", {"tag": tag}, f"/api/v1/timelines/tag/{quote(tag, safe='')}", {}
+            )
         if spec == "user":
             return cls("/api/v1/streaming/user", {}, "/api/v1/timelines/home", {})
         raise ValueError(f"unknown stream {spec!r}: public, public:local, hashtag:TAG or user")
@@ -325,6 +333,8 @@ class MastodonSource:
                 log.warning("%s: connection lost: %r", inst.url, e)
             if inst.delivered:
                 backoff.reset()
+            else:
+                inst.streaming_base = None  # ask /api/v1/instance again: the streaming host may have moved
             await self._sleep(delay if delay is not None else backoff.next_delay())
 
     async def _sleep(self, seconds: float) -> None:
@@ -373,6 +383,8 @@ class MastodonSource:
         try:
             if resp.status != 200:
                 raise HttpStatusError(resp.status, str(resp.url), retry_delay(resp.headers))
+            if resp.content_type != "text/event-stream":
+                raise ValueError(f"{resp.url} answered {resp.content_type!r}, not an event stream")
             log.info("%s: streaming %s", inst.url, resp.url)
             if inst.last_id is not None:
                 await self._backfill(inst)  # the stream is open: what arrives meanwhile waits in it
@@ -429,21 +441,18 @@ class MastodonSource:
                 exhausted = resp.headers.get("X-RateLimit-Remaining") == "0"
                 pause = retry_delay({"X-RateLimit-Reset": resp.headers.get("X-RateLimit-Reset")})
             items = split_json_array(body)
-            pairs = []
-            for raw in items:
-                st = orjson.loads(raw)
-                pairs.append((st.get("id") if isinstance(st, dict) else None, raw))
+            if not items:  # caught up (a short page is not the end: servers filter pages after paging)
+                return
+            pairs = [(_status_id(raw), raw) for raw in items]
             pairs.sort(key=lambda p: id_key(p[0] or ""))  # oldest first: the cursor only moves forward
             for _sid, raw in pairs:
                 await self._emit(inst, raw)
             inst.backfilled += len(items)
-            if len(items) < PAGE_LIMIT:
-                return
             if exhausted and pause:
                 log.warning("%s: rate limit reached during backfill; waiting %.0f s", inst.url, pause)
                 await self._sleep(pause)
         log.warning(
-            "%s: backfill stopped after %d pages; older statuses stay missing", inst.url, self._max_pages
+            "%s: backfill stopped after %d pages; the rest of the gap is skipped", inst.url, self._max_pages
         )
 
 

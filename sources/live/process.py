@@ -25,6 +25,7 @@ def run_live_source(settings: Settings, spec: SourceSpec, args: argparse.Namespa
     start_http_server(settings.source_metrics_port, addr="127.0.0.1", registry=metrics.registry)
     cursors = CursorStore(settings.data_dir / "cursors")
     source = spec.build(settings, args, cursors.load(spec.name))
+    source.metrics = live_metrics  # connectors count their reconnects here
     producer = RawProducer(
         resolve_bootstrap(settings),
         settings.app_id,

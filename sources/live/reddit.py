@@ -36,7 +36,7 @@ import orjson
 
 from activity.raw import RawEvent, RawFormat
 from groundswell.settings import Settings
-from sources.live.base import Backoff, SourceEvent
+from sources.live.base import Backoff, SourceEvent, SourceMetrics
 from sources.live.registry import SourceSpec
 
 log = logging.getLogger(__name__)
@@ -77,7 +77,7 @@ def rate_limit_delay(headers: Mapping[str, str], reserve: float = 0.0) -> float:
         reset = float(headers["X-Ratelimit-Reset"])
     except (KeyError, ValueError):
         return 0.0
-    if remaining > reserve:
+    if remaining >= 1 + reserve:  # Reddit reports fractions: below one whole request left is spent
         return 0.0
     return max(0.0, reset)
 
@@ -145,6 +145,7 @@ class RedditSource:
             for name in LISTINGS
         }
         self._backoff = backoff or Backoff(initial=1.0, maximum=120.0)
+        self.metrics: SourceMetrics | None = None  # failed polls (re-connections) counted here when given
         self._stopped = asyncio.Event()
         self._token: str | None = None
         self._token_refresh_at = 0.0
@@ -155,7 +156,8 @@ class RedditSource:
     def stop(self) -> None:
         self._stopped.set()
         if self._session is not None and not self._session.closed:
-            asyncio.get_running_loop().create_task(self._session.close())
+            with contextlib.suppress(RuntimeError):  # no running loop: the poll ends on its own
+                asyncio.get_running_loop().create_task(self._session.close())
 
     @property
     def user_agent(self) -> str:
@@ -182,11 +184,17 @@ class RedditSource:
                         if self._stopped.is_set():
                             return
                         delay = self._backoff.next_delay()
+                        if self.metrics is not None:
+                            self.metrics.reconnects.labels(self.name).inc()
                         if isinstance(exc, HttpError):
                             delay = max(delay, exc.retry_after)
                         log.warning("reddit %s: %s; retrying in %.1fs", listing.name, exc, delay)
                         await self._sleep(delay)
                         break
+                    except RuntimeError:
+                        if self._stopped.is_set():
+                            return  # stop() closed the session under a request
+                        raise
                     self._backoff.reset()
                     for ev in self._to_events(listing, items):
                         yield ev
@@ -230,6 +238,10 @@ class RedditSource:
             after = _after(body)
             if reached_known or not after or not children or (listing.floor < 0 and not listing.emitted):
                 break  # a first start takes one page: the present, not the whole window
+        else:
+            log.warning(
+                "reddit %s: the gap is longer than the listing window; older items are lost", listing.name
+            )
         return list(found.values())
 
     async def _get(self, session: aiohttp.ClientSession, url: str, params: dict[str, str]) -> Any:

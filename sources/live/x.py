@@ -36,7 +36,7 @@ import orjson
 
 from activity.raw import RawEvent, RawFormat
 from groundswell.settings import Settings
-from sources.live.base import SourceEvent
+from sources.live.base import SourceEvent, SourceMetrics
 from sources.live.registry import SourceSpec
 
 log = logging.getLogger(__name__)
@@ -89,13 +89,15 @@ class ReconnectPolicy:
         self._network = 0
         self._http = 0
         self._rate = 0
+        self._immediate = False
 
     def reset(self) -> None:
         self._network = self._http = self._rate = 0
+        self._immediate = False
 
     def network_error(self, established: bool = False) -> float:
-        if established and self._network == 0:
-            self._network = 1  # reconnect at once after a stream that delivered, back off after that
+        if established and not self._immediate:
+            self._immediate = True  # reconnect at once after a stream that delivered, back off after that
             return 0.0
         self._network += 1
         return self.scale * min(16.0, 0.25 * self._network)
@@ -182,6 +184,7 @@ class XSource:
         self._counter = itertools.count()
         self.connects = 0
         self.rule_changes: list[RulePlan] = []
+        self.metrics: SourceMetrics | None = None  # reconnects are counted here when given
 
     def stop(self) -> None:
         self._stopped.set()
@@ -193,29 +196,49 @@ class XSource:
 
     async def sync_rules(self, session: aiohttp.ClientSession) -> RulePlan:
         url = f"{self.config.api_base}/2/tweets/search/stream/rules"
-        async with session.get(url, headers=self._headers()) as resp:
-            body = await resp.json(loads=orjson.loads, content_type=None)
-            if resp.status != 200:
-                raise XRulesError(f"listing rules: HTTP {resp.status}: {body}")
-        live = (body.get("data") or []) if isinstance(body, dict) else []
+        body = await self._rules_request(session, "GET", url, {}, None)
+        live = body.get("data") or []
         plan = plan_rules(live, list(self.config.rules))
         params = {"dry_run": "true"} if self.config.dry_run else {}
         if plan.delete_ids:
-            await self._post_rules(session, url, params, {"delete": {"ids": list(plan.delete_ids)}})
+            await self._rules_request(
+                session, "POST", url, params, {"delete": {"ids": list(plan.delete_ids)}}
+            )
         if plan.add:
             add = [{"value": r.value, **({"tag": r.tag} if r.tag else {})} for r in plan.add]
-            await self._post_rules(session, url, params, {"add": add})
-        log.info("x rules: %d deleted, %d added (dry run: %s)", len(plan.delete_ids), len(plan.add), params)
+            body = await self._rules_request(session, "POST", url, params, {"add": add})
+            # a dry run deletes nothing, so a rule re-added with a new tag is reported as a duplicate
+            deleted = {str(r.get("value")) for r in live if str(r.get("id")) in plan.delete_ids}
+            errors = [e for e in body.get("errors") or [] if not (params and e.get("value") in deleted)]
+            if errors:
+                raise XRulesError(f"adding rules: {errors}")
+        log.info(
+            "x rules: %d deleted, %d added (dry run: %s)", len(plan.delete_ids), len(plan.add), bool(params)
+        )
         self.rule_changes.append(plan)
         return plan
 
-    async def _post_rules(
-        self, session: aiohttp.ClientSession, url: str, params: dict[str, str], payload: dict[str, Any]
-    ) -> None:
-        async with session.post(url, params=params, json=payload, headers=self._headers()) as resp:
-            body = await resp.json(loads=orjson.loads, content_type=None)
-        if resp.status not in (200, 201) or (isinstance(body, dict) and body.get("errors")):
-            raise XRulesError(f"changing rules: HTTP {resp.status}: {body}")
+    async def _rules_request(
+        self,
+        session: aiohttp.ClientSession,
+        method: str,
+        url: str,
+        params: dict[str, str],
+        payload: dict[str, Any] | None,
+    ) -> dict[str, Any]:
+        async with session.request(method, url, params=params, json=payload, headers=self._headers()) as resp:
+            status, raw = resp.status, await resp.read()
+        if status == 429 or status >= 500:
+            raise _HttpStatusError(status, raw[:500])  # retried
+        try:
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            body = None
+        if status not in (200, 201) or not isinstance(body, dict):
+            raise XRulesError(f"{method} rules: HTTP {status}: {raw[:500]!r}")
+        if payload and "delete" in payload and body.get("errors"):
+            raise XRulesError(f"deleting rules: {body['errors']}")
+        return body
 
     def _stream_params(self, reconnect: bool) -> dict[str, str]:
         params = {"expansions": EXPANSIONS, "tweet.fields": TWEET_FIELDS, "user.fields": USER_FIELDS}
@@ -238,8 +261,11 @@ class XSource:
                 try:
                     await self.sync_rules(session)
                     break
-                except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-                    delay = self.policy.network_error()
+                except (aiohttp.ClientError, TimeoutError, OSError, _HttpStatusError) as exc:
+                    if isinstance(exc, _HttpStatusError):
+                        delay = self.policy.rate_limited() if exc.status == 429 else self.policy.http_error()
+                    else:
+                        delay = self.policy.network_error()
                     log.warning("x rules: %r; retrying in %.2fs", exc, delay)
                     await self._sleep(delay)
             if self.config.dry_run:
@@ -264,6 +290,8 @@ class XSource:
         url = f"{self.config.api_base}/2/tweets/search/stream"
         params = self._stream_params(reconnect=self.connects > 0)
         self.connects += 1
+        if self.connects > 1 and self.metrics is not None:
+            self.metrics.reconnects.labels(self.name).inc()
         async with session.get(url, params=params, headers=self._headers()) as resp:
             if resp.status != 200:
                 raise _HttpStatusError(resp.status, (await resp.read())[:500])

@@ -153,6 +153,7 @@ async def test_every_status_once_across_instances_disconnects_backfill_and_resta
     await until(lambda: a.connected == 1, "a back", within=15)
     await until(lambda: len(run.sent) == 65, "a's gap closed by backfill")
     assert a.rest_requests[0]["min_id"] == a_last_before  # backfill starts where a's stream stopped
+    assert a.rest_requests[1]["min_id"] == a.local_id(st[59]["uri"])  # the next page after a full one
     assert all(r["limit"] == "40" for r in a.rest_requests)
 
     # 3. b drops its stream and posts at once (nobody listening); a posts live; an edit and a delete
@@ -220,3 +221,35 @@ async def test_bad_token_keeps_retrying_and_stop_ends_promptly(
     await asyncio.wait_for(task, 5)
     assert time.monotonic() - started < 1.0
     assert got == [] and a.stream_connects == 0
+
+
+async def test_redirect_to_another_streaming_host_keeps_the_token_and_silence_reconnects(
+    instances: tuple[FakeInstance, FakeInstance],
+) -> None:
+    streaming, _ = instances
+    front = FakeInstance(token=streaming.token, id_base=0, stream_redirect=streaming.url)
+    await front.start()
+    streaming.heartbeat = 0.1
+    source = MastodonSource(
+        [(front.url, front.token)], read_timeout=0.4, backoff_initial=0.01, backoff_max=0.05
+    )
+    got: list[bytes] = []
+
+    async def consume() -> None:
+        async for ev in source.events():
+            got.append(ev.raw.payload)
+
+    task = asyncio.create_task(consume())
+    try:
+        await until(lambda: streaming.connected == 1, "the stream, through the redirect")
+        payload = streaming.post(real_statuses()[0])
+        await until(lambda: got == [payload], "a status through the redirect")
+        await asyncio.sleep(1.0)
+        assert source.reconnects == 0  # heartbeats keep a quiet stream open
+        streaming.heartbeat = 5.0  # a new connection that stays silent beyond read_timeout
+        streaming.drop_streams()
+        await until(lambda: source.reconnects >= 3, "reconnects after silence", within=5)
+    finally:
+        source.stop()
+        await asyncio.wait_for(task, 5)
+        await front.stop()

@@ -17,7 +17,7 @@ from prometheus_client import CollectorRegistry
 from activity.raw import HEADER_FORMAT, HEADER_SOURCE, RawEvent
 from groundswell.metrics import Metrics
 from sources.live.base import CursorStore, SourceMetrics, run_source
-from sources.live.x import EXPANSIONS, ReconnectPolicy, Rule, XConfig, XSource
+from sources.live.x import EXPANSIONS, ReconnectPolicy, Rule, XConfig, XRulesError, XSource
 from streams.produce import RawProducer
 from tests.fixtures.broker import BrokerUnderTest
 from tests.fixtures.x_server import (
@@ -184,3 +184,23 @@ async def test_restart_asks_backfill_from_the_cursor_and_dry_run_changes_nothing
     assert server.connections[0].params["backfill_minutes"] == "2"  # ceil(90 s) in minutes
     assert server.live_rules() == {("old rule", None)}  # no --rule: the account's rules stay
     assert sorted(m.value() for m in read_topic(embedded_broker.bootstrap, topic, 2)) == sorted(frames[:2])
+
+
+async def test_rules_retry_server_errors_tolerate_a_dry_run_retag_and_refuse_invalid_rules(
+    server: XServer,
+) -> None:
+    server.add_rule("acme", tag="old")
+    server.rules_failures = [503, 429]
+    policy = ReconnectPolicy(scale=SCALE)
+    dry = XSource(config(server, rules=(Rule("acme", "new"),), dry_run=True), None, policy)
+    started = time.monotonic()
+    assert [ev async for ev in dry.events()] == []
+    assert time.monotonic() - started >= (5.0 + 60.0) * SCALE  # X's intervals for 5xx and 429
+    assert server.live_rules() == {("acme", "old")}  # a dry run changes nothing
+    assert [p.get("dry_run") for p, _ in server.rule_posts] == ["true", "true"]
+
+    bad = XSource(config(server, rules=(Rule("acme (unbalanced"),)), None, policy)
+    with pytest.raises(XRulesError, match="UnprocessableEntity"):
+        async for _ in bad.events():
+            pass
+    assert server.connections == []  # no stream with rules that could not be set

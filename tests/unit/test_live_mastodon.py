@@ -10,6 +10,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from groundswell.settings import Settings
 from sources.live.mastodon import (
     SPEC,
     MastodonSource,
@@ -107,6 +108,7 @@ def test_retry_delay_headers() -> None:
     assert retry_delay({"Retry-After": "100000"}) == 900.0  # capped
     assert retry_delay({}) is None
     assert retry_delay({"X-RateLimit-Reset": "garbage"}) is None
+    assert retry_delay({"Retry-After": "soon"}) is None
 
 
 def test_stream_kinds_and_their_backfill_timelines() -> None:
@@ -160,3 +162,12 @@ def test_instances_and_tokens_from_args_and_file(tmp_path: Path) -> None:
     tokens.write_text("https://b.example\n")
     with pytest.raises(ValueError, match="INSTANCE TOKEN"):
         instances_from_args(parse_args(["--tokens-file", str(tokens)]))
+
+
+def test_spec_builds_a_source_resuming_from_the_cursor() -> None:
+    args = parse_args(["--instance", "https://a.example", "--token", "t", "--stream", "public:local"])
+    source = SPEC.build(Settings(), args, '{"https://a.example": "110"}')
+    assert isinstance(source, MastodonSource)
+    assert source.name == "mastodon"
+    assert source.instances[0].last_id == "110"
+    assert source.stream == StreamKind.parse("public:local")

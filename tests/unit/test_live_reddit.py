@@ -96,7 +96,9 @@ def _args(argv: list[str]) -> argparse.Namespace:
 
 def test_spec_builds_from_the_command_line(monkeypatch: pytest.MonkeyPatch) -> None:
     assert SPEC.name == "reddit"
-    args = _args(["--subreddit", "r/python", "--subreddit", "rust", "--client-id", "i", "--client-secret", "s"])
+    args = _args(
+        ["--subreddit", "r/python", "--subreddit", "rust", "--client-id", "i", "--client-secret", "s"]
+    )
     source = SPEC.build(Settings(), args, '{"new": "t3_abc"}')
     assert isinstance(source, RedditSource)
     assert source.name == "reddit"
@@ -108,7 +110,11 @@ def test_spec_builds_from_the_command_line(monkeypatch: pytest.MonkeyPatch) -> N
     args = _args(["--subreddit", "a", "--client-id", "i", "--username", "bot", "--interval", "2"])
     built = SPEC.build(Settings(), args, None)
     assert isinstance(built, RedditSource)
-    assert (built.config.client_secret, built.config.password, built.config.interval) == ("from-env", "pw", 2.0)
+    assert (built.config.client_secret, built.config.password, built.config.interval) == (
+        "from-env",
+        "pw",
+        2.0,
+    )
     assert "/u/bot" in built.user_agent
 
 
