@@ -15,16 +15,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import email.utils
 import hashlib
 import logging
 import re
-import time
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, replace
-from datetime import datetime
 from pathlib import Path
-from typing import Any
 from urllib.parse import quote, urlsplit
 
 import aiohttp
@@ -34,133 +30,22 @@ from yarl import URL
 from activity.raw import RawEvent, RawFormat
 from groundswell.settings import Settings
 from sources.live.base import Backoff, LiveSource, SourceEvent, SourceMetrics
+from sources.live.mastodon_wire import (
+    SseFrame,
+    SseParser,
+    id_key,
+    iso_epoch,
+    retry_delay,
+    split_json_array,
+    status_id_of,
+)
 from sources.live.registry import SourceSpec
+
+__all__ = ["SPEC", "MastodonSource", "SseFrame", "SseParser", "id_key", "retry_delay", "split_json_array"]
 
 log = logging.getLogger(__name__)
 
 PAGE_LIMIT = 40  # the REST timelines' maximum page size
-MAX_RETRY_WAIT = 900.0  # never sleep longer than this on a Retry-After / X-RateLimit-Reset
-_MAX_LINE = 16 * 1024 * 1024
-
-
-# --- Server-Sent Events ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class SseFrame:
-    event: str
-    data: bytes
-
-
-class SseParser:
-    """Incremental ``text/event-stream`` parser (WHATWG rules for LF / CRLF lines): ``data`` lines
-    are joined with LF, ``:`` lines are comments (heartbeats), a blank line dispatches."""
-
-    def __init__(self) -> None:
-        self._buf = b""
-        self._event = ""
-        self._data: list[bytes] = []
-        self.comments = 0
-
-    def feed(self, chunk: bytes) -> list[SseFrame]:
-        self._buf += chunk
-        if b"\n" not in self._buf:
-            if len(self._buf) > _MAX_LINE:
-                raise ValueError("event-stream line longer than 16 MiB")
-            return []
-        *lines, self._buf = self._buf.split(b"\n")
-        frames: list[SseFrame] = []
-        for line in lines:
-            if line.endswith(b"\r"):
-                line = line[:-1]
-            if not line:
-                if self._data:
-                    frames.append(SseFrame(self._event or "message", b"\n".join(self._data)))
-                self._event, self._data = "", []
-            elif line.startswith(b":"):
-                self.comments += 1
-            else:
-                name, _, value = line.partition(b":")
-                if value.startswith(b" "):
-                    value = value[1:]
-                if name == b"event":
-                    self._event = value.decode("utf-8", "replace")
-                elif name == b"data":
-                    self._data.append(value)
-        return frames
-
-
-# --- REST helpers ---------------------------------------------------------------------------------
-
-_JSON_TOKEN = re.compile(rb'\\.|["{}\[\],]', re.DOTALL)
-
-
-def split_json_array(body: bytes) -> list[bytes]:
-    """The elements of a top-level JSON array as the exact bytes received (whitespace trimmed)."""
-    start = len(body) - len(body.lstrip())
-    if body[start : start + 1] != b"[":
-        raise ValueError("not a JSON array")
-    items: list[bytes] = []
-    depth, in_string, begin = 0, False, start + 1
-    for m in _JSON_TOKEN.finditer(body, start):
-        tok = m.group()
-        if tok == b'"':
-            in_string = not in_string
-        elif in_string or len(tok) == 2:
-            continue
-        elif tok in (b"[", b"{"):
-            depth += 1
-        elif tok in (b"]", b"}"):
-            depth -= 1
-            if depth == 0:
-                last = body[begin : m.start()].strip()
-                if last:
-                    items.append(last)
-                return items
-        elif depth == 1:  # a comma between elements
-            items.append(body[begin : m.start()].strip())
-            begin = m.end()
-    raise ValueError("unterminated JSON array")
-
-
-def id_key(status_id: str) -> tuple[int, str]:
-    """Mastodon ids are numeric strings (snowflakes): compare by length, then text."""
-    return (len(status_id), status_id)
-
-
-def retry_delay(headers: Any, now: float | None = None) -> float | None:
-    """Seconds to wait from ``Retry-After`` (seconds or HTTP date) or ``X-RateLimit-Reset`` (ISO)."""
-    now = time.time() if now is None else now
-    value = headers.get("Retry-After")
-    if value:
-        try:
-            wait = float(value)
-        except ValueError:
-            try:
-                wait = email.utils.parsedate_to_datetime(value).timestamp() - now
-            except ValueError:
-                return None
-        return min(MAX_RETRY_WAIT, max(0.0, wait))
-    reset = _epoch(headers.get("X-RateLimit-Reset"))
-    return None if reset is None else min(MAX_RETRY_WAIT, max(0.0, reset - now))
-
-
-def _status_id(payload: bytes) -> str | None:
-    try:
-        st = orjson.loads(payload)
-    except orjson.JSONDecodeError:
-        return None
-    sid = st.get("id") if isinstance(st, dict) else None
-    return sid if isinstance(sid, str) else None
-
-
-def _epoch(iso: Any) -> float | None:
-    try:
-        return (
-            datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp() if isinstance(iso, str) else None
-        )
-    except ValueError:
-        return None
 
 
 class HttpStatusError(Exception):
@@ -416,7 +301,7 @@ class MastodonSource:
         key = str(uri) if uri else f"{inst.url}#{sid or hashlib.sha1(payload).hexdigest()}"
         if edited:
             key = f"{key}@{edited}"
-        when = _epoch(edited if edit and edited else st.get("created_at"))
+        when = iso_epoch(edited if edit and edited else st.get("created_at"))
         raw = RawEvent.now(RawFormat.MASTODON.value, inst.source, payload)
         inst.delivered = True
         await self._queue.put(_Item(inst.url, sid, SourceEvent(raw=raw, dedupe_key=key, source_time=when)))
@@ -443,7 +328,7 @@ class MastodonSource:
             items = split_json_array(body)
             if not items:  # caught up (a short page is not the end: servers filter pages after paging)
                 return
-            pairs = [(_status_id(raw), raw) for raw in items]
+            pairs = [(status_id_of(raw), raw) for raw in items]
             pairs.sort(key=lambda p: id_key(p[0] or ""))  # oldest first: the cursor only moves forward
             for _sid, raw in pairs:
                 await self._emit(inst, raw)
