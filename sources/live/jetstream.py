@@ -13,7 +13,9 @@ exactly as received (malformed frames too: the normalizer dead-letters them), re
 event's ``time_us`` minus a rewind (Jetstream's advice: live events are only roughly ordered by
 ``time_us``, and instances' clocks differ). Redelivered events are dropped by ``run_source``'s
 ``Deduper`` with a key that does not depend on the instance (DID + commit rev/collection/rkey/
-operation, or DID + kind + seq).
+operation, or DID + kind + seq). A restart resumes from the durable cursor with the same rewind;
+the deduper starts empty then, so those seconds are produced again (at-least-once; every later
+stage is idempotent by event id).
 """
 
 from __future__ import annotations
@@ -23,8 +25,8 @@ import asyncio
 import hashlib
 import logging
 import time
-from contextlib import aclosing
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
+from contextlib import aclosing, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,6 +54,7 @@ PUBLIC_URLS = (
     "wss://jetstream2.us-west.bsky.network/subscribe",
 )
 DEFAULT_REWIND_S = 2.0
+DEFAULT_IDLE_TIMEOUT_S = 60.0
 MAX_COLLECTIONS = 100  # Jetstream's limits on one subscriber's filters
 MAX_DIDS = 10_000
 MAX_URL_CHARS = 8_000  # beyond this the filters go in an options_update message instead
@@ -60,12 +63,15 @@ MAX_FRAME_BYTES = 16 * 1024 * 1024  # larger than any record; too-large payloads
 
 @dataclass(frozen=True)
 class JetstreamConfig:
-    urls: tuple[str, ...] = PUBLIC_URLS[:1]
+    urls: tuple[str, ...] = PUBLIC_URLS
     wanted_collections: tuple[str, ...] = ()  # NSIDs or prefixes ending in ".*"
     wanted_dids: tuple[str, ...] = ()
     rewind_s: float = DEFAULT_REWIND_S
     zstd_dictionary: bytes | None = None  # compress=true only with Jetstream's dictionary
     max_message_size: int = 0  # maxMessageSizeBytes; 0: not sent (every event comes, big ones are DLQ'd)
+    #: reconnect after this long without a frame (a stalled instance answering pings); None: 60 s
+    #: unless wantedDids narrows the stream (then silence is normal and it is off); 0: off
+    idle_timeout: float | None = None
     open_timeout: float = 10.0
     ping_interval: float = 20.0
     backoff_initial: float = 0.5
@@ -83,6 +89,12 @@ class JetstreamConfig:
             raise ValueError(f"Jetstream accepts at most {MAX_DIDS} wanted DIDs")
         if self.rewind_s < 0:
             raise ValueError("rewind must be >= 0 seconds")
+
+    @property
+    def effective_idle_timeout(self) -> float:
+        if self.idle_timeout is not None:
+            return self.idle_timeout
+        return 0.0 if self.wanted_dids else DEFAULT_IDLE_TIMEOUT_S
 
 
 # --- pure parts -------------------------------------------------------------------------------
@@ -180,11 +192,12 @@ class JetstreamSource:
 
     config: JetstreamConfig
     cursor: int | None = None  # time_us of the last event yielded (or the saved cursor)
-    metrics: SourceMetrics | None = None  # reconnects are counted here when given ...
-    on_reconnect: Callable[[], None] | None = None  # ... and/or reported here
+    metrics: SourceMetrics | None = None  # reconnects are counted here when given (and in .reconnects)
     name: str = NAME
     reconnects: int = 0
     connections: int = 0
+    frames: int = 0
+    _stalled: bool = field(default=False, init=False)
     _stopping: bool = field(default=False, init=False)
     _stop_event: asyncio.Event | None = field(default=None, init=False)
     _ws: ClientConnection | None = field(default=None, init=False)
@@ -225,17 +238,20 @@ class JetstreamSource:
                 if self._stopping:
                     return
                 log.warning("Jetstream %s: %s; reconnecting", base, e)
+            except Exception:  # never seen; a source process must outlive it
+                log.exception("Jetstream %s: unexpected error; reconnecting", base)
             if self._stopping:
                 return
             if delivered:
                 backoff.reset()
-            else:
-                url_index += 1  # nothing from this instance: try the next one
+            if not delivered or self._stalled:
+                url_index += 1  # nothing (more) from this instance: try the next one
+            self._stalled = False
             await self._sleep(backoff.next_delay())
 
     async def _connection(
         self, base: str, decompress: Callable[[bytes], bytes] | None
-    ) -> AsyncIterator[SourceEvent]:
+    ) -> AsyncGenerator[SourceEvent, None]:
         url, hello = build_url(base, self.config, resume_cursor(self.cursor, self.config.rewind_s))
         log.info("connecting to %s", url if len(url) < 300 else url[:300] + "...")
         async with connect(
@@ -251,6 +267,8 @@ class JetstreamSource:
         ) as ws:
             self._ws = ws
             self.connections += 1
+            idle = self.config.effective_idle_timeout
+            watchdog = asyncio.get_running_loop().create_task(self._watch(ws, idle)) if idle > 0 else None
             try:
                 if hello:
                     options = {"type": "options_update", "payload": filter_options(self.config)}
@@ -259,6 +277,7 @@ class JetstreamSource:
                 while not self._stopping:
                     frame = await recv(decode=False)
                     assert isinstance(frame, bytes)
+                    self.frames += 1
                     payload = frame if decompress is None else decompress(frame)
                     ev, time_us = to_source_event(payload, time.time())
                     if time_us is not None:
@@ -269,6 +288,20 @@ class JetstreamSource:
                     log.warning("Jetstream %s closed the connection; reconnecting", base)
             finally:
                 self._ws = None
+                if watchdog is not None:
+                    watchdog.cancel()
+                if self._stopping:
+                    await _drain(ws)
+
+    async def _watch(self, ws: ClientConnection, idle: float) -> None:
+        """Close a connection that delivered no frame for ``idle`` seconds (checked every ``idle``)."""
+        seen = -1
+        while self.frames != seen:
+            seen = self.frames
+            await asyncio.sleep(idle)
+        log.warning("Jetstream: no event for %.0f s; reconnecting", idle)
+        self._stalled = True
+        await ws.close(1001, "idle")
 
     def _decompressor(self) -> Callable[[bytes], bytes] | None:
         if self.config.zstd_dictionary is None:
@@ -289,15 +322,20 @@ class JetstreamSource:
         self.reconnects += 1
         if self.metrics is not None:
             self.metrics.reconnects.labels(self.name).inc()
-        if self.on_reconnect is not None:
-            self.on_reconnect()
 
     async def _sleep(self, seconds: float) -> None:
         assert self._stop_event is not None
-        try:
+        with suppress(TimeoutError):
             await asyncio.wait_for(self._stop_event.wait(), seconds)
-        except TimeoutError:
-            pass
+
+
+async def _drain(ws: ClientConnection) -> None:
+    """Read (and drop) what is queued so that the closing handshake started by ``stop()`` is seen:
+    with the receive queue full, the connection stops reading and would wait for its timeout."""
+    with suppress(websockets.ConnectionClosed, TimeoutError):
+        async with asyncio.timeout(2.0):
+            while True:
+                await ws.recv(decode=False)
 
 
 # --- CLI ----------------------------------------------------------------------------------------
@@ -348,6 +386,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="Jetstream's zstd dictionary: asks for compress=true (without it frames come uncompressed)",
     )
     p.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="reconnect after this long without an event (default 60, off with --did; 0: off)",
+    )
+    p.add_argument(
         "--max-message-size", type=int, default=0, help="maxMessageSizeBytes (default 0: no limit)"
     )
 
@@ -366,6 +411,7 @@ def config_from_args(args: argparse.Namespace) -> JetstreamConfig:
         rewind_s=getattr(args, "rewind", DEFAULT_REWIND_S),
         zstd_dictionary=load_dictionary(dictionary) if dictionary is not None else None,
         max_message_size=getattr(args, "max_message_size", 0),
+        idle_timeout=getattr(args, "idle_timeout", None),
     )
 
 

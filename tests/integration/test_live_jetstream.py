@@ -6,6 +6,7 @@ a restarted source resumes from it, malformed frames are passed through."""
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
@@ -36,12 +37,12 @@ DROPS = (25, 50, 75, 100, 125, 140)  # six connections cut mid-stream, then one 
 class Run:
     sent: int
     source: JetstreamSource
-    metrics: SourceMetrics
+    registry: CollectorRegistry
     topic: str
 
     def count(self, name: str) -> float:
-        value = getattr(self.metrics, name).labels("bluesky")._value.get()
-        return float(value)
+        value = self.registry.get_sample_value(f"groundswell_live_{name}_total", {"source": "bluesky"})
+        return value or 0.0
 
 
 class StopWhen:
@@ -49,6 +50,7 @@ class StopWhen:
 
     def __init__(self, inner: JetstreamSource, done: Callable[[int], bool]) -> None:
         self.inner, self.done, self.name = inner, done, inner.name
+        self.metrics: SourceMetrics | None = inner.metrics
         self.keys: set[str] = set()
 
     async def events(self) -> AsyncIterator[SourceEvent]:
@@ -74,7 +76,8 @@ async def run_once(
     url = await server.start()
     try:
         config = replace(config, urls=(*urls_before, url), backoff_initial=0.01, backoff_max=0.05)
-        metrics = SourceMetrics.create(CollectorRegistry())
+        registry = CollectorRegistry()
+        metrics = SourceMetrics.create(registry)
         source = JetstreamSource(config, cursor=parse_cursor(cursors.load("bluesky")), metrics=metrics)
         topic = topic or f"test.jetstream.{uuid.uuid4().hex}"
         producer = RawProducer(broker.bootstrap, "test", Metrics.create(), max_lag=0, topic=topic)
@@ -83,7 +86,7 @@ async def run_once(
             run_source(wrapped, producer.send, producer.flush, cursors, metrics, checkpoint_every=0.05), 30
         )
         producer.close()
-        return Run(sent, source, metrics, topic)
+        return Run(sent, source, registry, topic)
     finally:
         await server.stop()
 
@@ -103,16 +106,15 @@ def read_topic(bootstrap: str, topic: str, expected: int, timeout: float = 15.0)
         [confluent_kafka.TopicPartition(topic, p, confluent_kafka.OFFSET_BEGINNING) for p in partitions]
     )
     values: list[bytes] = []
-    loop = asyncio.new_event_loop()
-    deadline = loop.time() + timeout
+    deadline = time.monotonic() + timeout
     settle: float | None = None
-    while loop.time() < deadline and (settle is None or loop.time() < settle):
+    while time.monotonic() < deadline and (settle is None or time.monotonic() < settle):
         msg = consumer.poll(0.2)
-        if msg is not None and msg.error() is None:
-            values.append(msg.value())
+        value = msg.value() if msg is not None and msg.error() is None else None
+        if value is not None:
+            values.append(value)
         if settle is None and len(values) >= expected:
-            settle = loop.time() + 0.5
-    loop.close()
+            settle = time.monotonic() + 0.5
     consumer.close()
     return values
 
@@ -178,7 +180,7 @@ async def test_filters_are_sent_and_honoured(embedded_broker: BrokerUnderTest, t
 async def test_wanted_dids_in_the_url_or_in_an_options_update(
     embedded_broker: BrokerUnderTest, tmp_path: Path, extra_dids: int
 ) -> None:
-    dids = sorted({ev["did"] for ev in EVENTS})[:7] + ["did:plc:hqvhxrowqbemo5e4wjnj6zao"]
+    dids = [*sorted({ev["did"] for ev in EVENTS})[:7], "did:plc:hqvhxrowqbemo5e4wjnj6zao"]
     many = dids + [f"did:plc:{i:024d}" for i in range(extra_dids)]
     expected = wanted(dids=frozenset(dids))
     server = JetstreamReplayServer(drop_after=(3,))
@@ -214,6 +216,26 @@ async def test_cursor_is_persisted_and_a_restarted_source_produces_only_the_rest
     got = read_topic(embedded_broker.bootstrap, first.topic, len(LINES))
     assert Counter(got) == Counter(LINES)
     assert cursors.load("bluesky") == str(ordered[-1][1]["time_us"])
+
+
+async def test_a_restart_with_the_default_rewind_is_at_least_once(
+    embedded_broker: BrokerUnderTest, tmp_path: Path
+) -> None:
+    """The deduper starts empty after a restart, so the rewound seconds are produced again (the
+    pipeline is idempotent by event id); nothing is skipped. The capture spans 0.3 s < 2 s."""
+    cursors = CursorStore(tmp_path)
+    first = await run_once(
+        embedded_broker, JetstreamReplayServer(order="time"), JetstreamConfig(), cursors, 60
+    )
+    saved = int(cursors.load("bluesky") or 0)
+    server = JetstreamReplayServer(order="time")
+    second = await run_once(embedded_broker, server, JetstreamConfig(), cursors, len(LINES), first.topic)
+    assert server.subscriptions[0].cursor == saved + 1 - 2_000_000
+    assert second.sent == len(LINES)
+    got = read_topic(embedded_broker.bootstrap, first.topic, 60 + len(LINES))
+    assert Counter(got) == Counter(LINES) + Counter(
+        sorted(LINES, key=lambda b: orjson.loads(b)["time_us"])[:60]
+    )
 
 
 async def test_malformed_frames_are_passed_through_once(
@@ -261,3 +283,26 @@ async def test_fails_over_from_a_dead_instance_and_stops_cleanly_while_backing_o
     lonely.stop()
     await asyncio.wait_for(task, 2)
     assert got == []
+
+
+async def test_a_silent_connection_is_replaced_after_the_idle_timeout() -> None:
+    server = JetstreamReplayServer()  # sends the capture, then stays open and silent
+    url = await server.start()
+    source = JetstreamSource(
+        JetstreamConfig(urls=(url,), idle_timeout=0.3, backoff_initial=0.01, backoff_max=0.05)
+    )
+    keys: list[str] = []
+
+    async def consume() -> None:
+        async for ev in source.events():
+            keys.append(ev.dedupe_key)
+            if source.reconnects >= 1 and len(keys) >= 2 * len(LINES):
+                source.stop()
+
+    try:
+        await asyncio.wait_for(consume(), 10)
+    finally:
+        await server.stop()
+    assert source.reconnects >= 1
+    assert server.subscriptions[1].cursor == int(EVENTS[-1]["time_us"]) + 1 - 2_000_000
+    assert len(set(keys)) == len(LINES)  # the second connection redelivered the rewound events

@@ -79,6 +79,13 @@ def test_config_limits() -> None:
         JetstreamConfig(urls=("https://jetstream2.us-east.bsky.network/subscribe",))
 
 
+def test_idle_timeout_defaults_off_only_for_a_did_filter() -> None:
+    assert JetstreamConfig().effective_idle_timeout == 60.0
+    assert JetstreamConfig(wanted_collections=("app.bsky.feed.post",)).effective_idle_timeout == 60.0
+    assert JetstreamConfig(wanted_dids=("did:plc:a",)).effective_idle_timeout == 0.0
+    assert JetstreamConfig(wanted_dids=("did:plc:a",), idle_timeout=30).effective_idle_timeout == 30
+
+
 def test_resume_cursor_rewinds_from_just_after_the_last_event() -> None:
     assert resume_cursor(None, 2.0) is None  # nothing seen: live tail
     assert resume_cursor(1_783_175_888_085_434, 0.0) == 1_783_175_888_085_435  # inclusive cursor
