@@ -59,6 +59,12 @@ class Settings(BaseSettings):
     worker_metrics_port: int = 9108
     source_metrics_port: int = 9110
 
+    # --- live source credentials (flags override; env keeps them out of `ps`) ------------------
+    reddit_client_id: str = ""
+    reddit_client_secret: SecretStr = SecretStr("")
+    reddit_password: SecretStr = SecretStr("")
+    x_bearer_token: SecretStr = SecretStr("")
+
     # --- domain -------------------------------------------------------------------------------
     company_id: str = "acme"
     company_name: str = "Acme"

@@ -24,7 +24,6 @@ import argparse
 import asyncio
 import contextlib
 import logging
-import os
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping
@@ -315,40 +314,32 @@ def _after(body: Any) -> str | None:
 
 
 def _add_arguments(p: argparse.ArgumentParser) -> None:
-    env = os.environ.get
     p.add_argument("--subreddit", action="append", required=True, help="a subreddit (repeat for more)")
-    p.add_argument(
-        "--client-id",
-        default=env("GROUNDSWELL_REDDIT_CLIENT_ID"),
-        help="app id (env GROUNDSWELL_REDDIT_CLIENT_ID)",
-    )
-    p.add_argument(
-        "--client-secret",
-        default=env("GROUNDSWELL_REDDIT_CLIENT_SECRET"),
-        help="app secret (env GROUNDSWELL_REDDIT_CLIENT_SECRET)",
-    )
+    p.add_argument("--client-id", help="app id (or setting GROUNDSWELL_REDDIT_CLIENT_ID)")
+    p.add_argument("--client-secret", help="app secret (or setting GROUNDSWELL_REDDIT_CLIENT_SECRET)")
     p.add_argument("--username", help="password grant (script apps); else client credentials")
-    p.add_argument(
-        "--password", default=env("GROUNDSWELL_REDDIT_PASSWORD"), help="env GROUNDSWELL_REDDIT_PASSWORD"
-    )
+    p.add_argument("--password", help="or setting GROUNDSWELL_REDDIT_PASSWORD")
     p.add_argument("--user-agent", help="default: python:groundswell:VERSION (by /u/USERNAME)")
     p.add_argument("--interval", type=float, default=5.0, help="seconds between polls (default 5)")
 
 
 def _build(settings: Settings, args: argparse.Namespace, cursor: str | None) -> RedditSource:
     subs = tuple(s.strip().removeprefix("r/") for s in args.subreddit if s.strip())
-    if not args.client_id or not args.client_secret:
+    client_id = args.client_id or settings.reddit_client_id
+    client_secret = args.client_secret or settings.reddit_client_secret.get_secret_value()
+    password = args.password or settings.reddit_password.get_secret_value() or None
+    if not client_id or not client_secret:
         raise SystemExit(
             "reddit: --client-id and --client-secret (or their environment variables) are required"
         )
-    if args.username and not args.password:
+    if args.username and not password:
         raise SystemExit("reddit: --username needs --password (or GROUNDSWELL_REDDIT_PASSWORD)")
     config = RedditConfig(
         subreddits=subs,
-        client_id=args.client_id,
-        client_secret=args.client_secret,
+        client_id=client_id,
+        client_secret=client_secret,
         username=args.username,
-        password=args.password,
+        password=password,
         user_agent=args.user_agent,
         interval=args.interval,
     )

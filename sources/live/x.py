@@ -24,7 +24,6 @@ import contextlib
 import itertools
 import logging
 import math
-import os
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -326,11 +325,7 @@ def _parse_rule(text: str) -> Rule:
 
 
 def _add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--bearer-token",
-        default=os.environ.get("GROUNDSWELL_X_BEARER_TOKEN"),
-        help="an app's bearer token (env GROUNDSWELL_X_BEARER_TOKEN)",
-    )
+    p.add_argument("--bearer-token", help="an app's bearer token (or setting GROUNDSWELL_X_BEARER_TOKEN)")
     p.add_argument("--rule", action="append", type=_parse_rule, default=[], help="a filter rule (repeat)")
     p.add_argument(
         "--tagged-rule",
@@ -347,11 +342,12 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _build(settings: Settings, args: argparse.Namespace, cursor: str | None) -> XSource:
-    if not args.bearer_token:
+    bearer_token = args.bearer_token or settings.x_bearer_token.get_secret_value()
+    if not bearer_token:
         raise SystemExit("x: --bearer-token (or GROUNDSWELL_X_BEARER_TOKEN) is required")
     rules = tuple(args.rule) + tuple(Rule(value, tag) for tag, value in args.tagged_rule)
     config = XConfig(
-        bearer_token=args.bearer_token,
+        bearer_token=bearer_token,
         rules=rules,
         backfill_minutes=max(0, min(5, args.backfill_minutes)),
         dry_run=args.dry_run,

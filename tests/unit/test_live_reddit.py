@@ -7,6 +7,7 @@ from typing import Any
 
 import orjson
 import pytest
+from pydantic import SecretStr
 
 from groundswell.settings import Settings
 from sources.live.reddit import (
@@ -105,10 +106,9 @@ def test_spec_builds_from_the_command_line(monkeypatch: pytest.MonkeyPatch) -> N
     assert source.config.subreddits == ("python", "rust")
     assert source.config.username is None and source.config.interval == 5.0
     assert orjson.loads(source.cursor()) == {"new": "t3_abc"}
-    monkeypatch.setenv("GROUNDSWELL_REDDIT_CLIENT_SECRET", "from-env")
-    monkeypatch.setenv("GROUNDSWELL_REDDIT_PASSWORD", "pw")
+    from_settings = Settings(reddit_client_secret=SecretStr("from-env"), reddit_password=SecretStr("pw"))
     args = _args(["--subreddit", "a", "--client-id", "i", "--username", "bot", "--interval", "2"])
-    built = SPEC.build(Settings(), args, None)
+    built = SPEC.build(from_settings, args, None)
     assert isinstance(built, RedditSource)
     assert (built.config.client_secret, built.config.password, built.config.interval) == (
         "from-env",
@@ -119,7 +119,5 @@ def test_spec_builds_from_the_command_line(monkeypatch: pytest.MonkeyPatch) -> N
 
 
 def test_spec_refuses_missing_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("GROUNDSWELL_REDDIT_CLIENT_ID", raising=False)
-    monkeypatch.delenv("GROUNDSWELL_REDDIT_CLIENT_SECRET", raising=False)
     with pytest.raises(SystemExit):
         SPEC.build(Settings(), _args(["--subreddit", "a"]), None)

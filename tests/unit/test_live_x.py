@@ -8,6 +8,7 @@ import itertools
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from activity.normalize import normalize
 from activity.raw import RawFormat
@@ -125,10 +126,8 @@ def test_spec_builds_from_the_command_line(monkeypatch: pytest.MonkeyPatch) -> N
     assert isinstance(source, XSource) and source.name == "x"
     assert source.config.rules == (Rule("acme lang:en"), Rule("@acme", "support"))
     assert source.config.backfill_minutes == 5 and not source.config.dry_run
-    monkeypatch.setenv("GROUNDSWELL_X_BEARER_TOKEN", "env-token")
-    built = SPEC.build(Settings(), _args(["--dry-run"]), None)
+    built = SPEC.build(Settings(x_bearer_token=SecretStr("env-token")), _args(["--dry-run"]), None)
     assert isinstance(built, XSource)
     assert built.config.bearer_token == "env-token" and built.config.dry_run and built.config.rules == ()
-    monkeypatch.delenv("GROUNDSWELL_X_BEARER_TOKEN")
     with pytest.raises(SystemExit):
         SPEC.build(Settings(), _args([]), None)
