@@ -11,6 +11,7 @@ event (at-least-once from the network, exactly-once into social.raw within the d
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import random
 import time
@@ -20,9 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+import orjson
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from activity.raw import RawEvent
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +46,19 @@ class LiveSource(Protocol):
         ...
 
     def stop(self) -> None: ...
+
+
+def json_cursor(cursor: str | None, source: str) -> dict[str, object]:
+    """A saved cursor that is a JSON object (per instance, per listing...); anything unreadable
+    means "no cursor" (logged), never a crash."""
+    if not cursor:
+        return {}
+    try:
+        obj = orjson.loads(cursor)
+    except orjson.JSONDecodeError:
+        log.warning("%s: ignoring unreadable cursor %r", source, cursor[:200])
+        return {}
+    return {str(k): v for k, v in obj.items()} if isinstance(obj, dict) else {}
 
 
 class CursorStore:

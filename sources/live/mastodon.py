@@ -29,7 +29,7 @@ from yarl import URL
 
 from activity.raw import RawEvent, RawFormat
 from groundswell.settings import Settings
-from sources.live.base import Backoff, LiveSource, SourceEvent, SourceMetrics
+from sources.live.base import Backoff, LiveSource, SourceEvent, SourceMetrics, json_cursor
 from sources.live.mastodon_wire import (
     SseFrame,
     SseParser,
@@ -114,14 +114,8 @@ def _normalize_url(url: str) -> str:
 
 
 def parse_cursor(cursor: str | None) -> dict[str, str]:
-    if not cursor:
-        return {}
-    try:
-        obj = orjson.loads(cursor)
-    except orjson.JSONDecodeError:
-        log.warning("ignoring unreadable mastodon cursor %r", cursor[:200])
-        return {}
-    return {str(k): str(v) for k, v in obj.items()} if isinstance(obj, dict) else {}
+    """The saved cursor, ``{instance: last status id}``."""
+    return {k: str(v) for k, v in json_cursor(cursor, "mastodon").items()}
 
 
 # --- the source -----------------------------------------------------------------------------------

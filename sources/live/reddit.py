@@ -35,7 +35,7 @@ import orjson
 
 from activity.raw import RawEvent, RawFormat
 from groundswell.settings import Settings
-from sources.live.base import Backoff, SourceEvent, SourceMetrics
+from sources.live.base import Backoff, SourceEvent, SourceMetrics, json_cursor
 from sources.live.registry import SourceSpec
 
 log = logging.getLogger(__name__)
@@ -57,15 +57,7 @@ def fullname_id(name: str) -> int:
 
 def parse_cursor(cursor: str | None) -> dict[str, str]:
     """The saved cursor (JSON ``{listing: fullname}``); anything unreadable means "no cursor"."""
-    if not cursor:
-        return {}
-    try:
-        obj = orjson.loads(cursor)
-    except orjson.JSONDecodeError:
-        log.warning("reddit: ignoring unreadable cursor %r", cursor[:200])
-        return {}
-    if not isinstance(obj, dict):
-        return {}
+    obj = json_cursor(cursor, "reddit")
     return {k: v for k, v in obj.items() if k in LISTINGS and isinstance(v, str) and fullname_id(v) >= 0}
 
 

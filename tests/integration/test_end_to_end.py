@@ -6,9 +6,7 @@ input is dead-lettered while valid input around it is kept."""
 from __future__ import annotations
 
 import time
-import uuid
 
-import confluent_kafka
 import orjson
 import pytest
 
@@ -19,6 +17,7 @@ from sources.replay import iter_files
 from sources.samples import demo_files
 from streams.broker import EmbeddedBroker, write_address
 from streams.worker import spawn_worker
+from tests.fixtures.broker import read_values
 from tests.fixtures.pipeline import REPO, Pipeline
 from tests.integration.expected_bluesky import expected_counts, weighted_in_degree
 
@@ -27,32 +26,6 @@ pytestmark = pytest.mark.integration
 
 def jetstream_files() -> list:  # type: ignore[type-arg]
     return [p for p in demo_files() if p.name.startswith("bluesky_jetstream")]
-
-
-def read_topic(bootstrap: str, topic: str, timeout: float = 10.0) -> list[bytes]:
-    consumer = confluent_kafka.Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"reader-{uuid.uuid4().hex}",
-            "auto.offset.reset": "earliest",
-            "log_level": 3,
-        }
-    )
-    consumer.subscribe([topic])
-    values: list[bytes] = []
-    deadline = time.monotonic() + timeout
-    idle_since = time.monotonic()
-    while time.monotonic() < deadline:
-        msg = consumer.poll(0.5)
-        if msg is None:
-            if values and time.monotonic() - idle_since > 2.0:
-                break
-            continue
-        if msg.error() is None:
-            values.append(msg.value())
-            idle_since = time.monotonic()
-    consumer.close()
-    return values
 
 
 def test_replay_builds_exactly_the_graph_the_input_implies_and_a_second_replay_changes_nothing(
@@ -120,7 +93,7 @@ def test_bad_input_is_dead_lettered_with_its_reason_and_valid_input_is_kept(pipe
     pipeline.replay(events)
     after = pipeline.wait_idle()
     assert after["FOLLOWS"] == before["FOLLOWS"] + 1
-    dead = [orjson.loads(v) for v in read_topic(pipeline.bootstrap, "social.deadletter")]
+    dead = [orjson.loads(v) for v in read_values(pipeline.bootstrap, "social.deadletter", settle=2.0)]
     ours = {d["reason"]: d for d in dead if d["source"] == "test:bad"}
     assert set(ours) == {reason for _, _, reason in bad}
     assert ours["too_large"]["payload_size"] > 1_000_000

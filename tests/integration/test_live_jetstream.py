@@ -6,14 +6,12 @@ a restarted source resumes from it, malformed frames are passed through."""
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import confluent_kafka
 import orjson
 import pytest
 import zstandard
@@ -24,6 +22,7 @@ from sources.live.base import CursorStore, SourceEvent, SourceMetrics, run_sourc
 from sources.live.jetstream import JetstreamConfig, JetstreamSource, parse_cursor
 from streams.produce import RawProducer
 from tests.fixtures.broker import BrokerUnderTest
+from tests.fixtures.broker import read_values as read_topic
 from tests.fixtures.jetstream_server import JetstreamReplayServer, read_capture
 
 pytestmark = pytest.mark.integration
@@ -89,34 +88,6 @@ async def run_once(
         return Run(sent, source, registry, topic)
     finally:
         await server.stop()
-
-
-def read_topic(bootstrap: str, topic: str, expected: int, timeout: float = 15.0) -> list[bytes]:
-    """Everything in ``topic``: at least ``expected`` records, then 0.5 s more for any extra."""
-    consumer = confluent_kafka.Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"reader-{uuid.uuid4().hex}",
-            "auto.offset.reset": "earliest",
-            "log_level": 3,
-        }
-    )
-    partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-    consumer.assign(
-        [confluent_kafka.TopicPartition(topic, p, confluent_kafka.OFFSET_BEGINNING) for p in partitions]
-    )
-    values: list[bytes] = []
-    deadline = time.monotonic() + timeout
-    settle: float | None = None
-    while time.monotonic() < deadline and (settle is None or time.monotonic() < settle):
-        msg = consumer.poll(0.2)
-        value = msg.value() if msg is not None and msg.error() is None else None
-        if value is not None:
-            values.append(value)
-        if settle is None and len(values) >= expected:
-            settle = time.monotonic() + 0.5
-    consumer.close()
-    return values
 
 
 def wanted(

@@ -16,9 +16,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-import confluent_kafka
 import orjson
 import pytest
 
@@ -28,6 +26,7 @@ from sources.live.base import CursorStore, SourceMetrics, run_source
 from sources.live.mastodon import MastodonSource
 from streams.produce import RawProducer
 from tests.fixtures.broker import BrokerUnderTest
+from tests.fixtures.broker import read_messages as read_topic
 from tests.fixtures.mastodon_server import FakeInstance, real_statuses
 
 pytestmark = pytest.mark.integration
@@ -81,31 +80,6 @@ async def until(cond: Callable[[], bool], what: str, within: float = 10.0) -> No
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.02)
-
-
-def read_topic(bootstrap: str, topic: str, expect: int, timeout: float = 15.0) -> list[Any]:
-    consumer = confluent_kafka.Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"reader-{uuid.uuid4().hex}",
-            "auto.offset.reset": "earliest",
-            "log_level": 3,
-        }
-    )
-    consumer.subscribe([topic])
-    out: list[Any] = []
-    deadline = time.monotonic() + timeout
-    settle: float | None = None
-    while time.monotonic() < deadline:
-        msg = consumer.poll(0.2)
-        if msg is not None and msg.error() is None:
-            out.append(msg)
-        if len(out) >= expect:
-            settle = settle or time.monotonic()
-            if time.monotonic() - settle > 1.0:  # anything beyond the expected would show up now
-                break
-    consumer.close()
-    return out
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-import confluent_kafka
 import orjson
 import pytest
 from prometheus_client import CollectorRegistry
@@ -20,6 +19,7 @@ from sources.live.base import CursorStore, SourceMetrics, run_source
 from sources.live.reddit import RedditConfig, RedditSource
 from streams.produce import RawProducer
 from tests.fixtures.broker import BrokerUnderTest
+from tests.fixtures.broker import read_messages as read_topic
 from tests.fixtures.reddit_server import RedditServer, real_comments, submissions_from
 
 pytestmark = pytest.mark.integration
@@ -31,31 +31,6 @@ async def server() -> AsyncIterator[RedditServer]:
     await srv.start()
     yield srv
     await srv.close()
-
-
-def read_topic(bootstrap: str, topic: str, expected: int, timeout: float = 20.0) -> list[Any]:
-    consumer = confluent_kafka.Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"reader-{uuid.uuid4().hex}",
-            "auto.offset.reset": "earliest",
-            "log_level": 3,
-        }
-    )
-    consumer.subscribe([topic])
-    out: list[Any] = []
-    deadline = time.monotonic() + timeout
-    quiet_until = None
-    while time.monotonic() < deadline:
-        msg = consumer.poll(0.2)
-        if msg is not None and msg.error() is None:
-            out.append(msg)
-        if len(out) >= expected:  # keep reading a moment: extras would be duplicates
-            quiet_until = quiet_until or time.monotonic() + 1.5
-            if time.monotonic() > quiet_until:
-                break
-    consumer.close()
-    return out
 
 
 class Run:
