@@ -140,6 +140,16 @@ class GraphStore:
                 await asyncio.sleep(delay)
         raise AssertionError("unreachable")
 
+    # -- public plumbing for the adapters that own their Cypher (queries, identity, alerts) -----
+    async def read(self, query: str, **params: Any) -> list[dict[str, Any]]:
+        """Run one read statement (parameters only: never format values into ``query``)."""
+        return await self._read(query, **params)
+
+    async def write(self, work: Callable[[neo4j.AsyncTransaction], Awaitable[T]]) -> T:
+        """Run ``work`` in one write transaction, retried on conflicts (so it must be idempotent)."""
+        result, _ = await self._write_tx(work)
+        return result
+
     async def ping(self) -> bool:
         rows = await self._read("RETURN 1 AS one")
         return bool(rows and rows[0]["one"] == 1)
