@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit integration bench bench-quick clean-state clean
+.PHONY: run test lint typecheck unit integration browser bench bench-quick clean-state clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,8 +19,14 @@ run: $(STAMP)
 	$(BIN)/groundswell up
 
 ## make test: lint, types, then the whole suite (unit, property, integration on the real embedded parts)
-test: $(STAMP) lint typecheck
+test: $(STAMP) browser lint typecheck
 	$(BIN)/python -m pytest -q
+
+## browser: Debian's Chromium for the graph page's browser tests (skipped, with the reason, without it)
+browser:
+	@command -v chromium >/dev/null 2>&1 || (apt-get install -y -q chromium >/dev/null 2>&1 \
+		|| (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium >/dev/null 2>&1)) \
+		|| echo "warning: could not install chromium (needs root and Debian's registry)" >&2
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
