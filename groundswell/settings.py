@@ -79,6 +79,30 @@ class Settings(BaseSettings):
     #: ... and its author's current influence is at least this
     alert_influence_min: float = 3.0
 
+    # --- alerts (docs/alerts.md) ---------------------------------------------------------------
+    #: JSON list of threshold rules replacing the defaults (alerts.rules.ThresholdRule.from_dict)
+    alert_rules: str = ""
+    alert_priority_min: float = 0.8  # default rule "high-priority"
+    alert_intent_confidence_min: float = 0.6  # default intent rules (complaint, churn risk, purchase)
+    alert_cooldown_s: float = 1800.0  # per (person or account, topic), in event time
+    alert_escalation_delta: float = 0.2  # a post this much more urgent breaks through a cooldown
+    spike_k: float = 3.0  # spike when last hour > baseline mean + k * std
+    spike_min_baseline_hours: int = 24  # hours of history a topic needs before it can spike
+    spike_min_count: int = 10  # and at least this many mentions in the last hour
+    webhook_max_attempts: int = 5  # then the delivery is dead-lettered (crm.alerts.deadletter)
+    webhook_backoff_base_s: float = 0.5
+    webhook_backoff_max_s: float = 30.0
+    webhook_timeout_s: float = 5.0
+    webhook_concurrency: int = 32
+    #: deliver to private, loopback, link-local ... addresses (off: SSRF guard)
+    allow_private_webhooks: bool = False
+    #: CIDRs allowed even though private (e.g. an internal CRM at 10.1.2.3/32)
+    webhook_allowed_networks: tuple[str, ...] = ()
+    sse_queue_size: int = 256  # per client; a client this far behind is dropped
+    sse_buffer_size: int = 1000  # recent alerts kept for Last-Event-ID resume
+    sse_heartbeat_s: float = 15.0
+    alerts_dispatcher: bool = True  # the API process delivers crm.alerts to webhooks and SSE
+
     # --- test / demo helpers ------------------------------------------------------------------
     log_level: str = Field(default="INFO")
 
