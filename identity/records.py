@@ -30,6 +30,17 @@ class ProfileRecord:
     recent_posts: tuple[str, ...] = ()
     customer_value: float | None = None  # CRM lifetime value
     tier: str | None = None  # CRM tier
+    # further structured CRM fields as (name, value): "birth_date" (YYYY-MM-DD or YYYYMMDD), "postcode",
+    # "address", "national_id", "gender", "occupation"; an addition to the contract, defaulted so that
+    # every existing caller is unaffected
+    attributes: tuple[tuple[str, str], ...] = ()
+
+    def attribute(self, name: str) -> str | None:
+        """The first value of a structured attribute, or ``None``."""
+        for key, value in self.attributes:
+            if key == name and value:
+                return value
+        return None
 
 
 class MatchOutcome(StrEnum):
