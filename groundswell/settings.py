@@ -103,6 +103,16 @@ class Settings(BaseSettings):
     sse_heartbeat_s: float = 15.0
     alerts_dispatcher: bool = True  # the API process delivers crm.alerts to webhooks and SSE
 
+    # --- API access and graph queries (api/auth.py, graph/queries.py) --------------------------
+    #: admin API key accepted from the first start (stored hashed); empty: one is generated at the
+    #: API's first start, printed once and written to data_dir/api-admin.key (mode 0600)
+    api_admin_key: SecretStr = SecretStr("")
+    #: an ops key (health and metrics), e.g. Prometheus's bearer token; empty: none
+    api_ops_key: SecretStr = SecretStr("")
+    cypher_timeout_s: float = 10.0  # read-only Cypher: the deadline of one query
+    cypher_row_limit: int = 1000  # read-only Cypher: rows returned at most
+    ego_default_cap: int = 200  # nodes in an ego network unless the request asks fewer / more
+
     # --- test / demo helpers ------------------------------------------------------------------
     log_level: str = Field(default="INFO")
 
