@@ -1,4 +1,4 @@
-"""The Cypher the graph store runs: schema steps and statement templates.
+"""The Cypher the graph store runs: statement templates (the schema is in ``graph.migrations``).
 
 Built once at import from the fixed whitelists in ``graph.plan`` (labels, relationship types):
 no value is ever formatted into a statement; every value is a parameter (``$rows``, ``$ids``).
@@ -8,18 +8,6 @@ Everything here runs unchanged on ArcadeDB (Bolt plugin) and Neo4j 5.
 from __future__ import annotations
 
 from graph.plan import EDGE_KINDS, NODE_LABELS
-
-SCHEMA_VERSION = 1
-#: schema statements per version (each must be idempotent: IF NOT EXISTS)
-SCHEMA_STEPS: dict[int, tuple[str, ...]] = {
-    1: (
-        *(
-            f"CREATE CONSTRAINT {label.lower()}_id IF NOT EXISTS FOR (n:{label}) REQUIRE n.id IS UNIQUE"
-            for label in (*NODE_LABELS, "SchemaVersion")
-        ),
-        "CREATE INDEX account_influence IF NOT EXISTS FOR (n:Account) ON (n.influence_log)",
-    ),
-}
 
 # MERGE of a new node costs ~10x a CREATE on ArcadeDB: look up which ids exist, CREATE the rest
 # (a concurrent writer creating the same id makes the unique constraint fail the transaction,

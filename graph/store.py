@@ -26,8 +26,8 @@ import neo4j
 from neo4j.exceptions import ClientError, ServiceUnavailable, SessionExpired, TransientError
 
 from activity.schema import Activity
-from graph import cypher
-from graph.cypher import SCHEMA_STEPS, SCHEMA_VERSION
+from graph import cypher, migrations
+from graph.migrations import GRAPH_SCHEMA_VERSION
 from graph.plan import (
     EDGE_KINDS,
     NODE_LABELS,
@@ -44,6 +44,9 @@ from groundswell.settings import Settings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+#: the graph package's own schema version (other packages may register higher ones)
+SCHEMA_VERSION = GRAPH_SCHEMA_VERSION
 
 CHUNK = 1_000
 MAX_ATTEMPTS = 10
@@ -160,9 +163,9 @@ class GraphStore:
         return int(rows[0]["v"]) if rows and rows[0]["v"] is not None else 0
 
     async def setup(self) -> int:
-        """Apply the schema steps newer than the recorded version; returns the version now.
-        Several processes may start at once (workers, the API): every step is idempotent, and a
-        lost race on the version marker is retried."""
+        """Apply the schema migrations not recorded yet (``graph.migrations``); returns the
+        highest applied version. Several processes may start at once (workers, the API): every
+        statement is idempotent, and a lost race on a migration's record is retried."""
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
                 return await self._setup_once()
@@ -173,17 +176,14 @@ class GraphStore:
         raise AssertionError("unreachable")
 
     async def _setup_once(self) -> int:
-        current = await self.schema_version()
-        for version in sorted(v for v in SCHEMA_STEPS if v > current):
-            for statement in SCHEMA_STEPS[version]:
-                await self._driver.execute_query(statement, database_=self._db)
-            await self._driver.execute_query(
-                "MERGE (s:SchemaVersion {id: 'graph'}) SET s.version = $v, s.updated_at = $at",
-                {"v": version, "at": self._clock()},
-                database_=self._db,
-            )
-            log.info("graph schema at version %d", version)
-        return max(current, SCHEMA_VERSION)
+        ran = await migrations.apply(self, clock=self._clock)
+        for m in ran:
+            log.info("graph schema migration %d (%s: %s) applied", m.version, m.owner, m.name)
+        return await self.schema_version()
+
+    async def execute(self, query: str, **params: Any) -> None:
+        """Run one auto-commit statement (schema DDL, migrations); not retried here."""
+        await self._driver.execute_query(query, params, database_=self._db)
 
     # -- writes ------------------------------------------------------------------------------
     async def apply(self, activities: Sequence[Activity], links: Sequence[LinkLike] = ()) -> ApplyResult:
