@@ -1,26 +1,42 @@
-"""FastAPI application: thin handlers over the graph store."""
+"""FastAPI application: thin handlers over the graph store, behind API keys with roles.
+
+Health (``/healthz``, ``/readyz``) is open; ``/metrics`` needs an ``ops`` key; the graph queries a
+``marketer`` key; key management an ``admin`` key (``api.auth``). The graph page (``/ui/``) is
+static files only (no data): the page asks for a key and sends it with each query.
+"""
 
 from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, HTTPException, Query, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi import Depends, FastAPI, HTTPException, Request, Response
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 
+from api.auth import KeyStore, Role, bootstrap, create_auth_router, require_role
+from api.graph_routes import create_graph_router
 from graph.store import GraphStore
 from groundswell import __version__
 from groundswell.metrics import LATENCY_BUCKETS, Metrics
 from groundswell.settings import Settings
-from scoring.influence import value_at
 from streams.broker import broker_reachable
+
+WEB_DIR = Path(__file__).resolve().parent / "web"
+#: the graph drawing library, installed from the npm registry into web/node_modules (Makefile)
+NODE_MODULES = Path(__file__).resolve().parents[1] / "web" / "node_modules"
+CYTOSCAPE_JS = NODE_MODULES / "cytoscape" / "dist" / "cytoscape.min.js"
 
 
 def create_api(
-    settings: Settings, metrics: Metrics | None = None, store: GraphStore | None = None
+    settings: Settings,
+    metrics: Metrics | None = None,
+    store: GraphStore | None = None,
+    keys: KeyStore | None = None,
 ) -> FastAPI:
     metrics = metrics or Metrics.create()
     requests = Counter(
@@ -33,11 +49,12 @@ def create_api(
         buckets=LATENCY_BUCKETS,
         registry=metrics.registry,
     )
-    half_life_s = settings.influence_half_life_hours * 3600.0
     state: dict[str, GraphStore] = {}
+    api_keys = keys or KeyStore.for_settings(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        bootstrap(settings, api_keys)
         state["store"] = store or await GraphStore.connect(settings, metrics)
         try:
             yield
@@ -51,6 +68,7 @@ def create_api(
         description="Real-time social CRM: influence graph queries, health and metrics.",
         lifespan=lifespan,
     )
+    app.state.api_keys = api_keys
 
     @app.middleware("http")
     async def observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
@@ -86,33 +104,27 @@ def create_api(
         ok = all(v == "ok" for v in checks.values())
         return JSONResponse({"ready": ok, "checks": checks}, status_code=200 if ok else 503)
 
-    @app.get("/metrics", tags=["ops"])
+    @app.get("/metrics", tags=["ops"], dependencies=[Depends(require_role(Role.OPS))])
     async def prometheus_metrics() -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    @app.get("/influencers", tags=["marketers"])
-    async def influencers(
-        limit: int = Query(20, ge=1, le=500), network: str | None = Query(None, pattern="^[a-z]+$")
-    ) -> dict[str, Any]:
-        """Accounts by current influence (time-decayed weighted in-degree), highest first."""
-        now = time.time()
-        rows = await graph().top_influencers(limit, network)
-        for r in rows:
-            log_score = r.get("influence_log")
-            r["influence"] = value_at(float(log_score), now, half_life_s) if log_score is not None else 0.0
-        return {"as_of": now, "influencers": rows}
+    app.include_router(create_auth_router())
+    app.include_router(create_graph_router(settings, graph, require_role))
 
-    @app.get("/accounts/{account_id:path}", tags=["marketers"])
-    async def account(account_id: str, recent: int = Query(20, ge=1, le=200)) -> dict[str, Any]:
-        """One account: profile, person, scores and recent interactions in and out."""
-        view = await graph().account_view(account_id, recent)
-        if view is None:
-            raise HTTPException(status_code=404, detail=f"no account {account_id!r}")
-        log_score = view.get("influence_log")
-        view["influence"] = (
-            value_at(float(log_score), time.time(), half_life_s) if log_score is not None else 0.0
-        )
-        return view
+    # -- the graph page: static files (no data; every query it makes carries the user's key) -----
+    @app.get("/ui", include_in_schema=False)
+    async def ui_root() -> RedirectResponse:
+        return RedirectResponse("/ui/")
+
+    @app.get("/ui/vendor/cytoscape.min.js", include_in_schema=False)
+    async def cytoscape_js() -> Response:
+        if not CYTOSCAPE_JS.is_file():
+            raise HTTPException(
+                status_code=503, detail="cytoscape is not installed: run `make` (npm ci in web/)"
+            )
+        return FileResponse(CYTOSCAPE_JS, media_type="text/javascript")
+
+    app.mount("/ui", StaticFiles(directory=WEB_DIR, html=True), name="ui")
 
     return app
 

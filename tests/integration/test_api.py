@@ -1,4 +1,4 @@
-"""The HTTP API over the real embedded graph store."""
+"""The HTTP API over the real embedded graph store (with the API keys a caller needs)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,11 @@ from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 
 from activity.schema import AccountRef, Activity, ActivityKind, Network
 from api.app import create_api
+from api.auth import KeyStore
 from graph.store import GraphStore
 from scoring import influence
 from tests.fixtures.graph import GraphUnderTest, wipe
@@ -66,10 +68,22 @@ def seed(graph: GraphUnderTest) -> None:
     asyncio.run(run())
 
 
+ADMIN_KEY = "test-admin-key-" + "x" * 24
+#: the secrets of the keys the module's client uses, by role
+KEYS: dict[str, str] = {}
+
+
 @pytest.fixture(scope="module")
-def client(embedded_graph: GraphUnderTest) -> Iterator[TestClient]:
+def client(embedded_graph: GraphUnderTest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     seed(embedded_graph)
-    with TestClient(create_api(embedded_graph.settings)) as c:
+    settings = embedded_graph.settings.model_copy(
+        update={"data_dir": tmp_path_factory.mktemp("api"), "api_admin_key": SecretStr(ADMIN_KEY)}
+    )
+    keys = KeyStore.for_settings(settings)
+    for role in ("marketer", "ops"):
+        KEYS[role] = keys.create(role, role)[1]
+    with TestClient(create_api(settings, keys=keys)) as c:
+        c.headers["X-API-Key"] = KEYS["marketer"]
         yield c
 
 
@@ -77,7 +91,8 @@ def test_health_ready_metrics_and_docs(client: TestClient) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz")
     assert ready.json()["checks"]["graph"] == "ok"
-    text = client.get("/metrics").text
+    assert client.get("/metrics").status_code == 403  # a marketer key is not an ops key
+    text = client.get("/metrics", headers={"X-API-Key": KEYS["ops"]}).text
     assert "groundswell_api_requests_total" in text
     assert client.get("/openapi.json").json()["info"]["title"] == "Groundswell"
     assert client.get("/docs").status_code == 200
