@@ -113,6 +113,28 @@ class Settings(BaseSettings):
     cypher_row_limit: int = 1000  # read-only Cypher: rows returned at most
     ego_default_cap: int = 200  # nodes in an ego network unless the request asks fewer / more
 
+    # --- priority -----------------------------------------------------------------------------
+    #: topics besides the company, each "name:keyword,keyword,#hashtag,@handle" (case-insensitive);
+    #: a post touching one is scored like a company mention and carries the topic's name
+    priority_topics: tuple[str, ...] = ()
+    #: relative weights of the priority's signals (scaled to sum to 1; scoring/priority_model.py)
+    priority_weight_negativity: float = 0.30
+    priority_weight_intent: float = 0.25
+    priority_weight_influence: float = 0.20
+    priority_weight_customer_value: float = 0.15
+    priority_weight_velocity: float = 0.10
+    #: customer value (CRM currency) at which that signal gives half its weight
+    priority_customer_value_scale: float = 10_000.0
+    #: mentions/hour of a topic at which velocity gives half its weight, over this sliding window
+    priority_velocity_scale: float = 5.0
+    priority_velocity_window_minutes: float = 60.0
+    #: a post's priority loses half of what age can take after this many hours; it keeps the floor
+    priority_recency_half_life_hours: float = 6.0
+    priority_recency_floor: float = 0.5
+    #: classify mentions' intent (complaint, purchase intent, churn risk, question) by embedding
+    #: similarity; costs model time per signal batch
+    intent_enabled: bool = True
+
     # --- test / demo helpers ------------------------------------------------------------------
     log_level: str = Field(default="INFO")
 

@@ -1,17 +1,27 @@
-"""Which posts concern the company, how they feel, and how urgent they are."""
+"""Which posts concern the company or its topics, how they feel, and how urgent they are.
+
+``TopicMatcher`` says which topics a post touches (the company itself, by its accounts, handles,
+keywords and hashtags, plus configured topics); ``Sentiment`` is VADER; ``score_post`` builds the
+``ScoredPost`` (the record on ``scores.priority``) with the priority of
+``scoring.priority_model.combine``. Intent comes from ``scoring.intent``, velocity from
+``scoring.velocity``; both run in batches upstream and arrive here as plain values.
+"""
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from activity.schema import TEXT_KINDS, Activity
+from scoring.priority_model import DEFAULT_MODEL, PriorityModel, combine
+
+if TYPE_CHECKING:
+    from groundswell.settings import Settings
 
 
 class CompanyMatcher:
@@ -56,8 +66,69 @@ class Sentiment:
 
 
 @dataclass(frozen=True, slots=True)
+class TopicSpec:
+    """A topic besides the company: its name and the keywords, #hashtags and @handles that mean it."""
+
+    name: str
+    keywords: tuple[str, ...]
+
+    @classmethod
+    def parse(cls, spec: str) -> TopicSpec:
+        """``"name:keyword,keyword,#hashtag"`` (the settings form); a clear ValueError otherwise."""
+        name, sep, words = spec.partition(":")
+        keywords = tuple(w.strip() for w in words.split(",") if w.strip().lstrip("@#"))
+        if not sep or not name.strip() or not keywords:
+            raise ValueError(f"topic {spec!r} is not 'name:keyword,keyword,...'")
+        return cls(name=name.strip().lower(), keywords=keywords)
+
+
+class TopicMatcher:
+    """Which topics an activity touches: the company (named ``company_topic``) by its accounts,
+    handles, keywords or hashtags, and each configured topic by its keywords. A post that touches
+    any of them is scored; the names travel with it in ``ScoredPost.topics``."""
+
+    def __init__(
+        self,
+        company_topic: str,
+        company_keywords: Iterable[str],
+        company_accounts: Iterable[str] = (),
+        topics: Iterable[TopicSpec] = (),
+    ) -> None:
+        self._company_topic = company_topic.strip().lower()
+        self._company = CompanyMatcher(company_keywords, company_accounts)
+        self._topics = [(t.name, CompanyMatcher(t.keywords, ())) for t in topics]
+        names = [self._company_topic, *(name for name, _ in self._topics)]
+        if len(set(names)) != len(names):
+            raise ValueError(
+                f"topic names must be distinct (the company is {self._company_topic!r}): {names}"
+            )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> TopicMatcher:
+        return cls(
+            settings.company_id,
+            settings.company_keywords,
+            settings.company_accounts,
+            [TopicSpec.parse(spec) for spec in settings.priority_topics],
+        )
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return (self._company_topic, *(name for name, _ in self._topics))
+
+    def topics(self, activity: Activity) -> tuple[str, ...]:
+        """The names of the topics this activity touches, company first; () for none (or no text kind)."""
+        if activity.kind not in TEXT_KINDS:
+            return ()
+        found = [self._company_topic] if self._company.mentions_company(activity) else []
+        found.extend(name for name, m in self._topics if m.mentions_company(activity))
+        return tuple(found)
+
+
+@dataclass(frozen=True, slots=True)
 class ScoredPost:
-    """A post that mentions the company, with its sentiment, its author's influence and a priority."""
+    """A post that mentions the company or a topic, with its signals, a priority in [0, 1], the
+    reasons in words and each signal's contribution (``breakdown``, summing to ``priority``)."""
 
     event_id: str
     account_id: str
@@ -70,6 +141,13 @@ class ScoredPost:
     influence: float
     priority: float
     reasons: tuple[str, ...]
+    intent: str | None = None  # "complaint", "purchase_intent", "churn_risk", "question" or None
+    intent_confidence: float = 0.0
+    person_id: str | None = None
+    topics: tuple[str, ...] = ()
+    customer_value: float | None = None
+    velocity: float = 0.0  # mentions/hour of the post's busiest topic
+    breakdown: tuple[tuple[str, float], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -84,6 +162,13 @@ class ScoredPost:
             "influence": self.influence,
             "priority": self.priority,
             "reasons": list(self.reasons),
+            "intent": self.intent,
+            "intent_confidence": self.intent_confidence,
+            "person_id": self.person_id,
+            "topics": list(self.topics),
+            "customer_value": self.customer_value,
+            "velocity": self.velocity,
+            "breakdown": [[name, value] for name, value in self.breakdown],
         }
 
     def to_bytes(self) -> bytes:
@@ -91,23 +176,53 @@ class ScoredPost:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ScoredPost:
-        return cls(**{**d, "reasons": tuple(d["reasons"])})
+        """Accepts records written before the intent/topic fields existed, and ignores keys it does
+        not know (an alert record carries the post's fields next to its own)."""
+        known = {k: v for k, v in d.items() if k in _FIELDS}
+        known["reasons"] = tuple(d["reasons"])
+        known["topics"] = tuple(d.get("topics") or ())
+        known["breakdown"] = tuple((str(name), float(value)) for name, value in d.get("breakdown") or ())
+        return cls(**known)
 
 
-#: influence at which the influence half of the priority reaches 0.5
-INFLUENCE_SCALE = 10.0
+_FIELDS = frozenset(ScoredPost.__dataclass_fields__)
+
+#: influence at which the influence part of the priority reaches one half of its weight
+INFLUENCE_SCALE = DEFAULT_MODEL.influence_scale
 
 
-def score_post(activity: Activity, sentiment: float, influence: float) -> ScoredPost:
-    """Priority in [0, 1]: half from negativity, half from the author's (saturating) influence."""
-    negativity = max(0.0, -sentiment)
-    reach = 1.0 - math.exp(-math.log(2.0) * max(influence, 0.0) / INFLUENCE_SCALE)
-    priority = round(0.5 * negativity + 0.5 * reach, 4)
-    reasons = [f"sentiment {sentiment:+.2f}", f"author influence {influence:.2f}"]
-    if negativity >= 0.5:
-        reasons.append("strongly negative")
-    if reach >= 0.5:
-        reasons.append("influential author")
+def score_post(
+    activity: Activity,
+    sentiment: float,
+    influence: float,
+    *,
+    intent: str | None = None,
+    intent_confidence: float = 0.0,
+    intent_evidence: str | None = None,
+    customer_value: float | None = None,
+    velocity: float = 0.0,
+    topics: tuple[str, ...] = (),
+    now: float | None = None,
+    person_id: str | None = None,
+    model: PriorityModel = DEFAULT_MODEL,
+) -> ScoredPost:
+    """Score one post. ``now`` (for recency) defaults to when Groundswell received the post, so a
+    stream scored late or replayed is judged by how stale it was on arrival, not by the replay's
+    clock. ``intent_evidence`` (the nearest labelled example) is added to the reasons."""
+    age = (activity.received_at if now is None else now) - activity.created_at
+    p = combine(
+        sentiment=sentiment,
+        influence=influence,
+        intent=intent,
+        intent_confidence=intent_confidence,
+        customer_value=customer_value,
+        velocity=velocity,
+        age_s=age,
+        model=model,
+    )
+    reasons = list(p.reasons)
+    if intent is not None and intent_evidence:
+        reasons.append(f'{intent} like "{intent_evidence[:80]}"')
     return ScoredPost(
         event_id=activity.event_id,
         account_id=activity.actor.id,
@@ -118,6 +233,13 @@ def score_post(activity: Activity, sentiment: float, influence: float) -> Scored
         received_at=activity.received_at,
         sentiment=round(sentiment, 4),
         influence=round(influence, 4),
-        priority=priority,
+        priority=p.value,
         reasons=tuple(reasons),
+        intent=intent,
+        intent_confidence=round(intent_confidence, 4) if intent is not None else 0.0,
+        person_id=person_id,
+        topics=tuple(topics),
+        customer_value=customer_value,
+        velocity=round(velocity, 4),
+        breakdown=p.breakdown,
     )

@@ -1,0 +1,182 @@
+"""How well the intent classifier does, and how fast: ``python -m benchmarks.intent_eval``.
+
+- held-out: the classifier is built from the ``train`` rows of scoring/data/intent_examples.jsonl and
+  measured on the ``test`` rows (never seen by it): per-class precision/recall, accuracy, macro F1,
+  for class centroids and kNN side by side;
+- 4-fold cross-validation over all rows (a steadier number than one 60-row split);
+- a sweep of the "none" thresholds (min_similarity, margin) for the default method;
+- throughput: texts/s through the whole path (model + similarity) on texts the encoder has not seen,
+  and of the similarity step alone (what a batch costs once its vectors are cached).
+
+The examples are written by the team, in one style: these numbers are an upper bound for real posts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections.abc import Sequence
+
+import numpy as np
+
+from embedding.encoder import Encoder, load_model
+from scoring.intent import CLASSES, NONE, IntentClassifier, LabelledExample, Method, load_examples
+
+
+def _log(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def per_class(truth: Sequence[str], predicted: Sequence[str]) -> dict[str, tuple[float, float, float]]:
+    """class -> (precision, recall, f1)."""
+    out: dict[str, tuple[float, float, float]] = {}
+    for c in CLASSES:
+        tp = sum(1 for t, p in zip(truth, predicted, strict=True) if t == c and p == c)
+        fp = sum(1 for t, p in zip(truth, predicted, strict=True) if t != c and p == c)
+        fn = sum(1 for t, p in zip(truth, predicted, strict=True) if t == c and p != c)
+        precision = tp / (tp + fp) if tp + fp else 0.0
+        recall = tp / (tp + fn) if tp + fn else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        out[c] = (precision, recall, f1)
+    return out
+
+
+def predict(clf: IntentClassifier, encoder: Encoder, texts: Sequence[str]) -> list[str]:
+    return [r.intent or NONE for r in clf.classify_vectors(encoder.encode(texts))]
+
+
+def accuracy(truth: Sequence[str], predicted: Sequence[str]) -> float:
+    return sum(1 for t, p in zip(truth, predicted, strict=True) if t == p) / len(truth)
+
+
+#: name, method, k
+CONFIGS: list[tuple[str, Method, int]] = [
+    ("centroid", Method.CENTROID, 3),
+    ("knn k=1", Method.KNN, 1),
+    ("knn k=3", Method.KNN, 3),
+    ("knn k=5", Method.KNN, 5),
+]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--throughput-texts", type=int, default=512)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args(argv)
+
+    t0 = time.perf_counter()
+    load_model()
+    _log(f"model loaded in {time.perf_counter() - t0:.1f} s")
+    examples = load_examples()
+    train = [e for e in examples if not e.held_out]
+    test = [e for e in examples if e.held_out]
+    _log(f"{len(examples)} examples: {len(train)} train, {len(test)} held out")
+    encoder = Encoder()
+    encoder.encode([e.text for e in examples])
+    truth = [e.intent for e in test]
+
+    _log("\n== held-out split: per-class precision / recall ==")
+    header = f"{'class':<16}" + "".join(f"{name:>18}" for name, _, _ in CONFIGS)
+    _log(header)
+    results: dict[str, tuple[list[str], dict[str, tuple[float, float, float]]]] = {}
+    for name, method, k in CONFIGS:
+        clf = IntentClassifier(encoder, train, method=method, k=k)
+        pred = predict(clf, encoder, [e.text for e in test])
+        results[name] = (pred, per_class(truth, pred))
+    for c in CLASSES:
+        _log(
+            f"{c:<16}"
+            + "".join(f"{results[n][1][c][0]:>9.2f}/{results[n][1][c][1]:<8.2f}" for n, _, _ in CONFIGS)
+        )
+    _log(f"{'accuracy':<16}" + "".join(f"{accuracy(truth, results[n][0]):>18.3f}" for n, _, _ in CONFIGS))
+    _log(
+        f"{'macro F1':<16}"
+        + "".join(f"{statistics.fmean(v[2] for v in results[n][1].values()):>18.3f}" for n, _, _ in CONFIGS)
+    )
+
+    _log("\n== 4-fold cross-validation (all rows), accuracy per fold and mean ==")
+    for name, method, k in CONFIGS:
+        accs = []
+        for fold in range(4):
+            fold_train, fold_test = _fold(examples, fold)
+            clf = IntentClassifier(encoder, fold_train, method=method, k=k)
+            accs.append(
+                accuracy([e.intent for e in fold_test], predict(clf, encoder, [e.text for e in fold_test]))
+            )
+        _log(f"{name:<10} " + " ".join(f"{a:.3f}" for a in accs) + f"   mean {statistics.fmean(accs):.3f}")
+
+    _log(
+        "\n== none thresholds (centroid, held-out accuracy; "
+        "intent precision = correct intents / intents said) =="
+    )
+    for min_sim in (0.0, 0.2, 0.3, 0.4):
+        row = []
+        for margin in (0.0, 0.03, 0.06):
+            clf = IntentClassifier(encoder, train, min_similarity=min_sim, margin=margin)
+            pred = predict(clf, encoder, [e.text for e in test])
+            said = [(t, p) for t, p in zip(truth, pred, strict=True) if p != NONE]
+            prec = sum(1 for t, p in said if t == p) / len(said) if said else 0.0
+            row.append(f"margin {margin:.2f}: acc {accuracy(truth, pred):.3f} prec {prec:.3f}")
+        _log(f"min_similarity {min_sim:.1f}  " + " | ".join(row))
+
+    _log("\n== throughput (texts the encoder has not seen; batches of 64) ==")
+    clf = IntentClassifier(encoder, train)
+    fresh = _fresh_texts(examples, args.throughput_texts)
+    full, sim_only = [], []
+    for r in range(args.repeats):
+        cold = Encoder()  # empty cache, shared model
+        batch_clf = IntentClassifier(cold, train)
+        texts = [f"{t} #{r}" for t in fresh]
+        t1 = time.perf_counter()
+        for i in range(0, len(texts), 64):
+            batch_clf.classify_many(texts[i : i + 64])
+        full.append(len(texts) / (time.perf_counter() - t1))
+        vectors = cold.encode(texts)
+        t2 = time.perf_counter()
+        for i in range(0, len(texts), 64):
+            clf.classify_vectors(vectors[i : i + 64])
+        sim_only.append(len(texts) / (time.perf_counter() - t2))
+        _log(
+            f"repeat {r + 1}/{args.repeats}: model+similarity {full[-1]:.0f} texts/s, "
+            f"similarity only {sim_only[-1]:.0f}"
+        )
+    _log(
+        f"median: model+similarity {statistics.median(full):.0f} texts/s; similarity only "
+        f"{statistics.median(sim_only):.0f} texts/s "
+        f"(ratio {statistics.median(sim_only) / statistics.median(full):.0f}x)"
+    )
+    best = max((c[0] for c in CONFIGS), key=lambda n: accuracy(truth, results[n][0]))
+    centroid_acc = accuracy(truth, results["centroid"][0])
+    _log(
+        f"\nbest held-out: {best}; centroid (default) accuracy {centroid_acc:.3f} (goal >= 0.80: "
+        f"{'met' if centroid_acc >= 0.80 else 'NOT met'})"
+    )
+    return 0
+
+
+def _fold(
+    examples: Sequence[LabelledExample], fold: int
+) -> tuple[list[LabelledExample], list[LabelledExample]]:
+    """Stratified: the i-th example of each class goes to fold i % 4."""
+    seen: dict[str, int] = {}
+    train: list[LabelledExample] = []
+    test: list[LabelledExample] = []
+    for e in examples:
+        i = seen.get(e.intent, 0)
+        seen[e.intent] = i + 1
+        (test if i % 4 == fold else train).append(e)
+    return train, test
+
+
+def _fresh_texts(examples: Sequence[LabelledExample], n: int) -> list[str]:
+    rng = np.random.default_rng(7)
+    texts = [e.text for e in examples]
+    return [
+        f"{texts[int(rng.integers(len(texts)))]} {texts[int(rng.integers(len(texts)))]}" for _ in range(n)
+    ]
+
+
+if __name__ == "__main__":
+    sys.exit(main())
