@@ -1,0 +1,195 @@
+"""The composite influence score: four signals, each normalized to [0, 1), weighted, explained.
+
+Signals (what an account *receives*):
+
+- ``pagerank``: weighted PageRank over the interaction graph, taken as ``ratio`` = the account's
+  rank over the rank of an account nobody interacts with (1.0 for such an account). Using the
+  ratio, not the networkx-normalized value, keeps the signal local: it does not shift for every
+  account whenever a stranger joins the graph.
+- ``reach``: followers count (as last reported by the network; unknown counts contribute 0).
+- ``engagement``: kind-weighted interactions received, decayed by age (half-life from settings).
+- ``kcore``: the account's core number in the undirected interaction graph (embeddedness).
+
+Normalization is a *saturation* curve ``x / (x + h)``: 0 at nothing, 0.5 at the half-point ``h``,
+approaching 1; it is monotone, needs no global state (so an account's score changes only when its
+own signals do, which is what makes incremental scoring cheap) and is easy to explain ("10x the
+baseline PageRank is half of the PageRank credit"). For PageRank ``x = ratio - 1`` so that a nobody
+gets 0. The weights sum to 1, so the composite is in [0, 1) and equals the sum of the contributions
+``weight * normalized`` (the breakdown), exactly as reported.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+from typing import Any
+
+import orjson
+
+SIGNALS = ("pagerank", "reach", "engagement", "kcore")
+
+
+@dataclass(frozen=True, slots=True)
+class SignalWeights:
+    """Share of each signal in the composite; must be non-negative and sum to 1."""
+
+    pagerank: float = 0.4
+    reach: float = 0.2
+    engagement: float = 0.25
+    kcore: float = 0.15
+
+    def __post_init__(self) -> None:
+        values = [getattr(self, f.name) for f in fields(self)]
+        if any(not math.isfinite(v) or v < 0.0 for v in values) or not math.isclose(
+            math.fsum(values), 1.0, abs_tol=1e-9
+        ):
+            raise ValueError(f"signal weights must be >= 0 and sum to 1, got {self}")
+
+
+@dataclass(frozen=True, slots=True)
+class HalfPoints:
+    """The raw value at which each signal earns half its credit."""
+
+    pagerank_ratio: float = 10.0
+    followers: float = 1_000.0
+    engagement: float = 20.0
+    kcore: float = 5.0
+
+    def __post_init__(self) -> None:
+        if self.pagerank_ratio <= 1.0 or min(self.followers, self.engagement, self.kcore) <= 0.0:
+            raise ValueError(f"half-points must be positive (PageRank ratio > 1), got {self}")
+
+
+@dataclass(frozen=True, slots=True)
+class Signals:
+    """The raw signals of one account at one time."""
+
+    pagerank: float  # networkx-normalized (all accounts sum to 1)
+    pagerank_ratio: float  # over an account nobody interacts with (>= 1 once known)
+    followers: int | None  # None: not reported yet
+    engagement: float  # decayed, kind-weighted interactions received
+    kcore: int
+
+
+@dataclass(frozen=True, slots=True)
+class Contribution:
+    signal: str
+    raw: float
+    normalized: float
+    weight: float
+    contribution: float
+
+
+@dataclass(frozen=True, slots=True)
+class CompositeScore:
+    account_id: str
+    value: float
+    signals: Signals
+    breakdown: tuple[Contribution, ...]
+    reasons: tuple[str, ...]
+    at: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "account_id": self.account_id,
+            "value": self.value,
+            "pagerank": self.signals.pagerank,
+            "pagerank_ratio": self.signals.pagerank_ratio,
+            "followers": self.signals.followers,
+            "engagement": self.signals.engagement,
+            "kcore": self.signals.kcore,
+            "breakdown": [
+                {
+                    "signal": c.signal,
+                    "raw": c.raw,
+                    "normalized": c.normalized,
+                    "weight": c.weight,
+                    "contribution": c.contribution,
+                }
+                for c in self.breakdown
+            ],
+            "reasons": list(self.reasons),
+            "at": self.at,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> CompositeScore:
+        followers = d.get("followers")
+        return cls(
+            account_id=str(d["account_id"]),
+            value=float(d["value"]),
+            signals=Signals(
+                pagerank=float(d["pagerank"]),
+                pagerank_ratio=float(d["pagerank_ratio"]),
+                followers=None if followers is None else int(followers),
+                engagement=float(d["engagement"]),
+                kcore=int(d["kcore"]),
+            ),
+            breakdown=tuple(
+                Contribution(
+                    str(c["signal"]),
+                    float(c["raw"]),
+                    float(c["normalized"]),
+                    float(c["weight"]),
+                    float(c["contribution"]),
+                )
+                for c in d.get("breakdown") or ()
+            ),
+            reasons=tuple(str(r) for r in d.get("reasons") or ()),
+            at=float(d["at"]),
+        )
+
+    def to_bytes(self) -> bytes:
+        return orjson.dumps(self.to_dict())
+
+    def breakdown_json(self) -> str:
+        """``{signal: contribution}`` as JSON, e.g. for one property on a graph node."""
+        return orjson.dumps({c.signal: c.contribution for c in self.breakdown}).decode()
+
+
+def saturate(x: float, half: float) -> float:
+    """``x / (x + half)`` for ``x >= 0`` (negative or non-finite input counts as 0)."""
+    if not math.isfinite(x) or x <= 0.0:
+        return 0.0
+    return x / (x + half)
+
+
+def composite(
+    account_id: str,
+    signals: Signals,
+    at: float,
+    weights: SignalWeights | None = None,
+    half: HalfPoints | None = None,
+) -> CompositeScore:
+    """Score one account; the breakdown's contributions sum to ``value``."""
+    w = weights or SignalWeights()
+    h = half or HalfPoints()
+    followers = float(signals.followers) if signals.followers is not None else 0.0
+    parts = (
+        ("pagerank", signals.pagerank_ratio, saturate(signals.pagerank_ratio - 1.0, h.pagerank_ratio - 1.0)),
+        ("reach", followers, saturate(followers, h.followers)),
+        ("engagement", signals.engagement, saturate(signals.engagement, h.engagement)),
+        ("kcore", float(signals.kcore), saturate(float(signals.kcore), h.kcore)),
+    )
+    breakdown = tuple(
+        Contribution(name, raw, norm, getattr(w, name), getattr(w, name) * norm) for name, raw, norm in parts
+    )
+    value = math.fsum(c.contribution for c in breakdown)
+    return CompositeScore(account_id, value, signals, breakdown, _reasons(signals, breakdown), at)
+
+
+def _reasons(signals: Signals, breakdown: tuple[Contribution, ...]) -> tuple[str, ...]:
+    """One line per signal, largest contribution first, saying the raw value and its share."""
+    text = {
+        "pagerank": f"PageRank {signals.pagerank_ratio:.1f}x that of an account nobody interacts with",
+        "reach": (
+            f"{signals.followers:,} followers" if signals.followers is not None else "followers not reported"
+        ),
+        "engagement": f"{signals.engagement:.1f} decayed weighted interactions received",
+        "kcore": f"in the {signals.kcore}-core of the interaction graph",
+    }
+    ordered = sorted(breakdown, key=lambda c: (-c.contribution, c.signal))
+    return tuple(
+        f"{text[c.signal]}: +{c.contribution:.3f} ({c.normalized:.0%} of weight {c.weight:.2f})"
+        for c in ordered
+    )

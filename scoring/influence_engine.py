@@ -1,0 +1,248 @@
+"""The influence engine: one stateful, single-process service that keeps every account's composite
+influence current as interaction edges arrive.
+
+It owns an incremental weighted PageRank (scoring.pagerank), exact incremental core numbers
+(scoring.kcore), each account's decayed engagement received (scoring.influence's log-space sum)
+and the followers counts reported by the networks, and scores accounts with scoring.composite.
+
+Idempotence: an edge is keyed by ``(event_id, src, dst)`` (one event can address several accounts,
+each once); a key already applied changes nothing, in the same batch or after a restart
+(``snapshot``/``restore`` carry the keys). Time: the engine's clock is the latest event time it
+has seen, so replaying the same edges gives the same scores whatever the wall clock says.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from activity.schema import ActivityKind
+from scoring import influence
+from scoring.composite import CompositeScore, HalfPoints, Signals, SignalWeights, composite
+from scoring.kcore import IncrementalCoreNumbers
+from scoring.pagerank import IncrementalPageRank, WeightedEdge
+
+SNAPSHOT_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class InfluenceEdge:
+    """``src`` interacted with ``dst`` (mention, reply, repost, quote, like, follow) in event
+    ``event_id`` at event time ``at``. ``weight`` defaults to the kind's weight in
+    ``scoring.influence.KIND_WEIGHTS``."""
+
+    event_id: str
+    src: str
+    dst: str
+    kind: str
+    at: float
+    weight: float | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.event_id}\x1f{self.src}\x1f{self.dst}"
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedEdge:
+    edge: InfluenceEdge
+    reason: str
+
+
+@dataclass
+class ApplyResult:
+    changed: dict[str, CompositeScore] = field(default_factory=dict)
+    rejected: list[RejectedEdge] = field(default_factory=list)
+    duplicates: int = 0
+    applied: int = 0
+
+
+def edge_weight(edge: InfluenceEdge) -> float | str:
+    """The edge's weight, or why it has none."""
+    if edge.weight is not None:
+        w = edge.weight
+    else:
+        try:
+            kind = ActivityKind(edge.kind)
+        except ValueError:
+            return f"unknown interaction kind {edge.kind!r}"
+        if kind not in influence.KIND_WEIGHTS:
+            return f"kind {edge.kind!r} confers no influence"
+        w = influence.KIND_WEIGHTS[kind]
+    if not (math.isfinite(w) and w > 0.0):
+        return f"weight must be positive and finite, got {w}"
+    if not math.isfinite(edge.at):
+        return f"event time must be finite, got {edge.at}"
+    if not edge.src or not edge.dst:
+        return "source and target accounts are required"
+    return w
+
+
+class InfluenceEngine:
+    """See the module docstring. Not thread-safe: one engine per process (or per partition)."""
+
+    def __init__(
+        self,
+        half_life_s: float = 7 * 24 * 3600.0,
+        *,
+        alpha: float = 0.85,
+        tol: float = 1e-4,
+        change_tolerance: float = 1e-3,
+        weights: SignalWeights | None = None,
+        half_points: HalfPoints | None = None,
+    ) -> None:
+        self.half_life_s = half_life_s
+        self.change_tolerance = change_tolerance
+        self.weights = weights or SignalWeights()
+        self.half_points = half_points or HalfPoints()
+        self._pr = IncrementalPageRank(alpha=alpha, tol=tol, half_life_s=half_life_s)
+        self._kc = IncrementalCoreNumbers()
+        self._engagement: dict[str, float] = {}  # log-space sums (scoring.influence)
+        self._followers: dict[str, int] = {}
+        self._applied: set[str] = set()
+        self._reported: dict[str, float] = {}  # last composite value returned by apply
+        self._clock = -math.inf
+
+    # ---- inputs --------------------------------------------------------------------------------
+
+    def apply(self, edges: Iterable[InfluenceEdge]) -> dict[str, CompositeScore]:
+        """Apply a batch; the accounts whose composite moved by more than the tolerance."""
+        return self.apply_detailed(edges).changed
+
+    def apply_detailed(self, edges: Iterable[InfluenceEdge]) -> ApplyResult:
+        result = ApplyResult()
+        batch: list[WeightedEdge] = []
+        concerned: set[str] = set()
+        for e in edges:
+            w = edge_weight(e)
+            if isinstance(w, str):
+                result.rejected.append(RejectedEdge(e, w))
+                continue
+            key = e.key
+            if key in self._applied:
+                result.duplicates += 1
+                continue
+            self._applied.add(key)
+            result.applied += 1
+            batch.append(WeightedEdge(e.src, e.dst, w, e.at))
+            self._clock = max(self._clock, e.at)
+            concerned.add(e.src)
+            concerned.add(e.dst)
+            if e.src != e.dst:
+                self._engagement[e.dst] = influence.add(
+                    self._engagement.get(e.dst, influence.NO_SCORE), w, e.at, self.half_life_s
+                )
+                concerned.update(self._kc.add_edge(e.src, e.dst))
+            else:
+                self._kc.add_node(e.src)
+        if batch:
+            concerned.update(self._pr.add_edges(batch))
+        result.changed = self._report(concerned)
+        return result
+
+    def set_followers(
+        self, account_id: str, followers: int, at: float | None = None
+    ) -> CompositeScore | None:
+        """Record an account's followers count (from a profile event); its new score when that moved
+        it by more than the tolerance."""
+        if followers < 0:
+            raise ValueError(f"followers must be >= 0, got {followers}")
+        self._followers[account_id] = int(followers)
+        if at is not None and math.isfinite(at):
+            self._clock = max(self._clock, at)
+        return self._report({account_id}).get(account_id)
+
+    # ---- outputs -------------------------------------------------------------------------------
+
+    @property
+    def clock(self) -> float:
+        """The latest event time seen (``-inf`` before any)."""
+        return self._clock
+
+    def __len__(self) -> int:
+        return len(self._pr)
+
+    def score(self, account_id: str, at: float | None = None) -> CompositeScore:
+        """The account's composite now (or at ``at``): engagement decayed to that time."""
+        t = self._clock if at is None else at
+        t = 0.0 if not math.isfinite(t) else t
+        return composite(account_id, self._signals(account_id, t), t, self.weights, self.half_points)
+
+    def top(self, limit: int = 10) -> list[CompositeScore]:
+        """The ``limit`` accounts with the highest composite (a full scan: for reports, not per event)."""
+        scores = [self.score(a) for a in self._pr.nodes()]
+        scores.sort(key=lambda s: (-s.value, s.account_id))
+        return scores[:limit]
+
+    def pageranks(self) -> dict[str, float]:
+        return self._pr.pageranks()
+
+    # ---- persistence ---------------------------------------------------------------------------
+
+    def snapshot(self) -> bytes:
+        """Everything needed to resume after a restart, compressed JSON (no pickle: safe to load)."""
+        state = {
+            "version": SNAPSHOT_VERSION,
+            "half_life_s": self.half_life_s,
+            "change_tolerance": self.change_tolerance,
+            "clock": None if not math.isfinite(self._clock) else self._clock,
+            "pagerank": self._pr.to_state(),
+            "kcore": self._kc.to_state(),
+            "engagement": self._engagement,
+            "followers": self._followers,
+            "applied": sorted(self._applied),
+            "reported": self._reported,
+        }
+        return zlib.compress(orjson.dumps(state), 6)
+
+    def restore(self, data: bytes) -> None:
+        """Replace this engine's state by a snapshot's (weights and half-points stay this engine's)."""
+        try:
+            state = orjson.loads(zlib.decompress(data))
+        except (zlib.error, orjson.JSONDecodeError) as exc:
+            raise ValueError(f"not an influence engine snapshot: {exc}") from exc
+        if not isinstance(state, dict) or state.get("version") != SNAPSHOT_VERSION:
+            raise ValueError("unsupported influence engine snapshot version")
+        self.half_life_s = float(state["half_life_s"])
+        self.change_tolerance = float(state["change_tolerance"])
+        self._clock = -math.inf if state["clock"] is None else float(state["clock"])
+        self._pr = IncrementalPageRank.from_state(state["pagerank"])
+        self._kc = IncrementalCoreNumbers.from_state(state["kcore"])
+        self._engagement = {str(k): float(v) for k, v in state["engagement"].items()}
+        self._followers = {str(k): int(v) for k, v in state["followers"].items()}
+        self._applied = {str(k) for k in state["applied"]}
+        self._reported = {str(k): float(v) for k, v in state["reported"].items()}
+
+    @classmethod
+    def from_snapshot(cls, data: bytes, **kwargs: Any) -> InfluenceEngine:
+        engine = cls(**kwargs)
+        engine.restore(data)
+        return engine
+
+    # ---- internals -----------------------------------------------------------------------------
+
+    def _signals(self, account_id: str, at: float) -> Signals:
+        return Signals(
+            pagerank=self._pr.pagerank(account_id),
+            pagerank_ratio=self._pr.ratio(account_id),
+            followers=self._followers.get(account_id),
+            engagement=influence.value_at(
+                self._engagement.get(account_id, influence.NO_SCORE), at, self.half_life_s
+            ),
+            kcore=self._kc.core(account_id),
+        )
+
+    def _report(self, accounts: Iterable[str]) -> dict[str, CompositeScore]:
+        changed: dict[str, CompositeScore] = {}
+        for a in accounts:
+            s = self.score(a)
+            last = self._reported.get(a)
+            if last is None or abs(s.value - last) > self.change_tolerance:
+                self._reported[a] = s.value
+                changed[a] = s
+        return changed
