@@ -83,7 +83,7 @@ COMPANY_ACCOUNTS = "UNWIND $ids AS id MATCH (a:Account {id: id}) RETURN a.id AS 
 SEARCH = (
     "MATCH (a:Account) WHERE a.id = $q OR toLower(a.handle) STARTS WITH $lq "
     "OR toLower(a.display_name) STARTS WITH $lq "
-    f"RETURN {_ACCOUNT_COLUMNS} ORDER BY a.influence_log DESC LIMIT $limit"
+    f"RETURN {_ACCOUNT_COLUMNS} ORDER BY coalesce(a.influence_log, -1.0e300) DESC, a.id LIMIT $limit"
 )
 
 # shortest paths: one statement per start label and hop bound, from the fixed tables only
