@@ -1,0 +1,319 @@
+"""Delivers ``crm.alerts`` to webhooks and to the SSE hub (runs in the API process).
+
+Two consumers, because the two channels need different semantics:
+
+* webhooks: the shared group ``<app_id>-alert-webhooks`` (several API processes share the work);
+  each record's deliveries run concurrently (bounded), and its offset is committed only once
+  every matching subscription has been delivered or dead-lettered (the highest contiguous done
+  offset per partition); a subscription that acknowledged an alert id (SQLite delivery log) is
+  never sent it again, so a redelivery after a crash or rebalance is idempotent; a record that is
+  not an alert goes to ``crm.alerts.deadletter``. A new group starts at the end of the topic.
+* SSE: every process must see every alert, so it reads all partitions without a group, from the
+  end at start-up, and never commits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import confluent_kafka
+from confluent_kafka import TopicPartition
+
+from alerts.metrics import AlertMetrics
+from alerts.schema import AlertHeader, BadAlert, read_header
+from alerts.sse import AlertHub
+from alerts.subscriptions import Subscription, SubscriptionStore
+from alerts.webhooks import TOPIC_ALERTS_DEADLETTER, WebhookDeadLetter, WebhookSender
+
+log = logging.getLogger(__name__)
+
+TOPIC_ALERTS = "crm.alerts"  # = groundswell.settings.TOPIC_ALERTS (kept here: no settings import cycle)
+POLL_S = 0.05
+BATCH = 500
+
+
+@dataclass
+class PartitionProgress:
+    """Offsets read but not yet fully delivered; the committable point is below the first one."""
+
+    pending: dict[int, int] = field(default_factory=dict)  # offset -> deliveries still running
+    highest_read: int = -1
+    committed: int = -1  # next offset to read, as last committed
+
+    def read(self, offset: int, deliveries: int) -> None:
+        self.highest_read = max(self.highest_read, offset)
+        if deliveries:
+            self.pending[offset] = deliveries
+
+    def done(self, offset: int) -> None:
+        left = self.pending.get(offset, 0) - 1
+        if left <= 0:
+            self.pending.pop(offset, None)
+        else:
+            self.pending[offset] = left
+
+    def commit_point(self) -> int:
+        """The next offset to consume after a restart: the first still pending, else past the end."""
+        return min(self.pending) if self.pending else self.highest_read + 1
+
+
+class AlertDispatcher:
+    def __init__(
+        self,
+        bootstrap: str,
+        app_id: str,
+        metrics: AlertMetrics,
+        hub: AlertHub | None = None,
+        store: SubscriptionStore | None = None,
+        sender: WebhookSender | None = None,
+        concurrency: int = 32,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._bootstrap = bootstrap
+        self._app_id = app_id
+        self._m = metrics
+        self._hub = hub
+        self._store = store
+        self._sender = sender
+        self._clock = clock
+        self._slots = asyncio.Semaphore(concurrency)
+        self._max_inflight = concurrency * 20
+        self._stopping = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._deliveries: set[asyncio.Task[None]] = set()
+        self._progress: dict[int, PartitionProgress] = {}
+        self._producer: confluent_kafka.Producer | None = None
+        self._dead_since_flush = 0
+        self.sse_ready = asyncio.Event()
+        self.webhooks_ready = asyncio.Event()
+        self.delivered = 0
+        self.dead_lettered = 0
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    async def start(self) -> None:
+        if self._hub is not None:
+            self._tasks.append(asyncio.create_task(self._sse_loop(), name="alerts-sse"))
+        if self._store is not None and self._sender is not None:
+            self._tasks.append(asyncio.create_task(self._webhook_loop(), name="alerts-webhooks"))
+
+    async def wait_ready(self) -> None:
+        """Both feeds are assigned: an alert produced from now on reaches them."""
+        waits = []
+        if self._hub is not None:
+            waits.append(self.sse_ready.wait())
+        if self._store is not None and self._sender is not None:
+            waits.append(self.webhooks_ready.wait())
+        await asyncio.gather(*waits)
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+
+    # -- SSE -----------------------------------------------------------------------------------
+    async def _sse_loop(self) -> None:
+        assert self._hub is not None
+        consumer = confluent_kafka.Consumer(
+            {
+                "bootstrap.servers": self._bootstrap,
+                "group.id": f"{self._app_id}-alert-sse-{uuid.uuid4().hex[:8]}",  # never joined
+                "enable.auto.commit": False,
+                "log_level": 3,
+            }
+        )
+        try:
+            await asyncio.to_thread(self._assign_at_end, consumer)
+            self.sse_ready.set()
+            while not self._stopping.is_set():
+                messages = await asyncio.to_thread(consumer.consume, BATCH, POLL_S)
+                now = self._clock()
+                for msg in messages:
+                    if msg.error() is not None:
+                        continue
+                    value = msg.value() or b""
+                    try:
+                        header = read_header(value)
+                    except BadAlert:
+                        continue  # counted and dead-lettered by the webhook loop
+                    self._hub.publish(value, header)
+                    self._m.source_to_channel.labels("sse").observe(max(0.0, now - header.received_at))
+        except Exception:
+            log.exception("alert SSE feed stopped")
+            raise
+        finally:
+            await asyncio.to_thread(consumer.close)
+
+    def _assign_at_end(self, consumer: confluent_kafka.Consumer) -> None:
+        while not self._stopping.is_set():
+            topic = consumer.list_topics(TOPIC_ALERTS, timeout=10).topics.get(TOPIC_ALERTS)
+            if topic is not None and topic.error is None and topic.partitions:
+                parts = []
+                for p in sorted(topic.partitions):
+                    _, high = consumer.get_watermark_offsets(TopicPartition(TOPIC_ALERTS, p), timeout=10)
+                    parts.append(TopicPartition(TOPIC_ALERTS, p, high))
+                consumer.assign(parts)
+                return
+            time.sleep(0.5)  # the topic appears with the first alert (or the producer's first metadata)
+
+    # -- webhooks --------------------------------------------------------------------------------
+    async def _webhook_loop(self) -> None:
+        consumer = confluent_kafka.Consumer(
+            {
+                "bootstrap.servers": self._bootstrap,
+                "group.id": f"{self._app_id}-alert-webhooks",
+                "enable.auto.commit": False,
+                "auto.offset.reset": "latest",
+                "log_level": 3,
+            }
+        )
+        self._producer = confluent_kafka.Producer(
+            {"bootstrap.servers": self._bootstrap, "linger.ms": 5, "log_level": 3}
+        )
+        loop = asyncio.get_running_loop()
+
+        def on_assign(c: confluent_kafka.Consumer, partitions: list[TopicPartition]) -> None:
+            committed = c.committed(partitions, timeout=10)
+            for tp in committed:
+                if tp.offset < 0:  # a new group: start at the end, not at the topic's history
+                    _, tp.offset = c.get_watermark_offsets(tp, timeout=10)
+            c.assign(committed)
+            for tp in committed:
+                self._progress[tp.partition] = PartitionProgress(
+                    committed=tp.offset, highest_read=tp.offset - 1
+                )
+            loop.call_soon_threadsafe(self.webhooks_ready.set)
+
+        def on_revoke(c: confluent_kafka.Consumer, partitions: list[TopicPartition]) -> None:
+            self._commit_sync(c)
+            for tp in partitions:
+                self._progress.pop(tp.partition, None)
+
+        consumer.subscribe([TOPIC_ALERTS], on_assign=on_assign, on_revoke=on_revoke)
+        last_commit = time.monotonic()
+        try:
+            while not self._stopping.is_set():
+                while len(self._deliveries) >= self._max_inflight:
+                    await asyncio.wait(self._deliveries, return_when=asyncio.FIRST_COMPLETED)
+                messages = await asyncio.to_thread(consumer.consume, BATCH, POLL_S)
+                for msg in messages:
+                    if msg.error() is None:
+                        self._dispatch(msg)
+                if time.monotonic() - last_commit >= 0.2 or not messages:
+                    await asyncio.to_thread(self._commit_sync, consumer)
+                    last_commit = time.monotonic()
+            if self._deliveries:  # let running deliveries finish (they end in success or a dead letter)
+                await asyncio.wait(self._deliveries)
+            await asyncio.to_thread(self._commit_sync, consumer)
+        except Exception:
+            log.exception("alert webhook dispatcher stopped")
+            raise
+        finally:
+            await asyncio.to_thread(consumer.close)
+            producer, self._producer = self._producer, None
+            await asyncio.to_thread(producer.flush, 10)
+
+    def _dispatch(self, msg: Any) -> None:
+        partition, offset = msg.partition(), msg.offset()
+        progress = self._progress.setdefault(partition, PartitionProgress())
+        value = msg.value() or b""
+        try:
+            header = read_header(value)
+        except BadAlert as e:
+            self._m.bad_alerts.inc()
+            self._dead_letter(
+                WebhookDeadLetter("", "", "", "bad_alert", 0, None, str(e), self._clock(), value)
+            )
+            progress.read(offset, 0)
+            return
+        now = self._clock()
+        self._m.dispatch_lag.observe(max(0.0, now - header.emitted_at))
+        assert self._store is not None
+        todo: list[Subscription] = [
+            s
+            for s in self._store.matching(header)
+            if self._store.delivery_status(s.id, header.alert_id) not in ("delivered", "dead")
+        ]
+        progress.read(offset, len(todo))
+        for sub in todo:
+            task = asyncio.create_task(self._deliver(sub, header, value, partition, offset))
+            self._deliveries.add(task)
+            task.add_done_callback(self._deliveries.discard)
+
+    async def _deliver(
+        self, sub: Subscription, header: AlertHeader, body: bytes, partition: int, offset: int
+    ) -> None:
+        assert self._sender is not None and self._store is not None
+        try:
+            async with self._slots:
+                outcome = await self._sender.deliver(sub.url, sub.secret, header.alert_id, body)
+            if outcome.delivered:
+                await asyncio.to_thread(
+                    self._store.record_delivery, sub.id, header.alert_id, "delivered", outcome.attempts
+                )
+                self.delivered += 1
+                self._m.source_to_channel.labels("webhook").observe(
+                    max(0.0, self._clock() - header.received_at)
+                )
+            else:
+                self._dead_letter(
+                    WebhookDeadLetter(
+                        header.alert_id,
+                        sub.id,
+                        sub.url,
+                        outcome.reason,
+                        outcome.attempts,
+                        outcome.last_status,
+                        outcome.last_error,
+                        self._clock(),
+                        body,
+                    )
+                )
+                await asyncio.to_thread(
+                    self._store.record_delivery, sub.id, header.alert_id, "dead", outcome.attempts
+                )
+        except Exception:
+            # never lose the record: it stays pending and is redelivered after a restart
+            log.exception("delivery of %s to %s failed unexpectedly", header.alert_id, sub.id)
+            return
+        progress = self._progress.get(partition)
+        if progress is not None:
+            progress.done(offset)
+
+    def _dead_letter(self, dl: WebhookDeadLetter) -> None:
+        assert self._producer is not None
+        self._producer.produce(TOPIC_ALERTS_DEADLETTER, key=dl.alert_id.encode(), value=dl.to_bytes())
+        self._producer.poll(0)
+        self._dead_since_flush += 1
+        self.dead_lettered += 1
+        self._m.webhook_dead_letters.labels(dl.reason).inc()
+
+    def _commit_sync(self, consumer: confluent_kafka.Consumer) -> None:
+        """Commit what is fully handled; dead letters are flushed first so none is lost."""
+        offsets = []
+        for partition, progress in list(self._progress.items()):
+            point = progress.commit_point()
+            if point > progress.committed:
+                offsets.append(TopicPartition(TOPIC_ALERTS, partition, point))
+        if not offsets:
+            return
+        if self._dead_since_flush and self._producer is not None:
+            self._producer.flush(10)
+            self._dead_since_flush = 0
+        try:
+            consumer.commit(offsets=offsets, asynchronous=False)
+        except confluent_kafka.KafkaException as e:
+            log.warning("alert offsets not committed (will be retried): %s", e)
+            return
+        for tp in offsets:
+            kept = self._progress.get(tp.partition)
+            if kept is not None:
+                kept.committed = max(kept.committed, tp.offset)
