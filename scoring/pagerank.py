@@ -29,8 +29,10 @@ invariant by scaling ``p_u`` by ``(W + d) / W`` (so what ``u`` sends to every *o
 unchanged), subtracting that scaling from ``r_u`` and adding ``alpha p_u d / W`` to ``r_t``: two
 residuals change, whatever ``u``'s degree, and pushes spread only as far as residuals exceed
 ``eps`` (the approach of Zhang, Lofgren and Goel, "Approximate personalized PageRank on dynamic
-graphs", KDD 2016, applied to the global vector). A dangling ``u`` gaining its first out-edge adds
-``alpha p_u`` to ``r_t``. A new node starts at ``p = 0, r = 1 - alpha``.
+graphs", KDD 2016, applied to the global vector). When ``d`` exceeds ``W`` (a fresh interaction
+after the old ones decayed) that scaling would amplify rounding, so the change of the row is
+applied to each neighbour's residual instead (O(degree), exact). A dangling ``u`` gaining its first
+out-edge adds ``alpha p_u`` to ``r_t``. A new node starts at ``p = 0, r = 1 - alpha``.
 
 Decay without rewriting
 -----------------------
@@ -152,15 +154,27 @@ class IncrementalPageRank:
                 continue  # older than OLDEST_EXPONENT half-lives before T0: decayed to nothing
             w_u = self._wsum[u]
             pu = self._p[u]
-            if w_u > 0.0:
+            row = self._out[u]
+            if w_u <= 0.0:
+                self._r[t] += alpha * pu  # u stops dangling: its whole flow goes to t
+            elif d <= w_u:
+                # O(1): scale p_u so the flow to every other neighbour is unchanged
                 c = pu * d / w_u
                 self._p[u] = pu + c
                 self._sum_p += c
                 self._r[u] -= c
                 self._r[t] += alpha * c
             else:
-                self._r[t] += alpha * pu
-            row = self._out[u]
+                # the new weight dominates the row (e.g. a fresh interaction after old ones decayed):
+                # scaling p_u by (W + d) / W would amplify rounding, so move each neighbour's flow
+                f = alpha * pu
+                w_new = w_u + d
+                for v, x in row.items():
+                    self._r[v] += f * (x / w_new - x / w_u)
+                    if v not in queued:
+                        queued.add(v)
+                        queue.append(v)
+                self._r[t] += f * d / w_new
             row[t] = row.get(t, 0.0) + d
             self._wsum[u] = w_u + d
             for i in (u, t):

@@ -1,0 +1,142 @@
+"""The influence engine: scores follow the edges, duplicates change nothing, restarts resume."""
+
+from __future__ import annotations
+
+import gzip
+import random
+from pathlib import Path
+
+import networkx as nx
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from scoring.composite import CompositeScore
+from scoring.influence_engine import InfluenceEdge, InfluenceEngine
+
+SAMPLE = Path(__file__).parent.parent / "data" / "higgs_reply_sample.edgelist.gz"
+T0 = 1_750_000_000.0
+DAY = 86_400.0
+
+
+def sample_edges() -> list[InfluenceEdge]:
+    with gzip.open(SAMPLE, "rt") as f:
+        rows = [line.split() for line in f if line.strip()]
+    return [
+        InfluenceEdge(f"higgs-{i}", f"x:{a}", f"x:{b}", "reply", T0 + i * 60.0, weight=2.0 * float(w))
+        for i, (a, b, w) in enumerate(rows)
+    ]
+
+
+def test_scores_follow_the_stream_and_agree_with_networkx() -> None:
+    edges = sample_edges()
+    engine = InfluenceEngine(half_life_s=1e6 * DAY)  # no ageing here: decay has its own tests
+    reported: dict[str, CompositeScore] = {}
+    for i in range(0, len(edges), 20):
+        reported.update(engine.apply(edges[i : i + 20]))
+    assert len(engine) == 800
+    # without ageing, what apply last reported is still every account's score, up to the tolerance
+    for account, last in reported.items():
+        assert engine.score(account).value == pytest.approx(last.value, abs=engine.change_tolerance + 1e-9)
+    g = nx.DiGraph()
+    for e in edges:
+        w = (e.weight or 0.0) * 2.0 ** ((e.at - engine.clock) / engine.half_life_s)
+        g.add_edge(e.src, e.dst, weight=g.get_edge_data(e.src, e.dst, {"weight": 0.0})["weight"] + w)
+    ref = nx.pagerank(g, weight="weight", tol=1e-12, max_iter=1000)
+    est = engine.pageranks()
+    assert max(abs(est[n] - ref[n]) / ref[n] for n in ref) < 3e-4
+    best = engine.top(5)
+    assert best[0].value >= best[-1].value > 0.0
+    cores = nx.core_number(nx.Graph([(e.src, e.dst) for e in edges if e.src != e.dst]))
+    assert all(engine.score(a).signals.kcore == c for a, c in cores.items())
+
+
+def test_an_edge_from_an_event_already_applied_changes_nothing() -> None:
+    engine = InfluenceEngine()
+    e1 = InfluenceEdge("ev1", "x:a", "x:b", "mention", T0)
+    e2 = InfluenceEdge("ev1", "x:a", "x:c", "mention", T0)  # same event, another account: applied
+    first = engine.apply_detailed([e1, e2, e1])
+    assert first.applied == 2 and first.duplicates == 1 and set(first.changed) >= {"x:b", "x:c"}
+    before = engine.snapshot()
+    again = engine.apply_detailed([e1, e2])
+    assert again.applied == 0 and again.duplicates == 2 and again.changed == {}
+    assert engine.snapshot() == before
+
+
+def test_bad_edges_are_reported_with_a_reason_and_the_rest_applied() -> None:
+    engine = InfluenceEngine()
+    result = engine.apply_detailed(
+        [
+            InfluenceEdge("e1", "x:a", "x:b", "shrug", T0),
+            InfluenceEdge("e2", "x:a", "x:b", "post", T0),
+            InfluenceEdge("e3", "x:a", "x:b", "reply", T0, weight=-1.0),
+            InfluenceEdge("e4", "x:a", "x:b", "reply", float("nan")),
+            InfluenceEdge("e5", "", "x:b", "reply", T0),
+            InfluenceEdge("e6", "x:a", "x:b", "quote", T0),
+        ]
+    )
+    reasons = [r.reason for r in result.rejected]
+    assert len(reasons) == 5
+    assert "unknown interaction kind 'shrug'" in reasons[0]
+    assert "confers no influence" in reasons[1]
+    assert result.applied == 1
+    assert engine.score("x:b").signals.engagement == pytest.approx(3.0)  # KIND_WEIGHTS[quote]
+
+
+def test_engagement_decays_and_followers_count_as_reach() -> None:
+    engine = InfluenceEngine(half_life_s=DAY)
+    engine.apply([InfluenceEdge("e1", "x:a", "x:b", "repost", T0)])
+    assert engine.score("x:b").signals.engagement == pytest.approx(2.0)
+    assert engine.score("x:b", at=T0 + DAY).signals.engagement == pytest.approx(1.0)
+    assert engine.score("x:b").signals.followers is None
+    updated = engine.set_followers("x:b", 50_000)
+    assert updated is not None and updated.signals.followers == 50_000
+    assert engine.set_followers("x:b", 50_001) is None  # below the change tolerance
+    with pytest.raises(ValueError, match="followers"):
+        engine.set_followers("x:b", -1)
+
+
+def test_a_restart_from_a_snapshot_resumes_where_it_stopped() -> None:
+    edges = sample_edges()
+    whole = InfluenceEngine()
+    for i in range(0, len(edges), 50):
+        whole.apply(edges[i : i + 50])
+    first = InfluenceEngine()
+    for i in range(0, 700, 50):
+        first.apply(edges[i : i + 50])
+    first.set_followers("x:16460", 1234)
+    whole.set_followers("x:16460", 1234)
+    resumed = InfluenceEngine.from_snapshot(first.snapshot())
+    resumed.apply(edges[600:])  # redelivered overlap 600..700 changes nothing
+    for i in range(700, len(edges), 50):
+        first.apply(edges[i : i + 50])
+    for account in ("x:16460", edges[5].dst, edges[-1].dst):
+        assert resumed.score(account).value == pytest.approx(first.score(account).value, abs=1e-6)
+        assert resumed.score(account).value == pytest.approx(whole.score(account).value, abs=1e-3)
+    with pytest.raises(ValueError, match="snapshot"):
+        resumed.restore(b"not a snapshot")
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 6), st.integers(0, 6), st.sampled_from(["mention", "reply", "follow"])),
+        min_size=1,
+        max_size=30,
+    ),
+    st.randoms(use_true_random=False),
+)
+def test_order_and_redelivery_do_not_change_the_scores(
+    triples: list[tuple[int, int, str]], rnd: random.Random
+) -> None:
+    edges = [
+        InfluenceEdge(f"e{i}", f"x:{a}", f"x:{b}", kind, T0 + i) for i, (a, b, kind) in enumerate(triples)
+    ]
+    replayed = edges + rnd.sample(edges, k=len(edges) // 2)
+    rnd.shuffle(replayed)
+    one, other = InfluenceEngine(tol=1e-9), InfluenceEngine(tol=1e-9)
+    one.apply(edges)
+    for i in range(0, len(replayed), 3):
+        other.apply(replayed[i : i + 3])
+    for account in {e.dst for e in edges} | {e.src for e in edges}:
+        assert other.score(account).value == pytest.approx(one.score(account).value, abs=1e-6)
