@@ -10,7 +10,7 @@ keywords and hashtags, plus configured topics); ``Sentiment`` is VADER; ``score_
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -18,10 +18,12 @@ import orjson
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from activity.schema import TEXT_KINDS, Activity
-from scoring.priority_model import DEFAULT_MODEL, PriorityModel, combine
+from scoring.priority_model import DEFAULT_MODEL, INTENT_URGENCY, PriorityModel, combine
+from scoring.velocity import VelocityTracker
 
 if TYPE_CHECKING:
     from groundswell.settings import Settings
+    from scoring.intent import IntentClassifier, IntentResult
 
 
 class CompanyMatcher:
@@ -242,4 +244,111 @@ def score_post(
         customer_value=customer_value,
         velocity=round(velocity, 4),
         breakdown=p.breakdown,
+    )
+
+
+class MentionSignals:
+    """The per-post signals the scorer needs, computed once per batch of activities where the
+    activities are (the signal stage): topics, sentiment, intent and velocity.
+
+    Intent costs model time, so the texts of a batch's mentions are classified in one encoder call;
+    the classifier is built on the first batch that has a mention (the model loads then, not at
+    start-up). Velocity is counted from the mentions this instance sees: run on a share of the
+    partitions, set ``velocity_share`` (assigned / total) and the rate is scaled up by it.
+    """
+
+    def __init__(
+        self,
+        matcher: TopicMatcher,
+        *,
+        sentiment: Sentiment | None = None,
+        intents: Callable[[], IntentClassifier] | None = None,
+        velocity: VelocityTracker | None = None,
+    ) -> None:
+        self._matcher = matcher
+        self._sentiment = sentiment or Sentiment()
+        self._intent_factory = intents
+        self._classifier: IntentClassifier | None = None
+        self.velocity = velocity or VelocityTracker()
+        self.velocity_share = 1.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> MentionSignals:
+        intents: Callable[[], IntentClassifier] | None = None
+        if settings.intent_enabled:
+
+            def intents() -> IntentClassifier:
+                from embedding.encoder import Encoder
+                from scoring.intent import IntentClassifier
+
+                return IntentClassifier(Encoder())
+
+        return cls(
+            TopicMatcher.from_settings(settings),
+            intents=intents,
+            velocity=VelocityTracker(window_s=settings.priority_velocity_window_minutes * 60.0),
+        )
+
+    def signals(self, activities: Iterable[Activity]) -> list[tuple[Activity, dict[str, Any]]]:
+        """``(activity, mention record)`` for each activity that touches the company or a topic, in
+        order. The record is plain JSON (it travels on ``scores.signals``); ``score_mention`` reads it."""
+        found = [(a, topics) for a in activities if (topics := self._matcher.topics(a))]
+        if not found:
+            return []
+        texts = [a.text or "" for a, _ in found]
+        intents = self._classify(texts)
+        share = self.velocity_share if self.velocity_share > 0.0 else 1.0
+        out: list[tuple[Activity, dict[str, Any]]] = []
+        for (activity, topics), text, intent in zip(found, texts, intents, strict=True):
+            for topic in topics:
+                self.velocity.observe(topic, activity.event_id, activity.created_at)
+            record: dict[str, Any] = {
+                "activity": activity.to_dict(),
+                "sentiment": self._sentiment.compound(text),
+                "topics": list(topics),
+                "velocity": self.velocity.rates(topics, activity.created_at) / share,
+                "intent": None,
+                "intent_confidence": 0.0,
+                "intent_evidence": None,
+            }
+            if intent is not None and intent.intent is not None:
+                record["intent"] = intent.intent
+                record["intent_confidence"] = intent.confidence
+                record["intent_evidence"] = intent.evidence
+            out.append((activity, record))
+        return out
+
+    def _classify(self, texts: Sequence[str]) -> Sequence[IntentResult | None]:
+        if self._intent_factory is None:
+            return [None] * len(texts)
+        if self._classifier is None:
+            self._classifier = self._intent_factory()
+        return self._classifier.classify_many(texts)
+
+
+def score_mention(
+    mention: dict[str, Any],
+    influence: float,
+    *,
+    customer_value: float | None = None,
+    person_id: str | None = None,
+    now: float | None = None,
+    model: PriorityModel = DEFAULT_MODEL,
+) -> ScoredPost:
+    """Score a mention record of ``MentionSignals.signals`` (records written before intent, topics and
+    velocity existed carry only ``activity`` and ``sentiment``; they score without them)."""
+    intent = mention.get("intent")
+    return score_post(
+        Activity.from_dict(mention["activity"]),
+        float(mention["sentiment"]),
+        influence,
+        intent=intent if intent in INTENT_URGENCY else None,
+        intent_confidence=float(mention.get("intent_confidence") or 0.0),
+        intent_evidence=mention.get("intent_evidence"),
+        customer_value=customer_value,
+        velocity=float(mention.get("velocity") or 0.0),
+        topics=tuple(mention.get("topics") or ()),
+        now=now,
+        person_id=person_id,
+        model=model,
     )

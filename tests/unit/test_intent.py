@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from activity.schema import AccountRef, Activity, ActivityKind, Network
 from embedding.encoder import Encoder
 from scoring.intent import (
     CLASSES,
@@ -15,6 +16,7 @@ from scoring.intent import (
     Method,
     load_examples,
 )
+from scoring.priority import MentionSignals, TopicMatcher, score_mention
 
 #: measured held-out accuracy of the default (centroid) classifier is 0.80 (benchmarks/intent_eval.py)
 ACCURACY_FLOOR = 0.75
@@ -108,3 +110,41 @@ def test_bad_example_files_fail_loudly_naming_the_line(tmp_path: Path, encoder: 
         IntentClassifier(encoder, [LabelledExample("x", "complaint")])
     with pytest.raises(ValueError, match="temperature"):
         IntentClassifier(encoder, [LabelledExample(f"{c} example", c) for c in CLASSES], temperature=0.0)
+
+
+def test_mention_signals_classify_a_batch_in_one_pass_and_the_scorer_reads_it(
+    classifier: IntentClassifier, encoder: Encoder
+) -> None:
+    built: list[int] = []
+
+    def factory() -> IntentClassifier:
+        built.append(1)
+        return classifier
+
+    signals = MentionSignals(TopicMatcher("acme", ["acme"]), intents=factory)
+    assert signals.signals([_post("e0", "nothing to see")]) == [] and built == []  # no mention: no model
+    texts = ["acme charged me twice and support ignores me", "where can I buy the acme x2?", "acme day!"]
+    before = encoder.computed
+    found = signals.signals([_post(f"e{i}", t) for i, t in enumerate(texts, start=1)])
+    assert encoder.computed - before == len(texts) and built == [1]  # one encoder pass for the batch
+    records = [r for _, r in found]
+    assert [r["intent"] for r in records] == ["complaint", "purchase_intent", None]
+    assert records[0]["intent_evidence"] and 0.0 < records[0]["intent_confidence"] <= 1.0
+    scored = score_mention(records[0], influence=5.0, customer_value=40_000.0, person_id="crm:7")
+    assert scored.intent == "complaint" and scored.person_id == "crm:7"
+    assert (
+        any(r.startswith("complaint (") for r in scored.reasons) and "customer value 40,000" in scored.reasons
+    )
+
+
+def _post(event_id: str, text: str) -> Activity:
+    return Activity(
+        event_id=event_id,
+        kind=ActivityKind.POST,
+        network=Network.BLUESKY,
+        actor=AccountRef(id="bluesky:did:plc:a", network=Network.BLUESKY),
+        created_at=1_750_000_000.0,
+        received_at=1_750_000_000.0,
+        source="test",
+        text=text,
+    )

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from activity.schema import AccountRef, Activity, ActivityKind, Network
 from groundswell.settings import Settings
-from scoring.priority import ScoredPost, TopicMatcher, TopicSpec, score_post
+from scoring.priority import MentionSignals, ScoredPost, TopicMatcher, TopicSpec, score_mention, score_post
 from scoring.priority_model import PriorityModel, Weights, combine, saturate
 from scoring.velocity import VelocityTracker
 
@@ -288,3 +288,45 @@ def test_velocity_matches_a_brute_force_count(
         1 for at in times.values() if max(hi - 59, oldest_kept) <= math.floor((T + at) / width) <= hi
     )
     assert v.rate("t", T + probe) == pytest.approx(expected)
+
+
+# --- the signal stage's side: mention records ------------------------------------------------------
+
+
+def test_mention_signals_find_topics_sentiment_and_velocity_and_score_from_the_record() -> None:
+    matcher = TopicMatcher("acme", ["acme"], (), [TopicSpec.parse("delivery:courier,parcel")])
+    signals = MentionSignals(matcher, velocity=VelocityTracker(window_s=3600.0))
+    batch = [
+        post("acme lost my parcel, furious", created_at=T),
+        post("nice weather", created_at=T + 1),
+        post("the courier was rude", created_at=T + 2, kind=ActivityKind.REPLY),
+        post("acme", created_at=T + 3, kind=ActivityKind.LIKE),
+    ]
+    batch = [Activity.from_dict({**a.to_dict(), "event_id": f"e{i}"}) for i, a in enumerate(batch)]
+    found = signals.signals(batch)
+    assert [a.event_id for a, _ in found] == ["e0", "e2"]
+    first, second = (record for _, record in found)
+    assert first["topics"] == ["acme", "delivery"] and second["topics"] == ["delivery"]
+    assert first["sentiment"] < -0.3 and first["intent"] is None  # intent disabled here
+    assert first["velocity"] == pytest.approx(1.0) and second["velocity"] == pytest.approx(2.0)
+    assert orjson.loads(orjson.dumps(first)) == first  # travels as JSON
+    signals.velocity_share = 0.5  # this worker sees half the partitions
+    (_, again), *_ = signals.signals([Activity.from_dict({**batch[0].to_dict(), "event_id": "e9"})])
+    assert again["velocity"] == pytest.approx(2 * 3.0)
+    assert signals.signals([]) == []
+
+    scored = score_mention(
+        {**first, "intent": "complaint", "intent_confidence": 0.9}, 12.0, customer_value=500.0
+    )
+    assert scored.topics == ("acme", "delivery") and scored.intent == "complaint" and scored.velocity == 1.0
+    assert scored.customer_value == 500.0 and "complaint (0.90)" in scored.reasons
+    old_record = {"activity": first["activity"], "sentiment": -0.8}  # written before these fields
+    assert score_mention(old_record, 12.0).priority == score_post(batch[0], -0.8, 12.0).priority
+    assert score_mention({**first, "intent": "gossip", "intent_confidence": 1.0}, 0.0).intent is None
+
+
+def test_mention_signals_from_settings_build_no_model_until_needed() -> None:
+    settings = Settings(company_keywords=("acme",), priority_topics=("app:login",), intent_enabled=False)
+    signals = MentionSignals.from_settings(settings)
+    (_, record), *_ = signals.signals([post("cannot login to acme")])
+    assert record["topics"] == ["acme", "app"] and record["intent"] is None
