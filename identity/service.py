@@ -38,6 +38,7 @@ from identity import persons as gp
 from identity.audit import AuditAction, AuditEvent, evidence_json
 from identity.crm_import import ParseResult
 from identity.linking import LinkPlan, Neighbourhood, pair, plan_resolution
+from identity.profile_text import profile_text
 from identity.records import MatchDecision, ProfileRecord
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,7 @@ class Candidates(Protocol):
     """identity.candidates.CandidateSearch (contract)."""
 
     def add(self, record: ProfileRecord) -> None: ...
-    def remove(self, record_id: str) -> None: ...
+    def remove(self, record_id: str) -> object: ...
     def candidates(self, record: ProfileRecord, k: int = 20) -> list[tuple[str, float]]: ...
 
 
@@ -161,6 +162,7 @@ class IdentityService:
         self._k = k
         self.records: dict[str, ProfileRecord] = {}  # what the resolver knows (only where it resolves)
         self._resolved: set[str] = set()
+        self._texts: dict[str, set[str]] = {}  # every profile text embedded per record (erasure)
 
     @property
     def can_resolve(self) -> bool:
@@ -189,18 +191,23 @@ class IdentityService:
                 continue
             self.records[record.record_id] = record
             self._resolved.add(record.record_id)
-            if self._search is not None:
-                self._search.add(record)
+            self._texts.setdefault(record.record_id, set()).add(profile_text(record))
+        if self._search is not None and self.records:
+            many = getattr(self._search, "add_many", None)
+            if many is not None:
+                many(list(self.records.values()))  # one batched encoder call
+            else:
+                for record in self.records.values():
+                    self._search.add(record)
         return len(rows)
 
     def forget_local(self, record_ids: Sequence[str], texts: Sequence[str] = ()) -> int:
         """Drop records from this process: index vectors, profiles and cached embeddings."""
-        from identity.profile_text import profile_text
-
         dropped: list[str] = list(texts)
         for rid in record_ids:
             record = self.records.pop(rid, None)
             self._resolved.discard(rid)
+            dropped.extend(self._texts.pop(rid, ()))
             if self._search is not None:
                 self._search.remove(rid)
             if record is not None:
@@ -223,6 +230,7 @@ class IdentityService:
         if rid in self._resolved and self.records.get(rid) == merged:
             return Resolution(rid, None, False)
         self.records[rid] = merged
+        self._texts.setdefault(rid, set()).add(profile_text(merged))
         self._search.add(merged)
         hits = [(o, c) for o, c in self._search.candidates(merged, self._k) if o != rid]
         gone = await self.store.read(

@@ -1,0 +1,303 @@
+"""IdentityService on the real embedded graph with the real encoder, index and matcher: merges keep
+the oldest id, replays change nothing, manual link/unlink and reviews are respected later, CRM
+imports are idempotent, and erasure removes personal data from the graph, the index and the cache."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from embedding.encoder import Encoder
+from graph.store import GraphStore
+from identity import persons as gp
+from identity.ann import VectorIndex
+from identity.audit import AuditAction, AuditEvent
+from identity.candidates import CandidateSearch
+from identity.crm_import import parse_file
+from identity.erasure import erase_person, erase_record
+from identity.matcher import Matcher
+from identity.profile_text import profile_text
+from identity.records import ProfileRecord
+from identity.service import IdentityError, IdentityService
+from tests.fixtures import graph as graph_fixtures
+
+embedded_graph = graph_fixtures.embedded_graph
+graph_backend = graph_fixtures.graph_backend
+graph_metrics = graph_fixtures.graph_metrics
+graph_store = graph_fixtures.graph_store
+
+pytestmark = pytest.mark.integration
+
+CRM = Path(__file__).resolve().parents[1] / "data" / "crm"
+
+JANE_BSKY = ProfileRecord(
+    "bluesky:did:plc:janedoe1",
+    "bluesky",
+    display_name="Jane Doe",
+    handle="janedoe.bsky.social",
+    websites=("https://janedoe.dev",),
+    bio="VP Engineering at Example Corp. Distributed systems, climbing.",
+    location="San Francisco",
+)
+JANE_MASTO = ProfileRecord(
+    "mastodon:https://hachyderm.io/users/janedoe",
+    "mastodon",
+    display_name="Jane Doe",
+    handle="@janedoe@hachyderm.io",
+    websites=("https://janedoe.dev",),
+    links=("https://bsky.app/profile/janedoe.bsky.social",),
+    bio="Engineering lead at Example Corp; distributed systems and climbing.",
+    location="San Francisco, CA",
+)
+RAVI = ProfileRecord(
+    "bluesky:did:plc:ravik",
+    "bluesky",
+    display_name="Ravi Kumar",
+    handle="ravi.kumar.io",
+    websites=("https://kumar.io",),
+    bio="Founder of Kumar Labs. Tea, typography, tiny startups.",
+    location="London",
+)
+TOM = ProfileRecord(
+    "x:44001",
+    "x",
+    display_name="Tom Becker",
+    handle="tbecker",
+    bio="Maschinenbau in Berlin",
+    location="Berlin",
+)
+
+
+@pytest.fixture(scope="module")
+def encoder() -> Encoder:
+    return Encoder()
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.events: list[AuditEvent] = []
+
+    async def __call__(self, events: Any) -> None:
+        self.events.extend(events)
+
+
+@pytest.fixture
+async def service(graph_store: GraphStore, encoder: Encoder) -> IdentityService:
+    svc = IdentityService(
+        graph_store,
+        Matcher(),
+        CandidateSearch(encoder, VectorIndex(384)),
+        encoder=encoder,
+        audit=Sink(),
+        clock=Clock(),
+    )
+    await svc.setup()
+    return svc
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 1_700_000_000.0
+
+    def __call__(self) -> float:
+        self.t += 1.0
+        return self.t
+
+
+def sink(svc: IdentityService) -> Sink:
+    audit = svc._audit
+    assert isinstance(audit, Sink)
+    return audit
+
+
+async def person_of(store: GraphStore, record_id: str) -> str | None:
+    rows = await store.read(
+        "MATCH (a:Account {id: $id})-[:ACCOUNT_OF]->(p:Person) RETURN p.id AS p", id=record_id
+    )
+    assert len(rows) <= 1, rows
+    return rows[0]["p"] if rows else None
+
+
+async def live_persons(store: GraphStore) -> int:
+    rows = await store.read("MATCH (p:Person) WHERE p.merged_into IS NULL RETURN count(p) AS n")
+    return int(rows[0]["n"])
+
+
+async def test_merge_keeps_the_oldest_id_and_replay_changes_nothing(
+    service: IdentityService, encoder: Encoder
+) -> None:
+    store = service.store
+    first = await service.resolve(JANE_BSKY, "e1")
+    assert first.person_id == gp.person_id_candidates(JANE_BSKY.record_id)[0]  # the historical id
+    await service.resolve(RAVI, "e2")
+    second = await service.resolve(JANE_MASTO, "e3")
+    assert second.person_id == first.person_id, second.decisions
+    assert await person_of(store, JANE_MASTO.record_id) == first.person_id
+    assert await person_of(store, RAVI.record_id) != first.person_id
+    assert await live_persons(store) == 2
+    edge = await store.read(
+        "MATCH (a:Account {id: $id})-[e:ACCOUNT_OF]->() RETURN e.decided_by AS by, e.probability AS p, "
+        "e.evidence AS ev",
+        id=JANE_MASTO.record_id,
+    )
+    assert edge[0]["by"] == "auto" and edge[0]["p"] >= 0.5 and "name" in edge[0]["ev"]
+    actions = [e.action for e in sink(service).events]
+    assert actions.count(AuditAction.LINK) == 3
+
+    # the same records again (a replay, or a fresh owner after a restart): nothing changes
+    before = await store.counts()
+    n_events = len(sink(service).events)
+    for r in (JANE_BSKY, RAVI, JANE_MASTO):
+        assert not (await service.resolve(r, "again")).changed
+    fresh = IdentityService(store, Matcher(), CandidateSearch(encoder, VectorIndex(384)))
+    assert await fresh.warm() == 3
+    for r in (JANE_MASTO, JANE_BSKY):
+        assert not (await fresh.resolve(r, "restart")).changed
+    assert await store.counts() == before and len(sink(service).events) == n_events
+
+
+async def test_unlink_is_respected_and_link_merges_into_the_oldest(service: IdentityService) -> None:
+    store = service.store
+    a = (await service.resolve(JANE_BSKY, "e1")).person_id
+    await service.resolve(JANE_MASTO, "e2")
+    assert await person_of(store, JANE_MASTO.record_id) == a
+
+    events = await service.unlink(JANE_MASTO.record_id, None, "alice")
+    assert [e.action for e in events] == [AuditAction.SPLIT]
+    split_to = await person_of(store, JANE_MASTO.record_id)
+    assert split_to not in (None, a)
+    # a later automatic decision (changed profile, so it is re-resolved) does not merge them back
+    changed = ProfileRecord(JANE_MASTO.record_id, "mastodon", bio="Still Jane, new bio")
+    again = await service.resolve(changed, "e3")
+    assert not again.plan or not again.plan.merges
+    assert await person_of(store, JANE_MASTO.record_id) == split_to
+    with pytest.raises(IdentityError) as err:
+        await service.link(JANE_MASTO.record_id, "bluesky:did:plc:nobody", "alice")
+    assert err.value.status == 404
+
+    # a manual link merges again; the older person survives and the other id becomes an alias
+    await service.link(JANE_MASTO.record_id, JANE_BSKY.record_id, "bob")
+    assert await person_of(store, JANE_MASTO.record_id) == a
+    assert split_to is not None
+    view = await service.person_accounts(split_to)
+    assert view["person_id"] == a and view["alias"] is True
+    assert sorted(x["id"] for x in view["accounts"]) == sorted([JANE_BSKY.record_id, JANE_MASTO.record_id])
+    rules = await store.read("MATCH (m:ManualRule) RETURN m.kind AS k")
+    assert [r["k"] for r in rules] == ["must_link"]  # the link replaced the cannot-link
+
+
+async def test_review_accept_and_reject(service: IdentityService) -> None:
+    store = service.store
+    await service.resolve(RAVI, "e1")
+    await service.resolve(TOM, "e2")
+
+    async def plant(tx: Any) -> str | None:
+        return await gp.upsert_review(tx, RAVI.record_id, TOM.record_id, 0.7, "[]", 1.0)
+
+    rid = await store.write(plant)
+    assert rid is not None
+    queue = await service.review_queue()
+    assert [q["id"] for q in queue] == [rid] and queue[0]["a"]["id"] in (RAVI.record_id, TOM.record_id)
+    await service.decide_review(rid, accept=False, actor="carol")
+    assert await service.review_queue() == []
+    with pytest.raises(IdentityError):
+        await service.decide_review(rid, accept=True, actor="carol")
+    rules = await store.read("MATCH (m:ManualRule) RETURN m.kind AS k, m.actor AS actor")
+    assert rules == [{"k": "cannot_link", "actor": "carol"}]
+    # an accepted review links the pair (overriding the earlier rejection by a new human decision)
+    await service.link(RAVI.record_id, TOM.record_id, "dave")
+    assert await person_of(store, RAVI.record_id) == await person_of(store, TOM.record_id)
+
+
+async def test_crm_import_is_idempotent_and_summarised_on_the_person(service: IdentityService) -> None:
+    store = service.store
+    parsed = parse_file("salesforce_contacts.csv", (CRM / "salesforce_contacts.csv").read_bytes())
+    report = (await service.import_customers(parsed)).to_dict()
+    assert report["written"] == {"created": 3, "updated": 0, "unchanged": 0}
+    assert report["failed"] == 3 and report["resolved"] == 3
+    jane = await store.read(
+        "MATCH (c:Account {id: 'crm:0035e00000AbCdE1'})-[:ACCOUNT_OF]->(p:Person) "
+        "RETURN c.network AS net, c.emails AS emails, p.is_customer AS cust, p.customer_value AS v, "
+        "p.tier AS t"
+    )
+    assert jane == [
+        {"net": "crm", "emails": ["jane.doe@example.com"], "cust": True, "v": 12450.0, "t": "Gold"}
+    ]
+    before = await store.counts()
+    n_events = len(sink(service).events)
+    again = (await service.import_customers(parsed)).to_dict()
+    assert again["written"] == {"created": 0, "updated": 0, "unchanged": 3} and again["resolved"] == 0
+    assert await store.counts() == before and len(sink(service).events) == n_events
+
+
+async def test_erase_person_removes_personal_data_everywhere(
+    service: IdentityService, encoder: Encoder
+) -> None:
+    store = service.store
+    pid = (await service.resolve(JANE_BSKY, "e1")).person_id
+    await service.resolve(JANE_MASTO, "e2")
+    await service.resolve(RAVI, "e3")
+    assert pid is not None
+
+    async def posts(tx: Any) -> None:
+        await gp.rows(
+            tx,
+            "MATCH (a:Account {id: $id}) CREATE (a)-[:AUTHORED]->(:Post {id: 'post:1', text: $t})",
+            id=JANE_BSKY.record_id,
+            t="my private thoughts about Example Corp",
+        )
+
+    await store.write(posts)
+    texts = [profile_text(service.records[r.record_id]) for r in (JANE_BSKY, JANE_MASTO)]
+    encoder.encode(["my private thoughts about Example Corp"])
+    search = service._search
+    assert isinstance(search, CandidateSearch)
+    assert JANE_BSKY.record_id in search and len(search.index) == 3
+    cached = len(encoder)
+    jane_vector = encoder.encode([texts[0]])
+
+    report = await erase_person(service, pid, actor="dpo")
+    assert sorted(report.record_ids) == sorted([JANE_BSKY.record_id, JANE_MASTO.record_id])
+    # graph: the person is a tombstone, the accounts keep only id/network, post texts are gone
+    person = await store.read("MATCH (p:Person {id: $id}) RETURN properties(p) AS props", id=pid)
+    assert set(person[0]["props"]) <= {"id", "erased", "erased_at"}
+    for rid in report.record_ids:
+        props = (await store.read("MATCH (a:Account {id: $id}) RETURN properties(a) AS p", id=rid))[0]["p"]
+        assert set(props) <= {"id", "network", "erased", "erased_at"}, props
+        assert await person_of(store, rid) is None
+    post = await store.read("MATCH (p:Post {id: 'post:1'}) RETURN p.text AS t")
+    assert post == [{"t": None}]
+    dump = str(await store.read("MATCH (n) RETURN properties(n) AS p"))
+    for secret in ("Jane", "janedoe.dev", "private thoughts", "Example Corp"):
+        assert secret not in dump
+    # index and caches
+    assert JANE_BSKY.record_id not in search and len(search.index) == 1
+    assert [hit for hit, _ in search.index.search(jane_vector, 5)[0]] == [RAVI.record_id]
+    assert JANE_BSKY.record_id not in service.records
+    assert len(encoder) < cached
+    for text in [*texts, "my private thoughts about Example Corp"]:
+        assert encoder.forget([text]) == 0  # already gone
+    # audit without personal data, and a replayed profile is not resolved again
+    erase_events = [e for e in sink(service).events if e.action is AuditAction.ERASE]
+    assert len(erase_events) == 1 and "Jane" not in erase_events[0].to_bytes().decode()
+    assert (await service.resolve(JANE_BSKY, "late")).person_id is None
+    with pytest.raises(IdentityError):
+        await service.person_accounts("person:unknown")
+
+
+async def test_platform_delete_erases_one_account(service: IdentityService) -> None:
+    store = service.store
+    pid = (await service.resolve(JANE_BSKY, "e1")).person_id
+    await service.resolve(JANE_MASTO, "e2")
+    await erase_record(service, JANE_MASTO.record_id, reason="account deleted on mastodon", actor="platform")
+    assert await person_of(store, JANE_BSKY.record_id) == pid
+    props = (
+        await store.read("MATCH (a:Account {id: $id}) RETURN properties(a) AS p", id=JANE_MASTO.record_id)
+    )[0]["p"]
+    assert props.get("erased") is True and "display_name" not in props and "profile_json" not in props
+    # the person lives on with the remaining account; an erased account can be neither linked nor resolved
+    with pytest.raises(IdentityError) as err:
+        await service.link(JANE_MASTO.record_id, JANE_BSKY.record_id, "x")
+    assert err.value.status == 409
