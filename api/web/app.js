@@ -84,7 +84,7 @@ function draw(ego) {
         influence: n.influence,
         depth: n.depth,
         colour: COLOURS[n.kind] || COLOURS.account,
-        size: nodeSize(n.influence),
+        size: n.kind === "company" ? 44 : nodeSize(n.influence),
       },
       classes: n.id === ego.center ? "center" : "",
     })),
