@@ -638,6 +638,8 @@ class IdentityService:
         if live is None:
             raise IdentityError(404, f"no person {person_id!r}")
         person = await self.store.read("MATCH (p:Person {id: $id}) RETURN properties(p) AS props", id=live)
+        if person and person[0]["props"].get("erased"):
+            raise IdentityError(410, f"person {person_id!r} was erased")
         accounts = await self.store.read(
             "MATCH (a:Account)-[e:ACCOUNT_OF]->(p:Person {id: $id}) RETURN a.id AS id, a.network AS network, "
             "a.handle AS handle, a.display_name AS display_name, e.probability AS probability, "
