@@ -2,14 +2,14 @@
 
 A migration is a version, a name and idempotent statements (``CREATE ... IF NOT EXISTS``,
 ``DROP ... IF EXISTS``, or data statements written to be re-runnable). Every migration that ran
-is recorded as its own ``(:SchemaMigration {id})`` node with its checksum, so:
+is recorded as its own ``(:SchemaVersion {id: "migration:<version>"})`` node with its checksum, so:
 
 - packages contribute migrations in code (``register``) in any import order: a migration is
   applied when it is not recorded, not when its version is above a high-water mark, so a lower
   version registered later is not skipped;
 - concurrent starts (several workers and the API at once) are safe: each statement is
   idempotent, and two processes recording the same migration meet on the unique constraint on
-  ``SchemaMigration.id``; the loser's error is retried by the caller (``GraphStore.setup``) and
+  ``SchemaVersion.id``; the loser's error is retried by the caller (``GraphStore.setup``) and
   finds it recorded;
 - ``status`` shows what is applied, pending, changed since it was applied (checksum drift), or
   recorded by code this process does not have (a newer release ran).
@@ -42,10 +42,14 @@ from graph.plan import NODE_LABELS
 #: here that cannot be imported is an error, never silently skipped.
 CONTRIBUTORS: tuple[str, ...] = ()
 
-LEDGER_LABEL = "SchemaMigration"
+#: the ledger shares the label of the ``SchemaVersion {id: 'graph'}`` summary node, which graph
+#: wipes (tests, resets) keep: wiping the data must not make the schema look unapplied
+LEDGER_LABEL = "SchemaVersion"
+LEDGER_PREFIX = "migration:"
 #: runs before anything else: the ledger's own constraint is what makes concurrent recording safe
+#: (the same definition as in migration 1, so the name is the same)
 BOOTSTRAP = (
-    f"CREATE CONSTRAINT schema_migration_id IF NOT EXISTS FOR (n:{LEDGER_LABEL}) REQUIRE n.id IS UNIQUE",
+    f"CREATE CONSTRAINT schemaversion_id IF NOT EXISTS FOR (n:{LEDGER_LABEL}) REQUIRE n.id IS UNIQUE",
 )
 
 _SCHEMA_DDL = re.compile(r"^\s*(CREATE|DROP)\s+(CONSTRAINT|INDEX)\b", re.I)
@@ -66,7 +70,7 @@ class Migration:
 
     @property
     def ledger_id(self) -> str:
-        return f"{self.version:06d}"
+        return f"{LEDGER_PREFIX}{self.version:06d}"
 
     @property
     def checksum(self) -> str:
@@ -164,8 +168,10 @@ GRAPH_SCHEMA_VERSION = max(m.version for m in _REGISTRY.values() if m.owner == "
 async def recorded(target: SchemaTarget) -> dict[str, dict[str, Any]]:
     """The ledger: ledger id -> {version, name, checksum, applied_at}."""
     rows = await target.read(
-        f"MATCH (m:{LEDGER_LABEL}) RETURN m.id AS id, m.version AS version, m.name AS name, "
-        "m.checksum AS checksum, m.applied_at AS applied_at, m.owner AS owner"
+        f"MATCH (m:{LEDGER_LABEL}) WHERE m.id STARTS WITH $prefix "
+        "RETURN m.id AS id, m.version AS version, m.name AS name, m.checksum AS checksum, "
+        "m.applied_at AS applied_at, m.owner AS owner",
+        prefix=LEDGER_PREFIX,
     )
     return {str(r["id"]): r for r in rows}
 

@@ -162,21 +162,22 @@ class GraphStore:
         rows = await self._read("MATCH (s:SchemaVersion {id: 'graph'}) RETURN s.version AS v")
         return int(rows[0]["v"]) if rows and rows[0]["v"] is not None else 0
 
-    async def setup(self) -> int:
+    async def setup(self, only: Sequence[migrations.Migration] | None = None) -> int:
         """Apply the schema migrations not recorded yet (``graph.migrations``); returns the
         highest applied version. Several processes may start at once (workers, the API): every
-        statement is idempotent, and a lost race on a migration's record is retried."""
+        statement is idempotent, and a lost race on a migration's record is retried. ``only``:
+        these migrations instead of every registered one (tests, tools)."""
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
-                return await self._setup_once()
+                return await self._setup_once(only)
             except Exception as exc:
                 if attempt == MAX_ATTEMPTS or not _retryable(exc):
                     raise
                 await asyncio.sleep(0.05 * attempt * (0.5 + random.random()))
         raise AssertionError("unreachable")
 
-    async def _setup_once(self) -> int:
-        ran = await migrations.apply(self, clock=self._clock)
+    async def _setup_once(self, only: Sequence[migrations.Migration] | None) -> int:
+        ran = await migrations.apply(self, only, clock=self._clock)
         for m in ran:
             log.info("graph schema migration %d (%s: %s) applied", m.version, m.owner, m.name)
         return await self.schema_version()
@@ -397,10 +398,21 @@ async def _apply_deletes(tx: neo4j.AsyncTransaction, targets: list[str]) -> None
         for kind, src, dst in zip(r["ek"] or [], r["es"] or [], r["ed"] or [], strict=True):
             if kind in EDGE_KINDS:
                 dec[(kind, src, dst)] += 1
+    degree: dict[tuple[str, str], int] = {}
+    ends: dict[str, set[str]] = defaultdict(set)
+    for kind, src, dst in dec:
+        ends[EDGE_KINDS[kind].src_label].add(src)
+        ends[EDGE_KINDS[kind].dst_label].add(dst)
+    for label, ids in ends.items():
+        rec = await _single(tx, cypher.DEGREES[label], ids=sorted(ids))
+        degree.update(((label, i), int(d)) for i, d in rec.get("d") or [])
     by_kind: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for (kind, src, dst), n in dec.items():
-        by_kind[kind].append({"src": src, "dst": dst, "n": n})
+        spec = EDGE_KINDS[kind]
+        fwd = degree.get((spec.src_label, src), 0) <= degree.get((spec.dst_label, dst), 0)
+        by_kind[kind].append({"src": src, "dst": dst, "n": n, "fwd": fwd})
     for kind, rows in by_kind.items():
-        await _run_rows(tx, cypher.EDGE_DECREMENT[kind], rows)
+        for statement in cypher.EDGE_DECREMENT[kind]:
+            await _run_rows(tx, statement, rows)
     if posts:
         await tx.run("UNWIND $ids AS id MATCH (p:Post {id: id}) DETACH DELETE p", ids=[p for p, _ in posts])
