@@ -37,6 +37,9 @@ log = logging.getLogger(__name__)
 TOPIC_ALERTS = "crm.alerts"  # = groundswell.settings.TOPIC_ALERTS (kept here: no settings import cycle)
 POLL_S = 0.05
 BATCH = 500
+#: the broker answers a fetch after at most this long (librdkafka's 500 ms default would be most of
+#: the 1 s source-to-alert budget)
+FETCH_WAIT_MS = 20
 
 
 @dataclass
@@ -127,6 +130,7 @@ class AlertDispatcher:
                 "bootstrap.servers": self._bootstrap,
                 "group.id": f"{self._app_id}-alert-sse-{uuid.uuid4().hex[:8]}",  # never joined
                 "enable.auto.commit": False,
+                "fetch.wait.max.ms": FETCH_WAIT_MS,
                 "log_level": 3,
             }
         )
@@ -172,6 +176,7 @@ class AlertDispatcher:
                 "group.id": f"{self._app_id}-alert-webhooks",
                 "enable.auto.commit": False,
                 "auto.offset.reset": "latest",
+                "fetch.wait.max.ms": FETCH_WAIT_MS,
                 "log_level": 3,
             }
         )

@@ -1,0 +1,65 @@
+"""Everything the API process needs for alert delivery, built from settings in one call."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry
+
+from alerts.dispatcher import AlertDispatcher
+from alerts.metrics import AlertMetrics
+from alerts.sse import AlertHub
+from alerts.ssrf import AddressPolicy
+from alerts.subscriptions import SubscriptionStore
+from alerts.webhooks import RetryPolicy, WebhookSender
+from groundswell.settings import Settings
+
+
+@dataclass
+class AlertServices:
+    metrics: AlertMetrics
+    policy: AddressPolicy
+    hub: AlertHub
+    store: SubscriptionStore
+    sender: WebhookSender
+    dispatcher: AlertDispatcher | None  # None when settings.alerts_dispatcher is off
+
+    @classmethod
+    def build(cls, settings: Settings, bootstrap: str, registry: CollectorRegistry) -> AlertServices:
+        metrics = AlertMetrics.for_registry(registry)
+        policy = AddressPolicy.from_settings(settings)
+        hub = AlertHub(metrics, settings.sse_queue_size, settings.sse_buffer_size)
+        store = SubscriptionStore.in_data_dir(settings.data_dir)
+        sender = WebhookSender(
+            policy,
+            RetryPolicy(
+                settings.webhook_max_attempts, settings.webhook_backoff_base_s, settings.webhook_backoff_max_s
+            ),
+            metrics,
+            timeout_s=settings.webhook_timeout_s,
+            concurrency=settings.webhook_concurrency,
+        )
+        dispatcher = (
+            AlertDispatcher(
+                bootstrap,
+                settings.app_id,
+                metrics,
+                hub=hub,
+                store=store,
+                sender=sender,
+                concurrency=settings.webhook_concurrency,
+            )
+            if settings.alerts_dispatcher and bootstrap
+            else None
+        )
+        return cls(metrics, policy, hub, store, sender, dispatcher)
+
+    async def start(self) -> None:
+        if self.dispatcher is not None:
+            await self.dispatcher.start()
+
+    async def stop(self) -> None:
+        if self.dispatcher is not None:
+            await self.dispatcher.stop()
+        await self.sender.close()
+        self.store.close()

@@ -1,0 +1,292 @@
+"""Alerts end to end on the real embedded broker: crm.alerts -> dispatcher -> signed webhooks
+(real local aiohttp receivers), retries, dead letters, and SSE over a real uvicorn server."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import confluent_kafka
+import httpx
+import orjson
+import pytest
+import uvicorn
+from aiohttp import web
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+
+from alerts.dispatcher import TOPIC_ALERTS
+from alerts.rules import AlertEngine, default_rules
+from alerts.service import AlertServices
+from alerts.webhooks import (
+    ALERT_ID_HEADER,
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    TOPIC_ALERTS_DEADLETTER,
+    verify_signature,
+)
+from api.alerts_routes import create_alerts_router
+from groundswell.settings import Settings
+from tests.fixtures.broker import BrokerUnderTest, read_values
+from tests.unit._alert_posts import scored
+
+pytestmark = pytest.mark.integration
+
+
+def allow_all(*roles: str) -> Callable[[], None]:
+    def dependency() -> None:
+        return None
+
+    return dependency
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Receiver:
+    """A webhook endpoint: answers ``statuses`` in turn (then the last one), verifies signatures."""
+
+    def __init__(self, statuses: list[int]) -> None:
+        self.statuses = statuses
+        self.secret = ""
+        self.requests: list[tuple[dict[str, str], bytes, bool]] = []  # headers, body, signature ok
+        self.answered: list[int] = []
+        self.port = 0
+        self._runner: web.AppRunner | None = None
+
+    async def handle(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        headers = dict(request.headers)
+        ok = verify_signature(
+            self.secret, headers[TIMESTAMP_HEADER], body, headers[SIGNATURE_HEADER], tolerance_s=60
+        )
+        self.requests.append((headers, body, ok))
+        tries = sum(1 for h, _, _ in self.requests if h[ALERT_ID_HEADER] == headers[ALERT_ID_HEADER])
+        status = self.statuses[min(tries, len(self.statuses)) - 1]
+        self.answered.append(status)
+        return web.Response(status=status, text="thanks" if status < 300 else "nope")
+
+    def acknowledged(self) -> list[bytes]:
+        """Bodies with a valid signature that this receiver answered with a 2xx."""
+        pairs = zip(self.requests, self.answered, strict=True)
+        return [body for (_, body, ok), status in pairs if ok and status < 300]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook"
+
+    async def __aenter__(self) -> Receiver:
+        app = web.Application()
+        app.router.add_post("/hook", self.handle)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        self.port = free_port()
+        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._runner is not None
+        await self._runner.cleanup()
+
+
+@contextlib.asynccontextmanager
+async def api_server(services: AlertServices) -> AsyncIterator[str]:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await services.start()
+        try:
+            yield
+        finally:
+            await services.stop()
+
+    app = FastAPI(lifespan=lifespan)
+    app.include_router(
+        create_alerts_router(
+            services.hub,
+            services.store,
+            allow_all,
+            policy=services.policy,
+            metrics=services.metrics,
+            heartbeat_s=0.5,
+        )
+    )
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        assert not task.done(), "uvicorn did not start"
+        await asyncio.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+class SseReader:
+    """Reads an SSE stream into (id, event, data) tuples."""
+
+    def __init__(self, client: httpx.AsyncClient, url: str, last_event_id: str | None = None) -> None:
+        self.events: list[tuple[str | None, str, bytes]] = []
+        self.heartbeats = 0
+        self.connected = asyncio.Event()
+        headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
+        self._task = asyncio.create_task(self._read(client, url, headers))
+
+    async def _read(self, client: httpx.AsyncClient, url: str, headers: dict[str, str]) -> None:
+        async with client.stream("GET", url, headers=headers, timeout=None) as resp:
+            assert resp.status_code == 200
+            assert resp.headers["content-type"].startswith("text/event-stream")
+            self.connected.set()
+            event_id, event, data = None, "message", b""
+            async for line in resp.aiter_lines():
+                if line.startswith(":"):
+                    self.heartbeats += 1
+                elif line.startswith("id: "):
+                    event_id = line[4:]
+                elif line.startswith("event: "):
+                    event = line[7:]
+                elif line.startswith("data: "):
+                    data = line[6:].encode()
+                elif line == "" and data:
+                    self.events.append((event_id, event, data))
+                    event_id, event, data = None, "message", b""
+
+    def alerts(self) -> list[dict[str, Any]]:
+        return [orjson.loads(d) for _, e, d in self.events if e == "alert"]
+
+    async def close(self) -> None:
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+
+async def until(
+    check: Callable[[], bool], within: float, what: str, state: Callable[[], object] = str
+) -> None:
+    deadline = time.monotonic() + within
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}: {state()}"
+        await asyncio.sleep(0.05)
+
+
+def ensure_topics(producer: confluent_kafka.Producer) -> None:
+    """A producer's metadata request creates a topic on the embedded broker (as the worker would)."""
+    for topic in (TOPIC_ALERTS, TOPIC_ALERTS_DEADLETTER):
+        deadline = time.monotonic() + 10
+        while not producer.list_topics(topic, timeout=5).topics[topic].partitions:
+            assert time.monotonic() < deadline, f"topic {topic} not created"
+            time.sleep(0.1)
+
+
+async def test_alerts_reach_webhooks_with_signatures_retries_dead_letters_and_sse(
+    embedded_broker: BrokerUnderTest, tmp_path: Path
+) -> None:
+    bootstrap = embedded_broker.bootstrap
+    settings = Settings(
+        data_dir=tmp_path,
+        app_id=f"alerts-it-{uuid.uuid4().hex[:6]}",
+        allow_private_webhooks=True,  # the receivers are on loopback
+        webhook_max_attempts=3,
+        webhook_backoff_base_s=0.05,
+        webhook_backoff_max_s=0.2,
+        webhook_timeout_s=2.0,
+    )
+    services = AlertServices.build(settings, bootstrap, CollectorRegistry())
+    assert services.dispatcher is not None
+    engine = AlertEngine(default_rules(), cooldown_s=0.0)
+    alerts = [
+        engine.process(scored(f"it-{uuid.uuid4().hex}", priority=0.9), now=time.time())[0] for _ in range(3)
+    ]
+    producer = confluent_kafka.Producer({"bootstrap.servers": bootstrap, "log_level": 3})
+    ensure_topics(producer)
+
+    async with (
+        Receiver([200]) as good,
+        Receiver([503, 503, 200]) as flaky,
+        Receiver([500]) as failing,
+        Receiver([200]) as filtered,
+        api_server(services) as base,
+        httpx.AsyncClient(base_url=base) as client,
+    ):
+        for receiver, extra in ((good, {}), (flaky, {}), (failing, {}), (filtered, {"min_priority": 0.95})):
+            resp = await client.post("/subscriptions", json={"url": receiver.url, **extra})
+            assert resp.status_code == 201, resp.text
+            receiver.secret = resp.json()["secret"]
+        listed = (await client.get("/subscriptions")).json()
+        assert len(listed) == 4 and all("secret" not in s for s in listed)
+
+        sse = SseReader(client, "/alerts/stream")
+        await asyncio.wait_for(sse.connected.wait(), 10)
+        await asyncio.wait_for(services.dispatcher.wait_ready(), 60)
+
+        sent_at = time.time()
+        for alert in alerts:
+            producer.produce(TOPIC_ALERTS, key=b"x", value=alert.to_bytes())
+        producer.produce(TOPIC_ALERTS, key=b"x", value=b"{not an alert")
+        producer.flush(10)
+
+        await until(lambda: len(sse.alerts()) == 3, 20, "3 alerts on the SSE stream")
+        sse_latency = time.time() - sent_at
+        await until(lambda: len(good.acknowledged()) == 3, 20, "3 deliveries to the good webhook")
+        await until(lambda: len(flaky.acknowledged()) == 3, 20, "3 deliveries after retries")
+        await until(lambda: len(failing.requests) == 9, 20, "3 attempts per alert to the failing webhook")
+
+        # signed, one request per alert, body = the record on crm.alerts, alert id header set
+        assert all(ok for _, _, ok in good.requests) and len(good.requests) == 3
+        assert sorted(good.acknowledged()) == sorted(a.to_bytes() for a in alerts)
+        assert {h[ALERT_ID_HEADER] for h, _, _ in good.requests} == {a.alert_id for a in alerts}
+        assert (
+            sorted(h["X-Groundswell-Attempt"] for h, _, _ in flaky.requests)
+            == ["1"] * 3 + ["2"] * 3 + ["3"] * 3
+        )
+        assert filtered.requests == []  # min_priority 0.95 filters priority 0.9 out
+        assert [a["alert_id"] for a in sse.alerts()] == [a.alert_id for a in alerts]
+
+        dead = [
+            orjson.loads(v) for v in read_values(bootstrap, TOPIC_ALERTS_DEADLETTER, expected=4, settle=2.0)
+        ]
+        mine = [
+            d for d in dead if d["alert_id"] in {a.alert_id for a in alerts} or d["reason"] == "bad_alert"
+        ]
+        exhausted = [d for d in mine if d["reason"] == "exhausted"]
+        assert len(exhausted) == 3 and all(d["attempts"] == 3 and d["last_status"] == 500 for d in exhausted)
+        assert {d["alert"]["alert_id"] for d in exhausted} == {a.alert_id for a in alerts}
+        assert any(d["reason"] == "bad_alert" for d in mine)
+
+        # a redelivered alert is not sent again to webhooks that acknowledged or dead-lettered it
+        producer.produce(TOPIC_ALERTS, key=b"x", value=alerts[0].to_bytes())
+        producer.flush(10)
+        await until(lambda: len(sse.alerts()) == 4, 20, "the redelivered alert on SSE")
+        await asyncio.sleep(1.0)
+        assert len(good.requests) == 3 and len(failing.requests) == 9 and len(flaky.requests) == 9
+
+        # SSE resume: from the first event's id, the rest is replayed from the ring buffer
+        first_id = sse.events[0][0]
+        resumed = SseReader(client, "/alerts/stream", last_event_id=first_id)
+        await until(lambda: len(resumed.alerts()) == 3, 10, "resumed events")
+        assert [a["alert_id"] for a in resumed.alerts()] == [a.alert_id for a in alerts[1:]] + [
+            alerts[0].alert_id
+        ]
+        await until(lambda: sse.heartbeats > 0, 5, "a heartbeat")
+        await resumed.close()
+        await sse.close()
+
+        text = (await client.delete(f"/subscriptions/{listed[0]['id']}")).status_code
+        assert text == 204 and len((await client.get("/subscriptions")).json()) == 3
+
+    metrics = services.metrics
+    assert metrics.webhook_dead_letters.labels("exhausted")._value.get() == 3
+    assert metrics.source_to_channel.labels("webhook")._sum.get() > 0
+    print(f"produce -> 3 alerts on SSE: {sse_latency * 1000:.0f} ms")
