@@ -156,7 +156,7 @@ class IdentityService:
         self._matcher = matcher
         self._search = search
         self.encoder = encoder
-        self._audit = audit
+        self.audit = audit  # where audit events go (identity.links in the stream); None: nowhere
         self._submit = submit
         self._clock = clock
         self._k = k
@@ -172,32 +172,39 @@ class IdentityService:
         await gp.setup_identity_schema(self.store)
 
     async def emit(self, events: Sequence[AuditEvent]) -> None:
-        if events and self._audit is not None:
-            await self._audit(events)
+        if events and self.audit is not None:
+            await self.audit(events)
 
     # -- resolver-owner state -----------------------------------------------------------------
     async def warm(self) -> int:
-        """Rebuild the in-memory records and candidate index from the graph (a new owner starts
-        here). -> how many records were loaded."""
+        """Bring the in-memory records and candidate index up to the graph (a new owner starts
+        here, and an owner after a rebalance: another owner may have resolved records meanwhile).
+        Incremental: only new or changed profiles are embedded; records the graph no longer has
+        (erased) are dropped. -> how many stored profiles were read."""
         rows = await self.store.read(
             "MATCH (a:Account) WHERE a.profile_json IS NOT NULL AND a.erased IS NULL "
             "RETURN a.id AS id, a.profile_json AS pj"
         )
+        stored: dict[str, ProfileRecord] = {}
         for row in rows:
             try:
-                record = gp.record_from_json(row["pj"])
+                stored[row["id"]] = gp.record_from_json(row["pj"])
             except Exception as e:  # a bad stored profile must not stop the owner from starting
                 log.warning("skipping stored profile of %s: %r", row["id"], e)
-                continue
+        gone = [rid for rid in self.records if rid not in stored]
+        if gone:
+            self.forget_local(gone)
+        fresh = [r for rid, r in stored.items() if self.records.get(rid) != r]
+        for record in fresh:
             self.records[record.record_id] = record
             self._resolved.add(record.record_id)
             self._texts.setdefault(record.record_id, set()).add(profile_text(record))
-        if self._search is not None and self.records:
+        if self._search is not None and fresh:
             many = getattr(self._search, "add_many", None)
             if many is not None:
-                many(list(self.records.values()))  # one batched encoder call
+                many(fresh)  # one batched encoder call
             else:
-                for record in self.records.values():
+                for record in fresh:
                     self._search.add(record)
         return len(rows)
 

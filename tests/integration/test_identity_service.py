@@ -107,7 +107,7 @@ class Clock:
 
 
 def sink(svc: IdentityService) -> Sink:
-    audit = svc._audit
+    audit = svc.audit
     assert isinstance(audit, Sink)
     return audit
 

@@ -1,0 +1,308 @@
+"""The streaming identity resolver: new and changed accounts are resolved continuously, by ONE owner.
+
+Why one owner. Two accounts of one person usually live in different partitions of
+``social.activity`` (it is keyed by account), so with N workers they arrive at different workers at
+the same moment. Resolution is "search the candidates, decide, write": if two workers each resolve
+one of the two accounts, neither sees the other's account (it is not in its index yet, nor in the
+graph yet), and each creates a person -- two persons for one identity. Graph constraints cannot
+prevent that (the two person ids differ, deterministically or not), and locking the whole graph per
+decision would serialise everything anyway, with worse failure modes. So the decisions are
+serialised on purpose, by the broker:
+
+1. ``identity-intake`` (every worker, every partition of ``social.activity``): builds a
+   ``ProfileRecord`` fragment from the activity; a changelogged table keeps hashes of each
+   account's identity fields, so only NEW accounts and CHANGED profiles (name, handle, bio, link,
+   location) go on; posts, likes and follows alone do not. Account deletion (DELETE without a
+   post) and deactivation (PROFILE with ``active = false``) become erase commands. Everything is sent to
+   ``identity.commands`` with ONE constant key, so all commands land in one partition.
+2. ``identity-resolver`` (every worker, but only the owner of that one partition receives
+   anything): applies the commands one at a time with ``IdentityService`` -- candidate search over
+   every record resolved so far, the matcher, and one graph transaction per decision -- and
+   publishes the audit events on ``identity.links``. Kafka's group protocol gives a partition to one
+   member at a time (eager rebalancing: revoked everywhere before it is assigned anywhere), so there
+   is exactly one resolver.
+
+Take-over. The owner's index is a cache of the graph: on every rebalance the next command first
+re-reads the stored profiles (``IdentityService.warm``, incremental: only changed or new profiles
+are re-embedded), so a new owner knows every record the previous one resolved. A command
+redelivered after a crash is harmless: decisions are idempotent (deterministic person ids, the
+record's current person is read in the decision's transaction, an unchanged record is skipped).
+
+Cost. One partition bounds resolution to one process: measured rates are in the report/RESULTS.
+New or changed accounts are a small fraction of activities (the intake filters the rest on every
+worker in parallel), and the resolver batches nothing it need not. Manual operations (API) and
+erasure do not go through the owner: they are graph transactions that bump the persons they touch,
+so a concurrent automatic decision on the same person conflicts and retries.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import faust
+import orjson
+from faust.types import StreamT, TopicT
+
+from activity.schema import TEXT_KINDS, Activity, ActivityKind
+from groundswell.metrics import Metrics
+from groundswell.settings import TOPIC_ACTIVITY, TOPIC_IDENTITY, Settings
+from identity.audit import AuditEvent
+from identity.erasure import erase_person, erase_record
+from identity.persons import record_from_json, record_to_json
+from identity.records import ProfileRecord
+from identity.service import IdentityService
+
+log = logging.getLogger(__name__)
+
+TOPIC_IDENTITY_COMMANDS = "identity.commands"
+#: every command has this key: one partition, one resolver
+RESOLVER_KEY = b"resolver"
+SEEN_TABLE = "identity-seen"
+
+ServiceFactory = Callable[[], Awaitable[IdentityService]]
+
+
+# -- pure: activities -> commands ---------------------------------------------------------------
+def record_from_activity(act: Activity) -> ProfileRecord:
+    """What one activity tells about its author's identity."""
+    ref, p = act.actor, act.profile
+    return ProfileRecord(
+        record_id=ref.id,
+        source=act.network.value,
+        display_name=(p.display_name if p is not None and p.display_name else None) or ref.display_name,
+        handle=ref.handle,
+        websites=(p.url,) if p is not None and p.url else (),
+        bio=p.bio if p is not None else None,
+        location=p.location if p is not None else None,
+        recent_posts=(act.text,) if act.kind in TEXT_KINDS and act.text else (),
+    )
+
+
+IDENTITY_FIELDS = ("display_name", "handle", "websites", "bio", "location")
+ERASED = {"erased": "1"}
+
+
+def field_hashes(record: ProfileRecord) -> dict[str, str]:
+    """A short hash of each identity field the fragment carries (posts excluded: a new post is not a
+    changed profile). Hashes only: the changelogged table must not hold personal data."""
+    out: dict[str, str] = {}
+    for name in IDENTITY_FIELDS:
+        value = getattr(record, name)
+        if value:
+            out[name] = hashlib.sha256(orjson.dumps(value)).hexdigest()[:16]
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    op: str  # resolve | erase_record | erase_person
+    cause: str
+    record: ProfileRecord | None = None
+    record_id: str | None = None
+    person_id: str | None = None
+    reason: str = ""
+    actor: str = "platform"
+
+    def to_bytes(self) -> bytes:
+        return orjson.dumps(
+            {
+                "op": self.op,
+                "cause": self.cause,
+                "record": orjson.loads(record_to_json(self.record)) if self.record is not None else None,
+                "record_id": self.record_id,
+                "person_id": self.person_id,
+                "reason": self.reason,
+                "actor": self.actor,
+            }
+        )
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Command:
+        d = orjson.loads(data)
+        op = d["op"]
+        if op not in ("resolve", "erase_record", "erase_person"):
+            raise ValueError(f"unknown identity command {op!r}")
+        record = record_from_json(orjson.dumps(d["record"]).decode()) if d.get("record") else None
+        if op == "resolve" and record is None:
+            raise ValueError("resolve command without a record")
+        return cls(
+            op,
+            str(d.get("cause") or ""),
+            record,
+            d.get("record_id"),
+            d.get("person_id"),
+            str(d.get("reason") or ""),
+            str(d.get("actor") or "platform"),
+        )
+
+
+def intake(act: Activity, stored: dict[str, str] | None) -> tuple[Command | None, dict[str, str] | None]:
+    """One activity -> (a command or None, what to store for the account or None: unchanged).
+
+    ``stored`` holds the hashes of the identity fields already sent for resolution: a fragment
+    that adds or changes a field is sent, anything else (a like, another post) is not."""
+    if not act.actor.id:
+        return None, None
+    if act.kind is ActivityKind.DELETE and not act.post_id:
+        cmd = Command(
+            "erase_record", act.event_id, record_id=act.actor.id, reason="account deleted on its platform"
+        )
+        return cmd, ERASED
+    if act.kind is ActivityKind.PROFILE and act.profile is not None and not act.profile.active:
+        cmd = Command("erase_record", act.event_id, record_id=act.actor.id, reason="account deactivated")
+        return cmd, ERASED
+    if stored == ERASED:
+        return None, None
+    record = record_from_activity(act)
+    merged = {**(stored or {}), **field_hashes(record)}
+    if stored is not None and merged == stored:
+        return None, None
+    return Command("resolve", act.event_id, record=record), merged
+
+
+# -- the resolver owner -------------------------------------------------------------------------
+@dataclass
+class ResolverState:
+    factory: ServiceFactory
+    service: IdentityService | None = None
+    needs_warm: bool = True
+    applied: int = 0  # commands applied by this process's resolver
+    warmed: int = 0
+    intake_events: int = 0  # activities this process's intake read
+    errors: list[str] = field(default_factory=list)
+
+    async def get(self) -> IdentityService:
+        if self.service is None:
+            self.service = await self.factory()
+        if self.needs_warm:
+            self.needs_warm = False  # set before: a rebalance during warm() asks for another
+            loaded = await self.service.warm()
+            self.warmed += 1
+            log.info("identity resolver (re)warmed with %d stored profiles", loaded)
+        return self.service
+
+
+async def apply_command(service: IdentityService, cmd: Command) -> None:
+    if cmd.op == "resolve" and cmd.record is not None:
+        await service.resolve(cmd.record, cmd.cause)
+    elif cmd.op == "erase_record" and cmd.record_id:
+        await erase_record(service, cmd.record_id, cmd.reason or "erasure", cmd.actor)
+    elif cmd.op == "erase_person" and cmd.person_id:
+        await erase_person(service, cmd.person_id, cmd.actor, cmd.reason or "erasure request")
+
+
+def install_identity_agent(
+    app: faust.App,
+    *,
+    settings: Settings,
+    metrics: Metrics,
+    service: IdentityService | ServiceFactory,
+    activity_topic: TopicT | None = None,
+    links_topic: TopicT | None = None,
+    commands_topic: TopicT | None = None,
+) -> ResolverState:
+    """Install ``identity-intake`` and ``identity-resolver`` on ``app`` (see the module docstring).
+    ``service``: the service, or an async factory (it needs the graph store, opened on first use).
+    Topics default to ``social.activity``, ``identity.links`` and ``identity.commands`` declared
+    with ``settings.partitions`` raw-bytes partitions."""
+
+    def topic(name: str) -> TopicT:
+        return app.topic(
+            name,
+            key_type=bytes,
+            value_type=bytes,
+            key_serializer="raw",
+            value_serializer="raw",
+            partitions=settings.partitions,
+        )
+
+    activities = activity_topic or topic(TOPIC_ACTIVITY)
+    links = links_topic or topic(TOPIC_IDENTITY)
+    commands = commands_topic or topic(TOPIC_IDENTITY_COMMANDS)
+    seen = app.Table(SEEN_TABLE, default=None, key_type=str, value_type=bytes, partitions=settings.partitions)
+
+    async def fixed() -> IdentityService:
+        assert isinstance(service, IdentityService)
+        return service
+
+    state = ResolverState(fixed if isinstance(service, IdentityService) else service)
+
+    async def publish(events: Sequence[AuditEvent]) -> None:
+        for e in events:
+            await links.send(key=e.key, value=e.to_bytes())
+
+    async def intake_agent(stream: StreamT[bytes]) -> None:
+        async for event in stream.events():
+            try:
+                act = Activity.from_dict(orjson.loads(event.value))
+            except Exception as e:  # not ours to dead-letter: the graph stage reads the same record
+                log.debug("identity intake skips an undecodable activity: %r", e)
+                continue
+            metrics.events_in.labels("identity", act.network.value).inc()
+            state.intake_events += 1
+            stored = seen.get(act.actor.id)
+            cmd, keep = intake(act, orjson.loads(stored) if stored is not None else None)
+            if cmd is None:
+                continue
+            await commands.send(key=RESOLVER_KEY, value=cmd.to_bytes())
+            if keep is not None:
+                seen[act.actor.id] = orjson.dumps(keep)
+            metrics.events_out.labels("identity", act.network.value).inc()
+
+    async def resolver_agent(stream: StreamT[bytes]) -> None:
+        async for event in stream.events():
+            started = time.time()
+            try:
+                cmd = Command.from_bytes(event.value)
+            except Exception as e:
+                log.warning("identity resolver skips a bad command: %r", e)
+                state.errors.append(repr(e))
+                continue
+            service_now = await state.get()
+            if service_now.audit is None:
+                service_now.audit = publish
+            await apply_command(service_now, cmd)
+            state.applied += 1
+            metrics.events_in.labels("identity-resolver", cmd.op).inc()
+            metrics.stage_latency.labels("identity-resolver").observe(max(0.0, time.time() - started))
+
+    async def on_rebalance(*_args: Any, **_kwargs: Any) -> None:
+        state.needs_warm = True
+
+    app.agent(activities, name="identity-intake")(intake_agent)
+    app.agent(commands, name="identity-resolver")(resolver_agent)
+    app.on_partitions_revoked.connect(on_rebalance)
+    app.on_partitions_assigned.connect(on_rebalance)
+    return state
+
+
+async def default_service(settings: Settings, metrics: Metrics) -> IdentityService:
+    """The production service: graph store (waits while it starts), encoder, index, matcher."""
+    import asyncio
+
+    from embedding.encoder import Encoder
+    from graph.store import GraphStore
+    from identity.ann import VectorIndex
+    from identity.candidates import CandidateSearch
+    from identity.matcher import Matcher
+    from streams.graph_writer import UNAVAILABLE
+
+    encoder = Encoder()
+    search = CandidateSearch(encoder, VectorIndex(384))
+    delay = 0.5
+    while True:
+        store = await GraphStore.connect(settings, metrics)
+        service = IdentityService(store, Matcher(), search, encoder=encoder)
+        try:
+            await service.setup()
+            return service
+        except UNAVAILABLE as e:
+            await store.close()
+            log.warning("graph store unreachable (%r); identity resolver retries in %.1fs", e, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)

@@ -1,0 +1,61 @@
+"""The identity intake (pure): only new accounts and changed profiles reach the resolver; account
+deletion and deactivation become erase commands; commands survive the topic round trip."""
+
+from __future__ import annotations
+
+import pytest
+
+from activity.schema import AccountRef, Activity, ActivityKind, Network, Profile
+from streams.identity_agent import ERASED, Command, intake, record_from_activity
+
+ACTOR = AccountRef("bluesky:did:plc:abc", Network.BLUESKY, handle="abc.bsky.social", display_name="Abe C")
+
+
+def act(kind: ActivityKind, eid: str, **kw: object) -> Activity:
+    return Activity(eid, kind, Network.BLUESKY, ACTOR, 1.0, 2.0, "test", **kw)  # type: ignore[arg-type]
+
+
+def test_new_changed_and_unchanged() -> None:
+    cmd, stored = intake(act(ActivityKind.POST, "e1", post_id="p1", text="hello"), None)
+    assert cmd is not None and cmd.op == "resolve" and cmd.record is not None
+    assert cmd.record.recent_posts == ("hello",) and cmd.record.handle == "abc.bsky.social"
+    assert stored is not None
+    # another post, a like: nothing new about who this is
+    assert intake(act(ActivityKind.POST, "e2", post_id="p2", text="again"), stored) == (None, None)
+    assert intake(act(ActivityKind.LIKE, "e3", target_post_id="x"), stored) == (None, None)
+    # a profile with a bio and a link is new information; the same profile again is not
+    profile = Profile(display_name="Abe C", bio="I build boats", url="https://abe.example")
+    cmd, stored2 = intake(act(ActivityKind.PROFILE, "e4", profile=profile), stored)
+    assert cmd is not None and cmd.record is not None and cmd.record.websites == ("https://abe.example",)
+    assert intake(act(ActivityKind.PROFILE, "e5", profile=profile), stored2) == (None, None)
+    changed = Profile(display_name="Abe C", bio="I build ships", url="https://abe.example")
+    assert intake(act(ActivityKind.PROFILE, "e6", profile=changed), stored2)[0] is not None
+    # hashes only in the changelogged table, never the values
+    assert "I build boats" not in str(stored2) and "abe.example" not in str(stored2)
+
+
+@pytest.mark.parametrize(
+    "activity",
+    [act(ActivityKind.DELETE, "d1"), act(ActivityKind.PROFILE, "d2", profile=Profile(active=False))],
+)
+def test_deletion_and_deactivation_erase(activity: Activity) -> None:
+    cmd, stored = intake(activity, {"handle": "x"})
+    assert cmd is not None and cmd.op == "erase_record" and cmd.record_id == ACTOR.id and stored == ERASED
+    # later activity of an erased account is not resolved again
+    assert intake(act(ActivityKind.POST, "e9", post_id="p9", text="back"), ERASED) == (None, None)
+
+
+def test_deleting_a_post_is_not_an_account_erasure() -> None:
+    _, stored = intake(act(ActivityKind.POST, "e1", post_id="p1", text="hello"), None)
+    assert intake(act(ActivityKind.DELETE, "d3", post_id="p1"), stored) == (None, None)
+
+
+def test_command_roundtrip_and_bad_commands() -> None:
+    cmd = Command("resolve", "e1", record=record_from_activity(act(ActivityKind.POST, "e1", text="hi")))
+    assert Command.from_bytes(cmd.to_bytes()) == cmd
+    erase = Command("erase_person", "req1", person_id="person:1", reason="rtbf", actor="user:dpo")
+    assert Command.from_bytes(erase.to_bytes()) == erase
+    with pytest.raises(ValueError, match="unknown identity command"):
+        Command.from_bytes(b'{"op": "drop_all"}')
+    with pytest.raises(ValueError, match="without a record"):
+        Command.from_bytes(b'{"op": "resolve"}')
