@@ -86,8 +86,13 @@ class CompositeScore:
     value: float
     signals: Signals
     breakdown: tuple[Contribution, ...]
-    reasons: tuple[str, ...]
     at: float
+
+    @property
+    def reasons(self) -> tuple[str, ...]:
+        """One human-readable line per signal, largest contribution first (built on demand: the
+        engine scores many accounts per batch and most scores are never shown)."""
+        return _reasons(self.signals, self.breakdown)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -135,7 +140,6 @@ class CompositeScore:
                 )
                 for c in d.get("breakdown") or ()
             ),
-            reasons=tuple(str(r) for r in d.get("reasons") or ()),
             at=float(d["at"]),
         )
 
@@ -154,6 +158,28 @@ def saturate(x: float, half: float) -> float:
     return x / (x + half)
 
 
+def normalized(signals: Signals, half: HalfPoints) -> tuple[tuple[str, float, float], ...]:
+    """``(signal, raw, normalized)`` for each signal, in ``SIGNALS`` order."""
+    followers = float(signals.followers) if signals.followers is not None else 0.0
+    kcore = float(signals.kcore)
+    return (
+        (
+            "pagerank",
+            signals.pagerank_ratio,
+            saturate(signals.pagerank_ratio - 1.0, half.pagerank_ratio - 1.0),
+        ),
+        ("reach", followers, saturate(followers, half.followers)),
+        ("engagement", signals.engagement, saturate(signals.engagement, half.engagement)),
+        ("kcore", kcore, saturate(kcore, half.kcore)),
+    )
+
+
+def composite_value(signals: Signals, weights: SignalWeights, half: HalfPoints) -> float:
+    """``composite(...).value`` without building the explanation (the hot path of the engine)."""
+    parts = normalized(signals, half)
+    return math.fsum(getattr(weights, name) * norm for name, _, norm in parts)
+
+
 def composite(
     account_id: str,
     signals: Signals,
@@ -163,19 +189,12 @@ def composite(
 ) -> CompositeScore:
     """Score one account; the breakdown's contributions sum to ``value``."""
     w = weights or SignalWeights()
-    h = half or HalfPoints()
-    followers = float(signals.followers) if signals.followers is not None else 0.0
-    parts = (
-        ("pagerank", signals.pagerank_ratio, saturate(signals.pagerank_ratio - 1.0, h.pagerank_ratio - 1.0)),
-        ("reach", followers, saturate(followers, h.followers)),
-        ("engagement", signals.engagement, saturate(signals.engagement, h.engagement)),
-        ("kcore", float(signals.kcore), saturate(float(signals.kcore), h.kcore)),
-    )
+    parts = normalized(signals, half or HalfPoints())
     breakdown = tuple(
         Contribution(name, raw, norm, getattr(w, name), getattr(w, name) * norm) for name, raw, norm in parts
     )
     value = math.fsum(c.contribution for c in breakdown)
-    return CompositeScore(account_id, value, signals, breakdown, _reasons(signals, breakdown), at)
+    return CompositeScore(account_id, value, signals, breakdown, at)
 
 
 def _reasons(signals: Signals, breakdown: tuple[Contribution, ...]) -> tuple[str, ...]:

@@ -9,12 +9,22 @@ Idempotence: an edge is keyed by ``(event_id, src, dst)`` (one event can address
 each once); a key already applied changes nothing, in the same batch or after a restart
 (``snapshot``/``restore`` carry the keys). Time: the engine's clock is the latest event time it
 has seen, so replaying the same edges gives the same scores whatever the wall clock says.
+
+Latency: PageRank, engagement and reach are current when ``apply`` returns. A core-number insert
+is exact but can take tens of milliseconds next to big hubs (scoring.kcore), so an engine built
+with ``kcore_budget_s`` spends at most that much on them per ``apply`` and defers the rest to
+``maintain(budget_s)``, which the stream calls when idle; ``kcore_backlog`` says how far behind
+core numbers are. With ``kcore_budget_s=None`` (the default) every ``apply`` is exact at once.
+Ageing alone (engagement decaying with time) is not reported as a change: it lowers every
+engaged account alike; ``score`` always decays to the engine's clock.
 """
 
 from __future__ import annotations
 
 import math
+import time
 import zlib
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -91,17 +101,21 @@ class InfluenceEngine:
         half_life_s: float = 7 * 24 * 3600.0,
         *,
         alpha: float = 0.85,
-        tol: float = 1e-4,
+        tol: float = 1e-3,
         change_tolerance: float = 1e-3,
+        kcore_budget_s: float | None = None,
         weights: SignalWeights | None = None,
         half_points: HalfPoints | None = None,
     ) -> None:
         self.half_life_s = half_life_s
+        self.alpha = alpha
         self.change_tolerance = change_tolerance
         self.weights = weights or SignalWeights()
         self.half_points = half_points or HalfPoints()
         self._pr = IncrementalPageRank(alpha=alpha, tol=tol, half_life_s=half_life_s)
         self._kc = IncrementalCoreNumbers()
+        self.kcore_budget_s = kcore_budget_s
+        self._kc_pending: deque[tuple[str, str]] = deque()
         self._engagement: dict[str, float] = {}  # log-space sums (scoring.influence)
         self._followers: dict[str, int] = {}
         self._applied: set[str] = set()
@@ -137,13 +151,39 @@ class InfluenceEngine:
                 self._engagement[e.dst] = influence.add(
                     self._engagement.get(e.dst, influence.NO_SCORE), w, e.at, self.half_life_s
                 )
-                concerned.update(self._kc.add_edge(e.src, e.dst))
-            else:
-                self._kc.add_node(e.src)
+                self._kc_pending.append((e.src, e.dst))
+            self._kc.add_node(e.src)
+            self._kc.add_node(e.dst)
         if batch:
             concerned.update(self._pr.add_edges(batch))
+        concerned.update(self._update_cores(self.kcore_budget_s))
         result.changed = self._report(concerned)
         return result
+
+    def maintain(self, budget_s: float) -> dict[str, CompositeScore]:
+        """Catch up on deferred core-number updates for about ``budget_s`` seconds (at least one
+        insert when any is pending); the accounts whose score moved. Call it when idle (e.g. a
+        stream timer) when the engine was built with a ``kcore_budget_s``."""
+        return self._report(self._update_cores(budget_s, at_least_one=True))
+
+    @property
+    def kcore_backlog(self) -> int:
+        """Interactions whose core-number update is still deferred."""
+        return len(self._kc_pending)
+
+    def _update_cores(self, budget_s: float | None, at_least_one: bool = False) -> set[str]:
+        """Apply pending core-number inserts: all of them when ``budget_s`` is None, else until the
+        budget is spent. An insert is exact but can take tens of milliseconds next to big hubs, so
+        a latency-bound caller defers them (see ``kcore_budget_s``)."""
+        changed: set[str] = set()
+        pending = self._kc_pending
+        deadline = None if budget_s is None else time.perf_counter() + budget_s
+        first = at_least_one
+        while pending and (deadline is None or first or time.perf_counter() < deadline):
+            first = False
+            u, v = pending.popleft()
+            changed.update(self._kc.add_edge(u, v))
+        return changed
 
     def set_followers(
         self, account_id: str, followers: int, at: float | None = None
@@ -193,6 +233,7 @@ class InfluenceEngine:
             "clock": None if not math.isfinite(self._clock) else self._clock,
             "pagerank": self._pr.to_state(),
             "kcore": self._kc.to_state(),
+            "kcore_pending": list(self._kc_pending),
             "engagement": self._engagement,
             "followers": self._followers,
             "applied": sorted(self._applied),
@@ -213,6 +254,7 @@ class InfluenceEngine:
         self._clock = -math.inf if state["clock"] is None else float(state["clock"])
         self._pr = IncrementalPageRank.from_state(state["pagerank"])
         self._kc = IncrementalCoreNumbers.from_state(state["kcore"])
+        self._kc_pending = deque((str(u), str(v)) for u, v in state["kcore_pending"])
         self._engagement = {str(k): float(v) for k, v in state["engagement"].items()}
         self._followers = {str(k): int(v) for k, v in state["followers"].items()}
         self._applied = {str(k) for k in state["applied"]}
@@ -237,12 +279,32 @@ class InfluenceEngine:
             kcore=self._kc.core(account_id),
         )
 
+    def _value(self, account_id: str, at: float) -> float:
+        """The composite value alone, inlined (the per-touched-account hot path); equals
+        ``composite_value(self._signals(...))`` up to rounding, which a unit test checks."""
+        w, h = self.weights, self.half_points
+        x = self._pr.ratio(account_id) - 1.0
+        value = w.pagerank * x / (x + h.pagerank_ratio - 1.0) if x > 0.0 else 0.0
+        f = self._followers.get(account_id, 0)
+        if f > 0:
+            value += w.reach * f / (f + h.followers)
+        log_e = self._engagement.get(account_id)
+        if log_e is not None:
+            e = influence.value_at(log_e, at, self.half_life_s)
+            value += w.engagement * e / (e + h.engagement)
+        k = self._kc.core(account_id)
+        if k > 0:
+            value += w.kcore * k / (k + h.kcore)
+        return value
+
     def _report(self, accounts: Iterable[str]) -> dict[str, CompositeScore]:
         changed: dict[str, CompositeScore] = {}
+        t = self._clock if math.isfinite(self._clock) else 0.0
+        reported, tolerance = self._reported, self.change_tolerance
         for a in accounts:
-            s = self.score(a)
-            last = self._reported.get(a)
-            if last is None or abs(s.value - last) > self.change_tolerance:
-                self._reported[a] = s.value
-                changed[a] = s
+            value = self._value(a, t)
+            last = reported.get(a)
+            if last is None or abs(value - last) > tolerance:
+                reported[a] = value
+                changed[a] = self.score(a)
         return changed

@@ -144,11 +144,10 @@ class IncrementalPageRank:
             if not (math.isfinite(e.weight) and e.weight > 0.0 and math.isfinite(e.at)):
                 raise ValueError(f"edge {e.src}->{e.dst}: weight must be > 0 and finite, time finite: {e}")
         queue: deque[int] = deque()
-        queued: set[int] = set()
         alpha = self.alpha
         for e in batch:
-            u = self._node(e.src, queue, queued)
-            t = self._node(e.dst, queue, queued)
+            u = self._node(e.src, queue)
+            t = self._node(e.dst, queue)
             d = e.weight * self._inflation(e.at)
             if d <= 0.0:
                 continue  # older than OLDEST_EXPONENT half-lives before T0: decayed to nothing
@@ -171,17 +170,13 @@ class IncrementalPageRank:
                 w_new = w_u + d
                 for v, x in row.items():
                     self._r[v] += f * (x / w_new - x / w_u)
-                    if v not in queued:
-                        queued.add(v)
-                        queue.append(v)
+                    queue.append(v)
                 self._r[t] += f * d / w_new
             row[t] = row.get(t, 0.0) + d
             self._wsum[u] = w_u + d
-            for i in (u, t):
-                if i not in queued:
-                    queued.add(i)
-                    queue.append(i)
-        touched = self._settle(queue, queued)
+            queue.append(u)
+            queue.append(t)
+        touched = self._settle(queue)
         return {self._ids[i] for i in touched}
 
     def settle(self, tol: float | None = None) -> int:
@@ -192,11 +187,11 @@ class IncrementalPageRank:
             self._eps = tol * (1.0 - self.alpha)
         try:
             queue = deque(i for i, x in enumerate(self._r) if abs(x) > self._eps)
-            return len(self._settle(queue, set(queue)))
+            return len(self._settle(queue))
         finally:
             self._eps = saved
 
-    def _node(self, node: str, queue: deque[int], queued: set[int]) -> int:
+    def _node(self, node: str, queue: deque[int]) -> int:
         i = self._index.get(node)
         if i is not None:
             return i
@@ -207,7 +202,6 @@ class IncrementalPageRank:
         self._wsum.append(0.0)
         self._p.append(0.0)
         self._r.append(1.0 - self.alpha)
-        queued.add(i)
         queue.append(i)
         return i
 
@@ -236,7 +230,10 @@ class IncrementalPageRank:
         self._wsum = [w * f for w in self._wsum]
         self._t0 += halvings * self.half_life_s
 
-    def _settle(self, queue: deque[int], queued: set[int]) -> set[int]:
+    def _settle(self, queue: deque[int]) -> set[int]:
+        """Push until every residual is within eps. Invariant: every node whose residual exceeds
+        eps is in the queue (it is appended when its residual crosses eps; a node may appear more
+        than once, and a stale entry is skipped)."""
         p, r, out, wsum = self._p, self._r, self._out, self._wsum
         alpha, eps = self.alpha, self._eps
         touched: set[int] = set()
@@ -244,7 +241,6 @@ class IncrementalPageRank:
         pushed_mass = 0.0
         while queue:
             u = queue.popleft()
-            queued.discard(u)
             ru = r[u]
             if -eps <= ru <= eps:
                 continue
@@ -257,10 +253,10 @@ class IncrementalPageRank:
             if w > 0.0:
                 f = alpha * ru / w
                 for v, x in out[u].items():
-                    rv = r[v] + f * x
+                    old = r[v]
+                    rv = old + f * x
                     r[v] = rv
-                    if (rv > eps or rv < -eps) and v not in queued:
-                        queued.add(v)
+                    if (rv > eps or rv < -eps) and -eps <= old <= eps:
                         queue.append(v)
         self._sum_p += pushed_mass
         self.pushes += pushes

@@ -44,7 +44,7 @@ def test_scores_follow_the_stream_and_agree_with_networkx() -> None:
         g.add_edge(e.src, e.dst, weight=g.get_edge_data(e.src, e.dst, {"weight": 0.0})["weight"] + w)
     ref = nx.pagerank(g, weight="weight", tol=1e-12, max_iter=1000)
     est = engine.pageranks()
-    assert max(abs(est[n] - ref[n]) / ref[n] for n in ref) < 3e-4
+    assert max(abs(est[n] - ref[n]) / ref[n] for n in ref) < 2.5e-3  # the engine's tol is 1e-3
     best = engine.top(5)
     assert best[0].value >= best[-1].value > 0.0
     cores = nx.core_number(nx.Graph([(e.src, e.dst) for e in edges if e.src != e.dst]))
@@ -111,7 +111,8 @@ def test_a_restart_from_a_snapshot_resumes_where_it_stopped() -> None:
     for i in range(700, len(edges), 50):
         first.apply(edges[i : i + 50])
     for account in ("x:16460", edges[5].dst, edges[-1].dst):
-        assert resumed.score(account).value == pytest.approx(first.score(account).value, abs=1e-6)
+        # equal up to PageRank's tolerance (the two apply the tail in different batches)
+        assert resumed.score(account).value == pytest.approx(first.score(account).value, abs=1e-4)
         assert resumed.score(account).value == pytest.approx(whole.score(account).value, abs=1e-3)
     with pytest.raises(ValueError, match="snapshot"):
         resumed.restore(b"not a snapshot")
@@ -140,3 +141,28 @@ def test_order_and_redelivery_do_not_change_the_scores(
         other.apply(replayed[i : i + 3])
     for account in {e.dst for e in edges} | {e.src for e in edges}:
         assert other.score(account).value == pytest.approx(one.score(account).value, abs=1e-6)
+
+
+def test_deferred_core_numbers_catch_up_when_idle_and_survive_a_restart() -> None:
+    edges = sample_edges()
+    deferred = InfluenceEngine(kcore_budget_s=0.0)
+    for i in range(0, len(edges), 100):
+        deferred.apply(edges[i : i + 100])
+    assert deferred.kcore_backlog > 0  # a zero budget still does no core work inside apply
+    resumed = InfluenceEngine.from_snapshot(deferred.snapshot(), kcore_budget_s=0.0)
+    assert resumed.kcore_backlog == deferred.kcore_backlog
+    changed = resumed.maintain(0.001)
+    assert changed and resumed.kcore_backlog < deferred.kcore_backlog  # at least one insert per call
+    while resumed.kcore_backlog:
+        resumed.maintain(1.0)
+    cores = nx.core_number(nx.Graph([(e.src, e.dst) for e in edges if e.src != e.dst]))
+    assert all(resumed.score(a).signals.kcore == c for a, c in cores.items())
+
+
+def test_the_fast_value_path_equals_the_explained_score() -> None:
+    engine = InfluenceEngine()
+    engine.apply(sample_edges()[:300])
+    engine.set_followers("x:16460", 777)
+    for account in [*list(engine.pageranks())[:100], "x:16460"]:
+        explained = engine.score(account)
+        assert engine._value(account, engine.clock) == pytest.approx(explained.value, abs=1e-12)
