@@ -89,6 +89,7 @@ class Alert:
     matched_rules: tuple[str, ...] = ()
     post: ScoredPost | None = None
     spike: Spike | None = None
+    reasons: tuple[str, ...] = ()  # for alerts without a post (a post alert uses the post's)
 
     def to_dict(self) -> dict[str, Any]:
         post = self.post
@@ -107,7 +108,7 @@ class Alert:
             "account_id": post.account_id if post else None,
             "person_id": getattr(post, "person_id", None) if post else None,
             "priority": post.priority if post else None,
-            "reasons": list(post.reasons) if post else [],
+            "reasons": list(post.reasons) if post else list(self.reasons),
             "post": post.to_dict() if post else None,
             "spike": self.spike.to_dict() if self.spike else None,
         }

@@ -209,6 +209,11 @@ class SpikeDetector:
             topics=(topic,),
             matched_rules=(SPIKE_RULE,),
             spike=spike,
+            reasons=(
+                f"{count} mentions of {topic!r} in the last hour",
+                f"baseline {base.mean:.1f} ± {base.std:.1f} per hour over {base.hours} h",
+                f"threshold mean + {self.k:g} std = {threshold:.1f}",
+            ),
         )
 
     def _prune(self, state: TopicVolume, t: float) -> None:

@@ -46,6 +46,7 @@ def test_a_burst_over_a_steady_baseline_alerts_once_per_hour() -> None:
         alert.spike.baseline_mean == 5.0 and alert.spike.baseline_hours == 48
     )  # hours 0..47 = H-2 back to first seen
     assert alert.spike.count > alert.spike.threshold
+    assert alert.to_dict()["reasons"][0].endswith("mentions of 'billing' in the last hour")
     jsonschema.Draft202012Validator(alert_schema()).validate(orjson.loads(alert.to_bytes()))
     # the next clock hour may alert again (same burst still in the rolling window)
     again = det.observe(state, TopicCount("billing", at_hour(50, 5), 30, START + 50 * HOUR), now)
