@@ -89,8 +89,12 @@ async def _tombstone_person_tx(tx: neo4j.AsyncTransaction, person_id: str, now: 
     )
 
 
-def _local(service: IdentityService, record_ids: list[str], texts: list[str]) -> int:
-    return service.forget_local(record_ids, texts)
+async def _local(service: IdentityService, record_ids: list[str], texts: list[str]) -> int:
+    """This process's index, profiles and cache; then the resolver owner's, when it is elsewhere."""
+    dropped = service.forget_local(record_ids, texts)
+    if service.forward_erasure is not None and record_ids:
+        await service.forward_erasure(record_ids)
+    return dropped
 
 
 async def erase_person(
@@ -118,7 +122,7 @@ async def erase_person(
     live, members, texts = await service.store.write(work)
     if live is None:
         return ErasureReport(None, (), 0, 0, None)
-    dropped = _local(service, members, texts)
+    dropped = await _local(service, members, texts)
     event = AuditEvent(
         AuditAction.ERASE,
         now,
@@ -154,7 +158,7 @@ async def erase_record(service: IdentityService, record_id: str, reason: str, ac
         return True, person, emptied, texts
 
     done, person, emptied, texts = await service.store.write(work)
-    dropped = _local(service, [record_id], texts)
+    dropped = await _local(service, [record_id], texts)
     if not done:
         return ErasureReport(None, (), 0, dropped, None)
     event = AuditEvent(

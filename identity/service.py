@@ -69,6 +69,8 @@ class Forgetting(Protocol):
 
 AuditSink = Callable[[Sequence[AuditEvent]], Awaitable[None]]
 Submit = Callable[[Sequence[ProfileRecord]], Awaitable[None]]
+#: after an erasure here: tell the resolver owner (another process) to forget these record ids
+ForwardErasure = Callable[[Sequence[str]], Awaitable[None]]
 
 
 class IdentityError(Exception):
@@ -149,6 +151,7 @@ class IdentityService:
         encoder: Forgetting | None = None,
         audit: AuditSink | None = None,
         submit: Submit | None = None,
+        forward_erasure: ForwardErasure | None = None,
         clock: Callable[[], float] = time.time,
         k: int = 20,
     ) -> None:
@@ -158,6 +161,7 @@ class IdentityService:
         self.encoder = encoder
         self.audit = audit  # where audit events go (identity.links in the stream); None: nowhere
         self._submit = submit
+        self.forward_erasure = forward_erasure
         self._clock = clock
         self._k = k
         self.records: dict[str, ProfileRecord] = {}  # what the resolver knows (only where it resolves)

@@ -281,6 +281,43 @@ def install_identity_agent(
     return state
 
 
+class CommandSender:
+    """For processes that are not the resolver (the API, the CLI): hand records and erasures to the
+    resolver owner through ``identity.commands``, and publish audit events on ``identity.links``."""
+
+    def __init__(self, bootstrap: str, prefix: str = "") -> None:
+        import confluent_kafka
+
+        self._producer = confluent_kafka.Producer(
+            {"bootstrap.servers": bootstrap, "linger.ms": 5, "partitioner": "murmur2_random", "log_level": 3}
+        )
+        self._commands = prefix + TOPIC_IDENTITY_COMMANDS
+        self._links = prefix + TOPIC_IDENTITY
+
+    def _flush(self) -> None:
+        left = self._producer.flush(30)
+        if left:
+            raise RuntimeError(f"{left} identity record(s) not delivered to the broker")
+
+    async def submit(self, records: Sequence[ProfileRecord], cause: str = "crm-import") -> None:
+        for r in records:
+            cmd = Command("resolve", f"{cause}:{r.record_id}", record=r)
+            self._producer.produce(self._commands, cmd.to_bytes(), RESOLVER_KEY)
+            self._producer.poll(0)
+        self._flush()
+
+    async def forward_erasure(self, record_ids: Sequence[str]) -> None:
+        for rid in record_ids:
+            cmd = Command("erase_record", f"forward:{rid}", record_id=rid, reason="erased elsewhere")
+            self._producer.produce(self._commands, cmd.to_bytes(), RESOLVER_KEY)
+        self._flush()
+
+    async def publish(self, events: Sequence[AuditEvent]) -> None:
+        for e in events:
+            self._producer.produce(self._links, e.to_bytes(), e.key)
+        self._flush()
+
+
 async def default_service(settings: Settings, metrics: Metrics) -> IdentityService:
     """The production service: graph store (waits while it starts), encoder, index, matcher."""
     import asyncio

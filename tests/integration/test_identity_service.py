@@ -4,6 +4,7 @@ imports are idempotent, and erasure removes personal data from the graph, the in
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +18,15 @@ from identity.audit import AuditAction, AuditEvent
 from identity.candidates import CandidateSearch
 from identity.crm_import import parse_file
 from identity.erasure import erase_person, erase_record
+from identity.import_cli import run_import
 from identity.matcher import Matcher
 from identity.profile_text import profile_text
 from identity.records import ProfileRecord
 from identity.service import IdentityError, IdentityService
+from streams.broker import write_address
+from streams.identity_agent import RESOLVER_KEY, TOPIC_IDENTITY_COMMANDS, Command
 from tests.fixtures import graph as graph_fixtures
+from tests.fixtures.broker import read_messages
 
 embedded_graph = graph_fixtures.embedded_graph
 graph_backend = graph_fixtures.graph_backend
@@ -301,3 +306,28 @@ async def test_platform_delete_erases_one_account(service: IdentityService) -> N
     with pytest.raises(IdentityError) as err:
         await service.link(JANE_MASTO.record_id, JANE_BSKY.record_id, "x")
     assert err.value.status == 409
+
+
+async def test_cli_import_hands_new_customers_to_the_resolver(
+    graph_store: GraphStore,
+    graph_backend: graph_fixtures.GraphUnderTest,
+    embedded_broker: Any,
+    tmp_path: Path,
+) -> None:
+    """Without --resolve-here the CLI writes the customers and queues them for the one resolver."""
+    settings = graph_backend.settings.model_copy(update={"data_dir": tmp_path})
+    write_address(settings.broker_address_file, embedded_broker.bootstrap)
+    prefix = f"cli{uuid.uuid4().hex[:8]}."
+    data = (CRM / "hubspot_api.json").read_bytes()
+    code, report = await run_import(settings, "hubspot_api.json", data, False, prefix)
+    assert code == 1 and report["written"] == {"created": 2, "updated": 0, "unchanged": 0}
+    assert report["queued"] == 2 and [e["row"] for e in report["errors"]] == [3, 4]
+    msgs = read_messages(embedded_broker.bootstrap, prefix + TOPIC_IDENTITY_COMMANDS, expected=2)
+    commands = [Command.from_bytes(m.value() or b"") for m in msgs]
+    assert sorted(c.record.record_id for c in commands if c.record) == ["crm:201", "crm:202"]
+    assert {m.key() for m in msgs} == {RESOLVER_KEY}
+    code, again = await run_import(settings, "hubspot_api.json", data, False, prefix)
+    assert again["written"] == {"created": 0, "updated": 0, "unchanged": 2}
+    assert again["queued"] == 2  # not linked yet (no resolver ran): queued again, harmless (idempotent)
+    code, bad = await run_import(settings, "x.json", b"[{", False, prefix)
+    assert code == 2 and "not JSON" in str(bad["error"])
