@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import re
 import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 MAX_URL_LENGTH = 2048
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_LEGACY_IPV4 = re.compile(r"[0-9a-fA-FxX.]+")
 
 
 class ForbiddenAddress(OSError):
@@ -116,10 +118,18 @@ def parse_target(url: str) -> WebhookTarget:
 
 
 def _literal(host: str) -> IPAddress | None:
+    """An IP address written in the host, including the legacy IPv4 forms that C resolvers (and
+    some HTTP clients) accept: decimal ``2130706433``, hex ``0x7f000001``, octal, ``127.1``."""
     try:
         return ipaddress.ip_address(host)
     except ValueError:
-        return None
+        pass
+    if _LEGACY_IPV4.fullmatch(host):
+        try:
+            return ipaddress.IPv4Address(socket.inet_aton(host))
+        except OSError:
+            return None
+    return None
 
 
 async def check_url(url: str, policy: AddressPolicy, resolve: bool = True) -> WebhookTarget:

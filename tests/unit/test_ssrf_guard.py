@@ -137,6 +137,10 @@ async def test_a_name_that_resolves_to_loopback_is_refused_at_connect_time_and_n
             with pytest.raises(aiohttp.ClientError) as caught:
                 await session.get(f"http://localhost:{target.port}/")
         assert refusal(caught.value) is not None
+        # legacy numeric forms are IP literals to some HTTP clients: refused before any connection
+        for host in ("2130706433", "0x7f000001", "127.1"):
+            outcome = await s.deliver(f"http://{host}:{target.port}/hook", "k", "a1", b"{}")
+            assert outcome.reason == "refused", host
         assert target.hits == 0
 
 
