@@ -146,6 +146,18 @@ class CompositeScore:
     def to_bytes(self) -> bytes:
         return orjson.dumps(self.to_dict())
 
+    def graph_properties(self) -> dict[str, Any]:
+        """What to SET on the (:Account) node: flat scalars plus the breakdown as a JSON string."""
+        return {
+            "influence_composite": self.value,
+            "influence_pagerank": self.signals.pagerank,
+            "influence_pagerank_ratio": self.signals.pagerank_ratio,
+            "influence_kcore": self.signals.kcore,
+            "influence_engagement": self.signals.engagement,
+            "influence_breakdown": self.breakdown_json(),
+            "influence_at": self.at,
+        }
+
     def breakdown_json(self) -> str:
         """``{signal: contribution}`` as JSON, e.g. for one property on a graph node."""
         return orjson.dumps({c.signal: c.contribution for c in self.breakdown}).decode()

@@ -31,7 +31,7 @@ from typing import Any
 
 import orjson
 
-from activity.schema import ActivityKind
+from activity.schema import Activity, ActivityKind
 from scoring import influence
 from scoring.composite import CompositeScore, HalfPoints, Signals, SignalWeights, composite
 from scoring.kcore import IncrementalCoreNumbers
@@ -91,6 +91,30 @@ def edge_weight(edge: InfluenceEdge) -> float | str:
     if not edge.src or not edge.dst:
         return "source and target accounts are required"
     return w
+
+
+def edges_from_activity(activity: Activity) -> list[InfluenceEdge]:
+    """The influence edges one activity adds, from its actor to each account it addresses: the
+    same accounts and weights as ``scoring.influence.in_edges`` (self-interactions excluded)."""
+    target = activity.target_account.id if activity.target_account is not None else None
+    return [
+        InfluenceEdge(
+            event_id=activity.event_id,
+            src=activity.actor.id,
+            dst=e.account_id,
+            kind=activity.kind.value if e.account_id == target else ActivityKind.MENTION.value,
+            at=e.at,
+            weight=e.weight,
+        )
+        for e in influence.in_edges(activity)
+    ]
+
+
+def followers_from_activity(activity: Activity) -> int | None:
+    """The followers count a profile activity reports, if any."""
+    if activity.profile is None or activity.profile.followers is None:
+        return None
+    return max(0, int(activity.profile.followers))
 
 
 class InfluenceEngine:

@@ -7,12 +7,18 @@ import random
 from pathlib import Path
 
 import networkx as nx
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scoring.composite import CompositeScore
-from scoring.influence_engine import InfluenceEdge, InfluenceEngine
+from scoring.influence_engine import (
+    InfluenceEdge,
+    InfluenceEngine,
+    edges_from_activity,
+    followers_from_activity,
+)
 
 SAMPLE = Path(__file__).parent.parent / "data" / "higgs_reply_sample.edgelist.gz"
 T0 = 1_750_000_000.0
@@ -166,3 +172,43 @@ def test_the_fast_value_path_equals_the_explained_score() -> None:
     for account in [*list(engine.pageranks())[:100], "x:16460"]:
         explained = engine.score(account)
         assert engine._value(account, engine.clock) == pytest.approx(explained.value, abs=1e-12)
+
+
+def test_edges_from_an_activity_carry_actor_kind_and_event() -> None:
+    from activity.schema import AccountRef, Activity, ActivityKind, Network, Profile
+
+    def acct(name: str) -> AccountRef:
+        return AccountRef(id=f"x:{name}", network=Network.X, handle=name)
+
+    reply = Activity(
+        event_id="ev9",
+        kind=ActivityKind.REPLY,
+        network=Network.X,
+        actor=acct("a"),
+        created_at=T0,
+        received_at=T0 + 1,
+        source="test",
+        target_account=acct("b"),
+        mentions=(acct("c"), acct("a")),
+    )
+    edges = edges_from_activity(reply)
+    assert [(e.src, e.dst, e.kind, e.weight, e.event_id) for e in edges] == [
+        ("x:a", "x:b", "reply", 2.0, "ev9"),
+        ("x:a", "x:c", "mention", 1.0, "ev9"),
+    ]
+    engine = InfluenceEngine()
+    changed = engine.apply(edges)
+    props = changed["x:b"].graph_properties()
+    assert props["influence_composite"] == changed["x:b"].value and props["influence_kcore"] == 1
+    assert set(orjson.loads(props["influence_breakdown"])) == {"pagerank", "reach", "engagement", "kcore"}
+    profile = Activity(
+        event_id="ev10",
+        kind=ActivityKind.PROFILE,
+        network=Network.X,
+        actor=acct("b"),
+        created_at=T0,
+        received_at=T0,
+        source="test",
+        profile=Profile(followers=4200),
+    )
+    assert followers_from_activity(profile) == 4200 and followers_from_activity(reply) is None
