@@ -81,13 +81,25 @@ def phonetic(word: str) -> str:
     return jellyfish.metaphone(word) if word.isascii() and word.isalpha() else word
 
 
-def name_keys(first: str, last: str) -> set[str]:
+@lru_cache(maxsize=200_000)
+def soundex(word: str) -> str:
+    return jellyfish.soundex(word) if word.isascii() and word.isalpha() else word
+
+
+def name_keys(first: str, last: str, location: str, tokens: tuple[str, ...]) -> set[str]:
     keys: set[str] = set()
     if first and last:
         for form in canonical_forms(first):
             keys.add("n:" + "|".join(sorted((form, last))))  # order-free: "Smith John" meets "John Smith"
         keys.add(f"np:{first[0]}|{phonetic(last)}")  # typo in the surname
+        keys.add(f"ns:{first[0]}|{soundex(last)}")
         keys.add(f"nq:{phonetic(first)}|{last[:2]}")  # typo in the given name
+    if location:  # the place narrows a block enough to key on one part of the name
+        if last:
+            keys.add(f"ls:{location}|{soundex(last)}")
+        for form in canonical_forms(first) if first else ():
+            keys.add(f"lf:{location}|{form}")
+        keys |= {f"lt:{location}|{t}" for t in tokens if len(t) >= 4}
     return keys
 
 
@@ -103,7 +115,9 @@ def blocking_keys(record: ProfileRecord) -> frozenset[str]:
     keys |= {f"e:{e}" for e in emails(record)}
     keys |= {f"p:{p}" for p in phones(record)}
     keys |= {f"d:{d}" for d in personal_domains(record)}
-    keys |= name_keys(*first_last(record))
+    first, last = first_last(record)
+    location = " ".join(name_tokens(record.location))
+    keys |= name_keys(first, last, location, name_tokens(record.display_name))
     for name in _ATTRIBUTE_KEYS:
         value = record.attribute(name)
         if value and value.strip():

@@ -5,6 +5,9 @@ cosine), so every feature's contribution to the log-odds is explicit and becomes
 ``Evidence``. Its coefficients are fitted offline by ``python -m identity.train_matcher`` on labelled
 pairs that are not used for evaluation, and stored with how they were trained in
 ``identity/data/match_model.json``. Thresholds turn the probability into merge / review / no match.
+
+One rule overrides the model: two records of the same account (the same record id, or the same
+canonical handle, e.g. a Bridgy-Fed mirror and its original) are the same person, probability 1.
 """
 
 from __future__ import annotations
@@ -55,34 +58,31 @@ class MatchModel:
     training: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> MatchModel:
+    def from_dict(cls, data: Mapping[str, Any], variant: str = "with_cosine") -> MatchModel:
+        """One variant (``with_cosine`` / ``without_cosine``) of the stored model document."""
         try:
-            weights = {str(k): float(v) for k, v in data["weights"].items()}
-            intercept = float(data["intercept"])
+            part = data[variant]
+            weights = {str(k): float(v) for k, v in part["weights"].items()}
+            intercept = float(part["intercept"])
             th = data.get("thresholds") or {}
             thresholds = Thresholds(merge=float(th.get("merge", 0.9)), review=float(th.get("review", 0.5)))
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise ModelError(f"malformed match model: {exc!r}") from exc
+            raise ModelError(f"malformed match model ({variant}): {exc!r}") from exc
         unknown = sorted(set(weights) - set(FEATURE_NAMES))
         if unknown:
             raise ModelError(f"match model has weights for unknown features: {unknown}")
-        return cls(intercept, weights, thresholds, dict(data.get("training") or {}))
+        training = {**dict(data.get("training") or {}), "variant": variant}
+        return cls(intercept, weights, thresholds, training)
 
-    @classmethod
-    def load(cls, path: Path = MODEL_PATH) -> MatchModel:
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise ModelError(f"cannot read match model {path}: {exc}") from exc
-        return cls.from_dict(data)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "intercept": self.intercept,
-            "weights": {name: self.weights.get(name, 0.0) for name in FEATURE_NAMES},
-            "thresholds": {"merge": self.thresholds.merge, "review": self.thresholds.review},
-            "training": dict(self.training),
-        }
+def load_models(path: Path = MODEL_PATH) -> tuple[MatchModel | None, MatchModel]:
+    """The stored models: (with the embedding cosine, or ``None`` if not fitted; without it)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ModelError(f"cannot read match model {path}: {exc}") from exc
+    with_cosine = MatchModel.from_dict(data, "with_cosine") if "with_cosine" in data else None
+    return with_cosine, MatchModel.from_dict(data, "without_cosine")
 
 
 def sigmoid(z: float) -> float:
@@ -93,11 +93,26 @@ def sigmoid(z: float) -> float:
 
 
 class Matcher:
-    """Pure decision function over two profiles (and their embedding cosine, when known)."""
+    """Pure decision function over two profiles (and their embedding cosine, when known).
 
-    def __init__(self, thresholds: Thresholds | None = None, model: MatchModel | None = None) -> None:
-        self.model = model if model is not None else MatchModel.load()
-        self.thresholds = thresholds if thresholds is not None else self.model.thresholds
+    Two fitted models: one weighing the cosine, and one fitted without it, used when the cosine is
+    not known (so a probability stays calibrated whether or not the profiles were embedded).
+    """
+
+    def __init__(
+        self,
+        thresholds: Thresholds | None = None,
+        model: MatchModel | None = None,
+        model_without_cosine: MatchModel | None = None,
+    ) -> None:
+        if model is None and model_without_cosine is None:
+            model, model_without_cosine = load_models()
+        plain = model_without_cosine if model_without_cosine is not None else model
+        if plain is None:
+            raise ModelError("no match model")
+        self.model = model if model is not None else plain
+        self.model_without_cosine = plain
+        self.thresholds = thresholds if thresholds is not None else plain.thresholds
 
     def decide(self, a: ProfileRecord, b: ProfileRecord, cosine: float | None = None) -> MatchDecision:
         """The calibrated decision on ``(a, b)``; ``cosine`` may be ``None``/NaN when not computed."""
@@ -116,16 +131,26 @@ class Matcher:
         self, a: Prepared, b: Prepared, cosine: float | None = None
     ) -> tuple[float, tuple[Evidence, ...]]:
         features = compare(a, b, cosine)
-        z = self.model.intercept
+        model = self.model if "cosine" in features else self.model_without_cosine
+        z = math.inf if "same_account" in features else model.intercept  # one account seen twice
         evidence: list[Evidence] = []
-        for name in FEATURE_NAMES:  # a fixed order: the sum does not depend on which record came first
-            if name in features:
-                value, detail = features[name]
-                contribution = self.model.weights.get(name, 0.0) * value
-                z += contribution
-                evidence.append(Evidence(name, value, contribution, detail))
+        # compare() emits features in a fixed code order whichever record came first, so the sum
+        # (and the probability) is exactly symmetric
+        for name, (value, detail) in features.items():
+            contribution = math.inf if name == "same_account" else model.weights.get(name, 0.0) * value
+            z += contribution
+            evidence.append(Evidence(name, value, contribution, detail))
         evidence.sort(key=lambda e: -abs(e.contribution))
         return sigmoid(z), tuple(evidence)
 
     def probability(self, a: Prepared, b: Prepared, cosine: float | None = None) -> float:
-        return self.score(a, b, cosine)[0]
+        """``score`` without building the evidence (bulk scoring)."""
+        features = compare(a, b, cosine)
+        model = self.model if "cosine" in features else self.model_without_cosine
+        if "same_account" in features:
+            return 1.0
+        weights = model.weights
+        z = model.intercept
+        for name, (value, _detail) in features.items():
+            z += weights.get(name, 0.0) * value
+        return sigmoid(z)

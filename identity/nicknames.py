@@ -32,6 +32,7 @@ def _nicknames(name: str) -> frozenset[str]:
     return frozenset(n.lower() for n in _namer().nicknames_of(name))
 
 
+@lru_cache(maxsize=262_144)
 def are_nicknames(a: str, b: str) -> bool:
     """True when one given name is a nickname of the other, or both shorten the same formal name."""
     x, y = fold(a).strip(), fold(b).strip()

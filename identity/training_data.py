@@ -252,12 +252,21 @@ def _twin(rng: random.Random, p: ProfileRecord, n: int) -> ProfileRecord:
 
 
 def _namesake(rng: random.Random, p: ProfileRecord, other: ProfileRecord, n: int) -> ProfileRecord:
-    """A different person who happens to share ``p``'s display name (everything else is ``other``'s)."""
+    """A different person who shares ``p``'s display name; bio, site, place and posts are ``other``'s.
+
+    Its handle is its own, never ``other``'s: sometimes made from the name plus a number (as people
+    do), otherwise ``other``'s user name plus a number.
+    """
+    if rng.random() < 0.3:
+        local = "".join(c for c in (p.display_name or "x").lower() if c.isalnum())[:12] or "someone"
+    else:
+        local = _local_of(other.handle)
+    handle = f"{local}{rng.randrange(1, 999)}"
     return ProfileRecord(
         record_id=f"{other.source}:namesake-{n}",
         source=other.source,
         display_name=p.display_name,
-        handle=other.handle,
+        handle=f"@{handle}" if other.source != "mastodon" else f"@{handle}@mastodon.online",
         bio=other.bio,
         websites=other.websites,
         location=other.location,
@@ -265,10 +274,33 @@ def _namesake(rng: random.Random, p: ProfileRecord, other: ProfileRecord, n: int
     )
 
 
-def social_dataset(seed: int = 7) -> tuple[list[ProfileRecord], list[str]]:
-    """Real profiles plus perturbed twins (same person) and namesakes (other person); cluster per record."""
+def _bridged_mirror(p: ProfileRecord, n: int) -> ProfileRecord | None:
+    """The Bridgy-Fed mirror of a fediverse account on Bluesky (``user.instance.ap.brid.gy``)."""
+    if p.source != "mastodon" or not p.handle or p.handle.count("@") != 2:
+        return None
+    user, instance = p.handle.lstrip("@").split("@")
+    if instance.endswith("brid.gy"):
+        return None
+    return ProfileRecord(
+        record_id=f"bluesky:mirror-{n}",
+        source="bluesky",
+        display_name=p.display_name,
+        handle=f"{user.lower()}.{instance}.ap.brid.gy",
+        bio=p.bio,
+        recent_posts=p.recent_posts,
+    )
+
+
+def social_dataset(seed: int = 7, limit: int = 0) -> tuple[list[ProfileRecord], list[str]]:
+    """Real profiles plus perturbed twins (same person) and namesakes (other person); cluster per record.
+
+    ``limit`` keeps that many real profiles (a seeded sample; 0 keeps all).
+    """
     rng = random.Random(seed)
+    mirrors = random.Random(seed + 1)  # its own stream: adding mirrors leaves the other draws unchanged
     real = _real_social_profiles()
+    if limit and len(real) > limit:
+        real = rng.sample(real, limit)
     records: list[ProfileRecord] = []
     clusters: list[str] = []
     for n, p in enumerate(real):
@@ -276,6 +308,10 @@ def social_dataset(seed: int = 7) -> tuple[list[ProfileRecord], list[str]]:
         clusters.append(p.record_id)
         if rng.random() < 0.6:
             records.append(_twin(rng, p, n))
+            clusters.append(p.record_id)
+        mirror = _bridged_mirror(p, n) if mirrors.random() < 0.5 else None
+        if mirror is not None:
+            records.append(mirror)
             clusters.append(p.record_id)
         if rng.random() < 0.25 and p.display_name:
             other = real[rng.randrange(len(real))]
@@ -289,39 +325,56 @@ def social_dataset(seed: int = 7) -> tuple[list[ProfileRecord], list[str]]:
 # --- embeddings, cached on disk ------------------------------------------------------------------
 
 
+def _load_cache(path: Path) -> dict[str, npt.NDArray[np.float32]]:
+    if not path.exists():
+        return {}
+    with np.load(path) as data:
+        return dict(zip(data["keys"].tolist(), data["vectors"], strict=True))
+
+
 def cached_embeddings(
     records: Sequence[ProfileRecord], name: str
 ) -> tuple[npt.NDArray[np.float32], dict[str, Any]]:
-    """Unit vectors of ``profile_text`` per record, from ``benchmarks/out`` when computed before.
+    """Unit vectors of ``profile_text`` per record; texts embedded before are read from disk.
 
-    Returns the matrix and how it was obtained (``computed_s`` of the run that computed it).
+    The cache (``benchmarks/out/identity_vectors/<name>.npz``) is keyed by each text's hash. Returns
+    the matrix and what it cost: texts embedded now, seconds spent, and texts/s.
     """
-    texts = [profile_text(r) for r in records]
-    digest = hashlib.sha256("\x1e".join(texts).encode("utf-8")).hexdigest()[:16]
-    path = CACHE_DIR / f"{name}-{digest}.npy"
-    meta_path = path.with_suffix(".json")
-    if path.exists() and meta_path.exists():
-        meta = json.loads(meta_path.read_text())
-        meta["from_cache"] = True
-        return np.load(path), meta
-    from embedding.encoder import Encoder, load_model
+    from embedding.encoder import content_hash
 
-    load_model()
+    texts = [profile_text(r) for r in records]
+    keys = [content_hash(t) for t in texts]
+    path = CACHE_DIR / f"{name}.npz"
+    cache = _load_cache(path)
+    missing = list(dict.fromkeys(t for t, k in zip(texts, keys, strict=True) if k not in cache))
     start = time.perf_counter()
-    encoder = Encoder(cache_size=len(texts) + 1)
-    chunks = []
-    step = 512
-    for i in range(0, len(texts), step):
-        chunks.append(encoder.encode(texts[i : i + step]))
-        done = min(i + step, len(texts))
-        rate = done / max(time.perf_counter() - start, 1e-9)
-        print(f"  embedding {name}: {done}/{len(texts)} ({rate:.0f} texts/s)", flush=True)
-    vectors = np.vstack(chunks) if chunks else np.zeros((0, 384), dtype=np.float32)
-    meta = {"texts": len(texts), "computed_s": round(time.perf_counter() - start, 1), "from_cache": False}
-    CACHE_DIR.mkdir(parents=True, exist_ok=True)
-    np.save(path, vectors)
-    meta_path.write_text(json.dumps(meta))
-    return vectors, meta
+    if missing:
+        from embedding.encoder import Encoder, load_model
+
+        load_model()
+        start = time.perf_counter()
+        encoder = Encoder(cache_size=len(missing) + 1)
+        step = 256
+        for i in range(0, len(missing), step):
+            chunk = missing[i : i + step]
+            for text, vec in zip(chunk, encoder.encode(chunk), strict=True):
+                cache[content_hash(text)] = vec
+            done = min(i + step, len(missing))
+            rate = done / max(time.perf_counter() - start, 1e-9)
+            print(f"  embedding {name}: {done}/{len(missing)} new texts ({rate:.1f} texts/s)", flush=True)
+        CACHE_DIR.mkdir(parents=True, exist_ok=True)
+        ordered = sorted(cache)
+        np.savez(path, keys=np.array(ordered), vectors=np.stack([cache[k] for k in ordered]))
+    seconds = time.perf_counter() - start if missing else 0.0
+    meta = {
+        "texts": len(texts),
+        "embedded_now": len(missing),
+        "from_cache": len(texts) - len(missing),
+        "computed_s": round(seconds, 1),
+        "texts_per_s": round(len(missing) / seconds, 1) if missing and seconds else None,
+    }
+    vectors = np.stack([cache[k] for k in keys]) if keys else np.zeros((0, 384), dtype=np.float32)
+    return vectors.astype(np.float32), meta
 
 
 def pair_cosines(
