@@ -135,6 +135,24 @@ class Settings(BaseSettings):
     #: similarity; costs model time per signal batch
     intent_enabled: bool = True
 
+    # --- influence engine (scoring/influence_engine.py) ---------------------------------------
+    #: PageRank damping and relative accuracy of every account's rank (residual push threshold)
+    influence_pagerank_alpha: float = 0.85
+    influence_pagerank_tol: float = 1e-3
+    #: a composite moving less than this is not reported again
+    influence_change_tolerance: float = 1e-3
+    #: core-number work per batch in ms, the rest done when idle (negative: all of it, at once)
+    influence_kcore_budget_ms: float = 2.0
+    #: shares of the composite (must sum to 1) and the raw value giving each half its share
+    influence_weight_pagerank: float = 0.40
+    influence_weight_reach: float = 0.20
+    influence_weight_engagement: float = 0.25
+    influence_weight_kcore: float = 0.15
+    influence_half_pagerank_ratio: float = 10.0
+    influence_half_followers: float = 1_000.0
+    influence_half_engagement: float = 20.0
+    influence_half_kcore: float = 5.0
+
     # --- test / demo helpers ------------------------------------------------------------------
     log_level: str = Field(default="INFO")
 

@@ -32,6 +32,7 @@ from typing import Any
 import orjson
 
 from activity.schema import Activity, ActivityKind
+from groundswell.settings import Settings
 from scoring import influence
 from scoring.composite import CompositeScore, HalfPoints, Signals, SignalWeights, composite
 from scoring.kcore import IncrementalCoreNumbers
@@ -283,6 +284,30 @@ class InfluenceEngine:
         self._followers = {str(k): int(v) for k, v in state["followers"].items()}
         self._applied = {str(k) for k in state["applied"]}
         self._reported = {str(k): float(v) for k, v in state["reported"].items()}
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> InfluenceEngine:
+        """An engine configured by the ``influence_*`` settings (half-life from the domain block)."""
+        budget = settings.influence_kcore_budget_ms
+        return cls(
+            half_life_s=settings.influence_half_life_hours * 3600.0,
+            alpha=settings.influence_pagerank_alpha,
+            tol=settings.influence_pagerank_tol,
+            change_tolerance=settings.influence_change_tolerance,
+            kcore_budget_s=None if budget < 0 else budget / 1e3,
+            weights=SignalWeights(
+                pagerank=settings.influence_weight_pagerank,
+                reach=settings.influence_weight_reach,
+                engagement=settings.influence_weight_engagement,
+                kcore=settings.influence_weight_kcore,
+            ),
+            half_points=HalfPoints(
+                pagerank_ratio=settings.influence_half_pagerank_ratio,
+                followers=settings.influence_half_followers,
+                engagement=settings.influence_half_engagement,
+                kcore=settings.influence_half_kcore,
+            ),
+        )
 
     @classmethod
     def from_snapshot(cls, data: bytes, **kwargs: Any) -> InfluenceEngine:

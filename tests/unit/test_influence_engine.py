@@ -212,3 +212,15 @@ def test_edges_from_an_activity_carry_actor_kind_and_event() -> None:
         profile=Profile(followers=4200),
     )
     assert followers_from_activity(profile) == 4200 and followers_from_activity(reply) is None
+
+
+def test_the_engine_is_configured_by_settings() -> None:
+    from groundswell.settings import Settings
+
+    engine = InfluenceEngine.from_settings(
+        Settings(influence_kcore_budget_ms=-1.0, influence_pagerank_tol=1e-5)
+    )
+    assert engine.kcore_budget_s is None and engine.half_life_s == 7 * DAY
+    assert InfluenceEngine.from_settings(Settings()).kcore_budget_s == pytest.approx(0.002)
+    with pytest.raises(ValueError, match="sum to 1"):
+        InfluenceEngine.from_settings(Settings(influence_weight_kcore=0.5))
