@@ -132,6 +132,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             row.append(f"margin {margin:.2f}: acc {accuracy(truth, pred):.3f} prec {prec:.3f}")
         _log(f"min_similarity {min_sim:.1f}  " + " | ".join(row))
 
+    _log("\n== confidence calibration (centroid, 4-fold CV): mean confidence should match accuracy ==")
+    for temperature in (0.02, 0.03, 0.05, 0.1):
+        confs, hits = [], []
+        for fold in range(4):
+            fold_train, fold_test = _fold(examples, fold)
+            clf = IntentClassifier(encoder, fold_train, temperature=temperature)
+            for res, e in zip(clf.classify_many([e.text for e in fold_test]), fold_test, strict=True):
+                confs.append(res.confidence)
+                hits.append((res.intent or NONE) == e.intent)
+        _log(
+            f"temperature {temperature:.2f}: mean confidence {statistics.fmean(confs):.3f}, "
+            f"accuracy {statistics.fmean(hits):.3f}"
+        )
+
     _log("\n== throughput (texts the encoder has not seen; batches of 64) ==")
     clf = IntentClassifier(encoder, train)
     fresh = _fresh_texts(examples, args.throughput_texts)

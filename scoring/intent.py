@@ -17,7 +17,9 @@ beats the ``none`` class by less than ``margin``. ``confidence`` is the softmax 
 outcome over the class scores (``temperature`` sets how peaked it is). The evidence is the most
 similar example of the winning class, so a reader can see why.
 
-The defaults (centroid, k, thresholds) were chosen by ``python -m benchmarks.intent_eval``.
+The defaults were chosen by ``python -m benchmarks.intent_eval``: centroids beat kNN on the held-out
+split (0.80 vs 0.53-0.62 accuracy) and in 4-fold cross-validation (0.76 vs 0.47-0.59); a margin over
+"none" only lowered accuracy; temperature 0.03 makes the mean confidence match the accuracy.
 """
 
 from __future__ import annotations
@@ -117,7 +119,7 @@ class IntentClassifier:
         k: int = 3,
         min_similarity: float = 0.30,
         margin: float = 0.0,
-        temperature: float = 0.05,
+        temperature: float = 0.03,
     ) -> None:
         chosen = [e for e in load_examples() if not e.held_out] if examples is None else list(examples)
         missing = [c for c in CLASSES if not any(e.intent == c for e in chosen)]
