@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
+import faiss
 import numpy as np
 import numpy.typing as npt
 import pytest
@@ -13,6 +15,15 @@ from hypothesis import strategies as st
 from identity.ann import VectorIndex, nlist_for
 
 DIM = 32
+
+
+@pytest.fixture(autouse=True)
+def one_faiss_thread() -> Iterator[None]:
+    """One OpenMP thread, as a worker runs it: faiss's thread pool spins badly on a busy shared CPU."""
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    yield
+    faiss.omp_set_num_threads(before)
 
 
 def unit(rows: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:

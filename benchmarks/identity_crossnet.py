@@ -1,0 +1,264 @@
+"""Cross-network identity benchmark: can we tell the same person on two networks from look-alikes?
+
+The labelled set (``benchmarks/data/crossnet_pairs.jsonl.gz``, provenance in ``benchmarks/data/README.md``)
+is built from the REAL Mastodon accounts (Bridgy-Fed mirrors of Bluesky accounts included) and X users
+in ``../shared/data/social``. Side A is each real profile as its network delivers it. Side B holds, for
+each of them, a generated account of the same person on another network (``benchmarks._crossnet_gen``:
+handle changes, shortened names, reworded bios, missing fields; a Bridgy-Fed mirror's twin is its Bluesky
+original), plus hard negatives: different real people given a name close to a side-A person's.
+
+Pairs are what resolution would actually look at: for every side-A profile, the candidates
+``identity.candidates.CandidateSearch`` returns from side B (k nearest embeddings + exact blocking-key
+hits), labelled 1 when the candidate is the same person; true pairs the candidate search missed are
+added with ``via="missed"`` and count against recall (they can never be merged).
+
+Measured on that set (every pair scored, recall over ALL true pairs):
+- candidate recall (true pairs the candidate search finds);
+- precision at recall >= 0.90 (best threshold), for the cosine alone and for the matcher's probability;
+- precision and recall at the matcher's merge threshold (and its review threshold).
+Goal: precision >= 0.95 at recall >= 0.90.
+
+    python -m benchmarks.identity_crossnet             # evaluate the saved set (builds it if missing)
+    python -m benchmarks.identity_crossnet --rebuild   # regenerate the set from ../shared (seeded)
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import random
+import sys
+import time
+from dataclasses import asdict, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from benchmarks._crossnet_gen import namesake, twin
+from benchmarks._real_profiles import RealProfile, load_real_profiles
+from benchmarks._records import to_record
+from benchmarks._vectors import encode_cached
+from identity.profile_text import profile_text
+from identity.records import ProfileRecord
+
+DATA = Path(__file__).resolve().parent / "data"
+SET_PATH = DATA / "crossnet_pairs.jsonl.gz"
+SEED = 20_260_704
+K = 10
+NAMESAKE_SHARE = 0.5
+GOAL_RECALL, GOAL_PRECISION = 0.90, 0.95
+_TUPLE_FIELDS = {f.name for f in fields(ProfileRecord)} - {
+    "record_id", "source", "display_name", "first_name", "last_name", "handle", "bio", "location",
+    "company", "customer_value", "tier",
+}  # fmt: skip
+
+
+def record_to_json(r: ProfileRecord) -> dict[str, Any]:
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(r).items() if v not in (None, ())}
+
+
+def record_from_json(d: dict[str, Any]) -> ProfileRecord:
+    kw = dict(d)
+    for name in _TUPLE_FIELDS & kw.keys():
+        kw[name] = tuple(tuple(x) if isinstance(x, list) else x for x in kw[name])
+    return ProfileRecord(**kw)
+
+
+def usable(p: RealProfile) -> bool:
+    """A profile someone could be recognised by (withheld placeholders and empty profiles are not)."""
+    if p.bio and "account has been withheld" in p.bio:
+        return False
+    return bool((p.display_name and len(p.display_name.strip()) > 1) or p.bio)
+
+
+def build_set() -> list[dict[str, Any]]:
+    from embedding.encoder import Encoder
+    from identity.ann import VectorIndex
+    from identity.candidates import CandidateSearch
+
+    profiles = [p for p in load_real_profiles() if usable(p)]
+    side_a = [to_record(p) for p in profiles]
+    twins = [twin(p, a, SEED) for p, a in zip(profiles, side_a, strict=True)]
+    twin_of = {a.record_id: t.record_id for a, t in zip(side_a, twins, strict=True)}
+    rng = random.Random(SEED)
+    namesakes = []
+    for i, (p, a) in enumerate(zip(profiles, side_a, strict=True)):
+        if rng.random() < NAMESAKE_SHARE:
+            j = rng.randrange(len(side_a) - 1)
+            other = side_a[j + 1 if j >= i else j]
+            if (ns := namesake(p, a, other, SEED)) is not None:
+                namesakes.append((a.record_id, ns))
+    namesake_of = {ns.record_id: a_id for a_id, ns in namesakes}
+    side_b = twins + [ns for _, ns in namesakes]
+    print(f"side A: {len(side_a)} real profiles; side B: {len(twins)} twins + {len(namesakes)} namesakes")
+    encoder = Encoder()
+    vec_a = encode_cached([profile_text(r) for r in side_a])
+    vec_b = encode_cached([profile_text(r) for r in side_b])
+    search = CandidateSearch(encoder, VectorIndex(vec_b.shape[1]))
+    search.add_many(side_b, vec_b)
+    b_by_id = {r.record_id: r for r in side_b}
+    ann_ids = [{rid for rid, _ in row} for row in search.index.search(vec_a, K)]
+    rows = []
+    for a, va, ann, cands in zip(
+        side_a, vec_a, ann_ids, search.candidates_many(side_a, K, vec_a), strict=True
+    ):
+        found = {rid for rid, _ in cands}
+        keyed = set(search.key_hits(a))
+        for rid in sorted(found | {twin_of[a.record_id]}):
+            via = (
+                "missed"
+                if rid not in found
+                else ("both" if rid in ann and rid in keyed else "ann" if rid in ann else "key")
+            )
+            label = int(rid == twin_of[a.record_id])
+            kind = "twin" if label else ("namesake" if namesake_of.get(rid) == a.record_id else "other")
+            rows.append(
+                {
+                    "a": record_to_json(a),
+                    "b": record_to_json(b_by_id[rid]),
+                    "label": label,
+                    "kind": kind,
+                    "via": via,
+                }
+            )
+        del va
+    return rows
+
+
+def save_set(rows: list[dict[str, Any]]) -> None:
+    DATA.mkdir(parents=True, exist_ok=True)
+    with gzip.open(SET_PATH, "wt", encoding="utf-8", compresslevel=9) as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n")
+    print(f"wrote {len(rows)} pairs to {SET_PATH} ({SET_PATH.stat().st_size / 1e3:.0f} kB)")
+
+
+def load_set() -> list[dict[str, Any]]:
+    with gzip.open(SET_PATH, "rt", encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def precision_at_recall(
+    scores: npt.NDArray[np.float64], labels: npt.NDArray[np.int8], recall: float
+) -> tuple[float, float]:
+    """Best precision over thresholds with recall (over ALL true pairs) >= ``recall``, and that threshold."""
+    positives = int(labels.sum())
+    order = np.argsort(-scores, kind="stable")
+    tp = np.cumsum(labels[order])
+    prec = tp / np.arange(1, len(order) + 1)
+    rec = tp / positives
+    ok = np.flatnonzero((rec >= recall) & np.isfinite(scores[order]))
+    if len(ok) == 0:
+        return float("nan"), float("nan")
+    best = ok[np.argmax(prec[ok])]
+    return float(prec[best]), float(scores[order][best])
+
+
+def pr_at(
+    scores: npt.NDArray[np.float64], labels: npt.NDArray[np.int8], threshold: float
+) -> tuple[float, float]:
+    pred = scores >= threshold
+    tp = int((pred & (labels == 1)).sum())
+    return (tp / max(int(pred.sum()), 1), tp / max(int(labels.sum()), 1))
+
+
+def evaluate(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    a = [record_from_json(r["a"]) for r in rows]
+    b = [record_from_json(r["b"]) for r in rows]
+    labels = np.array([r["label"] for r in rows], dtype=np.int8)
+    missed = np.array([r["via"] == "missed" for r in rows])
+    texts = sorted({profile_text(r) for r in a + b})
+    vecs = dict(zip(texts, encode_cached(texts), strict=True))
+    cos = np.array(
+        [float(np.dot(vecs[profile_text(x)], vecs[profile_text(y)])) for x, y in zip(a, b, strict=True)]
+    )
+    out: dict[str, Any] = {
+        "pairs": len(rows),
+        "true_pairs": int(labels.sum()),
+        "namesake_pairs": sum(r["kind"] == "namesake" for r in rows),
+        "candidate_recall": float(1 - (missed & (labels == 1)).sum() / labels.sum()),
+        "via": {
+            v: sum(r["via"] == v and r["label"] == 1 for r in rows) for v in ("ann", "key", "both", "missed")
+        },
+    }
+    cos_scores = np.where(missed, -np.inf, cos)
+    out["cosine"] = dict(
+        zip(
+            ("precision_at_r90", "threshold"),
+            precision_at_recall(cos_scores, labels, GOAL_RECALL),
+            strict=True,
+        )
+    )
+    try:
+        from identity.matcher import Matcher
+
+        matcher = Matcher()
+    except Exception as exc:  # the matcher or its trained model is not there yet
+        out["matcher"] = f"not available ({exc.__class__.__name__}: {exc}); cosine only"
+        return out
+    t0 = time.perf_counter()
+    decisions = [matcher.decide(x, y, float(c)) for x, y, c in zip(a, b, cos, strict=True)]
+    dt = time.perf_counter() - t0
+    prob = np.where(missed, -np.inf, np.array([d.probability for d in decisions]))
+    th = matcher.thresholds if hasattr(matcher, "thresholds") else None
+    merge = float(getattr(th, "merge", 0.9))
+    review = float(getattr(th, "review", 0.5))
+    p90, t90 = precision_at_recall(prob, labels, GOAL_RECALL)
+    pm, rm = pr_at(prob, labels, merge)
+    pv, rv = pr_at(prob, labels, review)
+    ns = np.array([r["kind"] == "namesake" for r in rows])
+    out["matcher"] = {
+        "precision_at_r90": p90,
+        "threshold_at_r90": t90,
+        "merge_threshold": merge,
+        "precision_at_merge": pm,
+        "recall_at_merge": rm,
+        "review_threshold": review,
+        "precision_at_review": pv,
+        "recall_at_review": rv,
+        "namesakes_merged": int((prob[ns] >= merge).sum()),
+        "decisions_per_s": len(rows) / dt,
+    }
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rebuild", action="store_true", help="regenerate the labelled set from ../shared")
+    args = ap.parse_args()
+    if args.rebuild or not SET_PATH.exists():
+        save_set(build_set())
+    rows = load_set()
+    res = evaluate(rows)
+    print(json.dumps(res, indent=1))
+    m = res["matcher"]
+    print(
+        f"\npairs {res['pairs']} ({res['true_pairs']} true, {res['namesake_pairs']} namesakes); "
+        f"candidate recall {res['candidate_recall']:.3f}"
+    )
+    print(f"cosine only: precision {res['cosine']['precision_at_r90']:.3f} at recall >= {GOAL_RECALL}")
+    if isinstance(m, dict):
+        print(
+            f"matcher: precision {m['precision_at_r90']:.3f} at recall >= {GOAL_RECALL} "
+            f"(threshold {m['threshold_at_r90']:.3f}); "
+            f"at merge {m['merge_threshold']}: P {m['precision_at_merge']:.3f} R {m['recall_at_merge']:.3f}; "
+            f"at review {m['review_threshold']}: "
+            f"P {m['precision_at_review']:.3f} R {m['recall_at_review']:.3f}"
+        )
+        met = m["precision_at_r90"] >= GOAL_PRECISION
+        print(f"goal precision >= {GOAL_PRECISION} at recall >= {GOAL_RECALL}: {'MET' if met else 'NOT MET'}")
+    else:
+        print(f"matcher: {m}")
+        met = res["cosine"]["precision_at_r90"] >= GOAL_PRECISION
+        verdict = "MET" if met else "NOT MET"
+        print(f"goal (cosine only) precision >= {GOAL_PRECISION} at recall >= {GOAL_RECALL}: {verdict}")
+    (Path(__file__).resolve().parent / "out").mkdir(exist_ok=True)
+    (Path(__file__).resolve().parent / "out" / "identity_crossnet.json").write_text(json.dumps(res, indent=1))
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
