@@ -1,14 +1,27 @@
 """The graph stage's adapter: batches into the graph store, poison records into the dead letters.
 
-The store retries transient errors and constraint races itself; what still fails is bisected so
-that one bad activity goes to social.deadletter and the rest of its batch is written.
+Batches pass through a bounded queue to ONE writer task:
+- backpressure: ``submit`` waits while ``max_pending`` batches are queued, so a consumer that
+  outruns the store stops fetching instead of buffering without bound;
+- per-key order: one writer applies batches in the order they were submitted (for a consumer of
+  keyed partitions, the order of each key's records), each batch in one transaction, and within a
+  batch the planner applies events in event-time order (``graph.plan``);
+- ``write`` is ``submit`` and wait: the caller acknowledges its records only once they are in the
+  store (at-least-once; replays are harmless, every effect is keyed by event id). A caller that
+  acknowledges records itself may keep several batches in flight with ``submit``.
+
+The store retries transient errors and write conflicts itself (backoff with jitter); an
+unreachable store holds the batch (it says nothing about the data); what the store still refuses
+is bisected so that one bad activity goes to social.deadletter and the rest of its batch is written.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
+from dataclasses import dataclass, field
 
 import orjson
 from neo4j.exceptions import ServiceUnavailable, SessionExpired
@@ -28,22 +41,40 @@ log = logging.getLogger(__name__)
 UNAVAILABLE = (ServiceUnavailable, SessionExpired, OSError)
 
 
+#: what a write returns: the activities applied now (not replays), and dead letters
+WriteResult = tuple[list[Activity], list[Out]]
+
+
+@dataclass(slots=True)
+class _Job:
+    activities: list[Activity]
+    links: list[IdentityLink]
+    scores: list[tuple[str, float, float]]
+    done: asyncio.Future[WriteResult] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
 class GraphWriter:
-    def __init__(self, settings: Settings, metrics: Metrics) -> None:
+    def __init__(self, settings: Settings, metrics: Metrics, max_pending: int = 2) -> None:
         self._settings = settings
         self._m = metrics
         self._store: GraphStore | None = None
+        self._queue: asyncio.Queue[_Job] = asyncio.Queue(maxsize=max(1, max_pending))
+        self._drainer: asyncio.Task[None] | None = None
 
     async def open(self) -> GraphStore:
         """Connect (and set the schema up) once; while the store is unreachable, wait for it."""
         delay = 0.5
         while self._store is None:
-            store = await GraphStore.connect(self._settings, self._m)
+            store: GraphStore | None = None
             try:
+                store = await GraphStore.connect(self._settings, self._m)
                 await store.setup()
                 self._store = store
             except UNAVAILABLE as e:
-                await store.close()
+                if store is not None:
+                    await store.close()
                 log.warning("graph store unreachable (%r); retrying in %.1fs", e, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30.0)
@@ -53,18 +84,77 @@ class GraphWriter:
         store = await self.open()
         return (await store.influence_logs([account_id])).get(account_id)
 
-    async def close(self) -> None:
+    async def close(self, drain_s: float = 30.0) -> None:
+        """Finish what is queued (for at most ``drain_s`` seconds: an unreachable store holds its
+        batch forever), stop the writer task, close the store. Batches left are cancelled (their
+        callers see CancelledError; nothing of them was acknowledged as written)."""
+        if self._drainer is not None:
+            if not self._drainer.done():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._queue.join(), drain_s)
+            self._drainer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._drainer
+            self._drainer = None
+            while not self._queue.empty():
+                self._queue.get_nowait().done.cancel()
+                self._queue.task_done()
         if self._store is not None:
             await self._store.close()
             self._store = None
+
+    @property
+    def pending(self) -> int:
+        """Batches queued, not yet taken by the writer."""
+        return self._queue.qsize()
+
+    async def submit(
+        self,
+        activities: list[Activity],
+        links: list[IdentityLink],
+        scores: list[tuple[str, float, float]],
+    ) -> asyncio.Future[WriteResult]:
+        """Queue a batch for the writer; waits while the queue is full (backpressure). -> a future
+        of what ``write`` returns."""
+        if self._drainer is None or self._drainer.done():
+            self._drainer = asyncio.create_task(self._drain(), name="graph-writer")
+        job = _Job(list(activities), list(links), list(scores))
+        await self._queue.put(job)
+        return job.done
 
     async def write(
         self,
         activities: list[Activity],
         links: list[IdentityLink],
         scores: list[tuple[str, float, float]],
-    ) -> tuple[list[Activity], list[Out]]:
-        """Write a batch. -> (the activities applied now, dead letters for what could not be)."""
+    ) -> WriteResult:
+        """Write a batch and wait until it is in the store. -> (the activities applied now, dead
+        letters for what could not be)."""
+        return await (await self.submit(activities, links, scores))
+
+    async def _drain(self) -> None:
+        while True:
+            job = await self._queue.get()
+            try:
+                result = await self._write_now(job.activities, job.links, job.scores)
+            except asyncio.CancelledError:
+                job.done.cancel()
+                raise
+            except Exception as e:  # never expected (bad data is dead-lettered): hand it to the caller
+                if not job.done.cancelled():
+                    job.done.set_exception(e)
+            else:
+                if not job.done.cancelled():
+                    job.done.set_result(result)
+            finally:
+                self._queue.task_done()
+
+    async def _write_now(
+        self,
+        activities: list[Activity],
+        links: list[IdentityLink],
+        scores: list[tuple[str, float, float]],
+    ) -> WriteResult:
         store = await self.open()
         started = time.time()
         dead: list[Out] = []
