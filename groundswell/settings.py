@@ -98,7 +98,7 @@ class Settings(BaseSettings):
     allow_private_webhooks: bool = False
     #: CIDRs allowed even though private (e.g. an internal CRM at 10.1.2.3/32)
     webhook_allowed_networks: tuple[str, ...] = ()
-    sse_queue_size: int = 256  # per client; a client this far behind is dropped
+    sse_queue_size: int = 2048  # per client (2 s at 1,000 alerts/s); a client this far behind is dropped
     sse_buffer_size: int = 1000  # recent alerts kept for Last-Event-ID resume
     sse_heartbeat_s: float = 15.0
     alerts_dispatcher: bool = True  # the API process delivers crm.alerts to webhooks and SSE
@@ -141,8 +141,9 @@ class Settings(BaseSettings):
     influence_pagerank_tol: float = 1e-3
     #: a composite moving less than this is not reported again
     influence_change_tolerance: float = 1e-3
-    #: core-number work per batch in ms, the rest done when idle (negative: all of it, at once)
-    influence_kcore_budget_ms: float = 2.0
+    #: core-number work per batch in ms; the rest waits for InfluenceEngine.maintain, called when
+    #: idle (one insert can take tens of ms next to hubs); negative: all of it inside each batch
+    influence_kcore_budget_ms: float = 0.0
     #: shares of the composite (must sum to 1) and the raw value giving each half its share
     influence_weight_pagerank: float = 0.40
     influence_weight_reach: float = 0.20

@@ -221,6 +221,6 @@ def test_the_engine_is_configured_by_settings() -> None:
         Settings(influence_kcore_budget_ms=-1.0, influence_pagerank_tol=1e-5)
     )
     assert engine.kcore_budget_s is None and engine.half_life_s == 7 * DAY
-    assert InfluenceEngine.from_settings(Settings()).kcore_budget_s == pytest.approx(0.002)
+    assert InfluenceEngine.from_settings(Settings(influence_kcore_budget_ms=2.0)).kcore_budget_s == 0.002
     with pytest.raises(ValueError, match="sum to 1"):
         InfluenceEngine.from_settings(Settings(influence_weight_kcore=0.5))
