@@ -249,7 +249,7 @@ def format_status(states: Iterable[MigrationStatus]) -> str:
     """A table for ``groundswell graph migrate --status``."""
     lines = [f"{'version':>7}  {'state':<8}  {'owner':<10}  {'applied at (UTC)':<19}  name"]
     for s in states:
-        at = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(s.applied_at)) if s.applied_at is not None else "-"
+        at = "-" if s.applied_at is None else time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(s.applied_at))
         lines.append(f"{s.version:>7}  {s.state.value:<8}  {s.owner:<10}  {at:<19}  {s.name}")
     return "\n".join(lines)
 
