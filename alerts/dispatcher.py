@@ -86,11 +86,13 @@ class AlertDispatcher:
         self._store = store
         self._sender = sender
         self._clock = clock
-        self._slots = asyncio.Semaphore(concurrency)
-        self._max_inflight = concurrency * 20
+        self._concurrency = concurrency
+        #: deliveries waiting for a worker; full means the consumer waits (backpressure)
+        self._jobs: asyncio.Queue[tuple[Subscription, AlertHeader, bytes, int, int]] = asyncio.Queue(
+            maxsize=concurrency * 20
+        )
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
-        self._deliveries: set[asyncio.Task[None]] = set()
         self._progress: dict[int, PartitionProgress] = {}
         self._producer: confluent_kafka.Producer | None = None
         self._dead_since_flush = 0
@@ -204,29 +206,38 @@ class AlertDispatcher:
 
         consumer.subscribe([TOPIC_ALERTS], on_assign=on_assign, on_revoke=on_revoke)
         last_commit = time.monotonic()
+        workers = [asyncio.create_task(self._work()) for _ in range(self._concurrency)]
         try:
             while not self._stopping.is_set():
-                while len(self._deliveries) >= self._max_inflight:
-                    await asyncio.wait(self._deliveries, return_when=asyncio.FIRST_COMPLETED)
                 messages = await asyncio.to_thread(consumer.consume, BATCH, POLL_S)
                 for msg in messages:
                     if msg.error() is None:
-                        self._dispatch(msg)
+                        await self._dispatch(msg)
                 if time.monotonic() - last_commit >= 0.2 or not messages:
                     await asyncio.to_thread(self._commit_sync, consumer)
                     last_commit = time.monotonic()
-            if self._deliveries:  # let running deliveries finish (they end in success or a dead letter)
-                await asyncio.wait(self._deliveries)
+            await self._jobs.join()  # queued deliveries finish (in success or a dead letter)
             await asyncio.to_thread(self._commit_sync, consumer)
         except Exception:
             log.exception("alert webhook dispatcher stopped")
             raise
         finally:
+            for w in workers:
+                w.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
             await asyncio.to_thread(consumer.close)
             producer, self._producer = self._producer, None
             await asyncio.to_thread(producer.flush, 10)
 
-    def _dispatch(self, msg: Any) -> None:
+    async def _work(self) -> None:
+        while True:
+            job = await self._jobs.get()
+            try:
+                await self._deliver(*job)
+            finally:
+                self._jobs.task_done()
+
+    async def _dispatch(self, msg: Any) -> None:
         partition, offset = msg.partition(), msg.offset()
         progress = self._progress.setdefault(partition, PartitionProgress())
         value = msg.value() or b""
@@ -249,21 +260,18 @@ class AlertDispatcher:
         ]
         progress.read(offset, len(todo))
         for sub in todo:
-            task = asyncio.create_task(self._deliver(sub, header, value, partition, offset))
-            self._deliveries.add(task)
-            task.add_done_callback(self._deliveries.discard)
+            await self._jobs.put((sub, header, value, partition, offset))
 
     async def _deliver(
         self, sub: Subscription, header: AlertHeader, body: bytes, partition: int, offset: int
     ) -> None:
         assert self._sender is not None and self._store is not None
         try:
-            async with self._slots:
-                outcome = await self._sender.deliver(sub.url, sub.secret, header.alert_id, body)
+            outcome = await self._sender.deliver(sub.url, sub.secret, header.alert_id, body)
             if outcome.delivered:
-                await asyncio.to_thread(
-                    self._store.record_delivery, sub.id, header.alert_id, "delivered", outcome.attempts
-                )
+                # SQLite in WAL mode without fsync per commit: tens of microseconds, cheaper inline
+                # than a thread hop
+                self._store.record_delivery(sub.id, header.alert_id, "delivered", outcome.attempts)
                 self.delivered += 1
                 self._m.source_to_channel.labels("webhook").observe(
                     max(0.0, self._clock() - header.received_at)
@@ -282,9 +290,7 @@ class AlertDispatcher:
                         body,
                     )
                 )
-                await asyncio.to_thread(
-                    self._store.record_delivery, sub.id, header.alert_id, "dead", outcome.attempts
-                )
+                self._store.record_delivery(sub.id, header.alert_id, "dead", outcome.attempts)
         except Exception:
             # never lose the record: it stays pending and is redelivered after a restart
             log.exception("delivery of %s to %s failed unexpectedly", header.alert_id, sub.id)

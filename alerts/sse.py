@@ -47,7 +47,7 @@ class SseClient:
 
 
 class AlertHub:
-    def __init__(self, metrics: AlertMetrics, queue_size: int = 256, buffer_size: int = 1000) -> None:
+    def __init__(self, metrics: AlertMetrics, queue_size: int = 2048, buffer_size: int = 1000) -> None:
         self._m = metrics
         self._queue_size = queue_size
         self._buffer: deque[SseEvent] = deque(maxlen=buffer_size)
@@ -130,6 +130,14 @@ class AlertHub:
                 if event is None:
                     yield DROPPED
                     return
-                yield event.encode()
+                # send everything already queued as one chunk: one write per burst, not per alert
+                chunk = [event.encode()]
+                while not client.queue.empty():
+                    more = client.queue.get_nowait()
+                    if more is None:
+                        yield b"".join(chunk) + DROPPED
+                        return
+                    chunk.append(more.encode())
+                yield b"".join(chunk)
         finally:
             self.disconnect(client)
