@@ -25,7 +25,7 @@ def reference(edges: list[tuple[str, str]]) -> dict[str, int]:
     return result
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 12), st.integers(0, 12)), min_size=1, max_size=60))
 def test_core_numbers_stay_exact_and_changes_are_reported(pairs: list[tuple[int, int]]) -> None:
     kc = IncrementalCoreNumbers()

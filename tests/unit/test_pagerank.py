@@ -151,7 +151,7 @@ small_graphs = st.lists(
 )
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(small_graphs, st.randoms(use_true_random=False), st.integers(1, 6))
 def test_order_and_batching_do_not_change_the_result(
     triples: list[tuple[int, int, float]], rnd: random.Random, batch: int
