@@ -195,7 +195,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _log(
         f"median per batch: with intent {on_ms:.0f} ms, without {off_ms:.0f} ms (ratio {on_ms / off_ms:.0f}x)"
     )
-    _real_comments(clf, args.real)
+    _real_comments(encoder, train, args.real)
     best = max((c[0] for c in CONFIGS), key=lambda n: accuracy(truth, results[n][0]))
     centroid_acc = accuracy(truth, results["centroid"][0])
     _log(
@@ -224,26 +224,54 @@ REDDIT = (
 )
 
 
-def _real_comments(clf: IntentClassifier, n: int) -> None:
-    """Real, unlabelled comments under Reddit's own announcements (people talking to a company):
-    how many get an intent, and the most confident ones for a person to judge."""
-    _log(f"\n== {n} real r/announcements comments (unlabelled; ../shared) ==")
+#: real comments under Reddit's announcements (praw-dev/praw test cassettes, via ../shared), labelled by
+#: the Groundswell team by reading them: a small, honest check outside the examples' own style.
+#: They hold no purchase intent or churn risk (none occurred in the sample read).
+REAL_LABELS: dict[str, str] = {
+    "fldwjn5": "complaint", "flem2xi": "complaint", "fldldcs": "complaint", "fldr1dh": "complaint",
+    "c23r6g": "complaint", "fldqm12": "complaint", "c3657nf": "complaint",
+    "c366hja": "question", "c02k39z": "question", "c3672rs": "question", "c367vrx": "question",
+    "crqda": "question", "c365iem": "question", "c36bcdh": "question",
+    "c09kt97": "none", "d47zkyr": "none", "c36ugcg": "none", "ctk8lc6": "none", "c364nms": "none",
+    "c366fk6": "none", "c365zgt": "none", "c3655dr": "none", "c364qmd": "none", "c369ry5": "none",
+    "c367e0r": "none", "c365c75": "none", "c369t1u": "none", "c367rdt": "none", "c365un2": "none",
+}  # fmt: skip
+
+
+def _real_comments(encoder: Encoder, train: Sequence[LabelledExample], n: int) -> None:
+    """Real comments under Reddit's own announcements (people talking to a company): the few labelled
+    by hand (each method), then how many of ``n`` unlabelled get an intent, the most confident shown."""
+    _log("\n== real comments to a company (r/announcements, ../shared) ==")
     if n <= 0:
         return
     if not REDDIT.exists():
         _log(f"skipped: {REDDIT} is missing (the shared data folder is not next to the repository)")
         return
     rows = [orjson.loads(line) for line in REDDIT.read_text(encoding="utf-8").splitlines() if line.strip()]
+    by_id = {str(r.get("id")): str(r.get("body") or "") for r in rows}
+    labelled = [(by_id[i], label) for i, label in REAL_LABELS.items() if i in by_id]
+    truth = [label for _, label in labelled]
+    for name, method, k in CONFIGS:
+        clf = IntentClassifier(encoder, train, method=method, k=k)
+        predicted = [r.intent or NONE for r in clf.classify_many([t for t, _ in labelled])]
+        scores = per_class(truth, predicted)
+        _log(
+            f"{len(labelled)} labelled, {name:<8}: accuracy {accuracy(truth, predicted):.3f}; "
+            + ", ".join(
+                f"{c} P/R {scores[c][0]:.2f}/{scores[c][1]:.2f}" for c in ("complaint", "question", NONE)
+            )
+        )
+    clf = IntentClassifier(encoder, train)
     texts = [
         str(r["body"])
         for r in rows
         if r.get("subreddit") == "announcements" and 20 <= len(str(r.get("body") or "")) <= 280
     ]
     random.Random(1).shuffle(texts)
-    results = clf.classify_many(texts[:n])
-    counts = Counter(r.intent or NONE for r in results)
-    _log("outcomes: " + ", ".join(f"{c} {counts.get(c, 0)}" for c in CLASSES))
-    for r, text in sorted(zip(results, texts, strict=False), key=lambda rt: -rt[0].confidence):
+    outcomes = clf.classify_many(texts[:n])
+    counts = Counter(r.intent or NONE for r in outcomes)
+    _log(f"{min(n, len(texts))} unlabelled: " + ", ".join(f"{c} {counts.get(c, 0)}" for c in CLASSES))
+    for r, text in sorted(zip(outcomes, texts, strict=False), key=lambda rt: -rt[0].confidence)[:8]:
         if r.intent is not None:
             _log(f"  {r.intent:<16} {r.confidence:.2f}  {text[:100]!r}")
 
