@@ -62,12 +62,16 @@ def phones(record: ProfileRecord) -> frozenset[str]:
     return frozenset(p for p in (normalize_phone(x) for x in record.phones) if p)
 
 
+_PRONOUNS = frozenset({"she", "her", "hers", "he", "him", "his", "they", "them", "theirs", "ze", "zir"})
+
+
 def first_last(record: ProfileRecord) -> tuple[str, str]:
-    """Folded given name and surname; taken from the display name's first and last word when absent."""
+    """Folded given name and surname; taken from the display name's first and last word when absent
+    (pronoun tags such as "(she/her)" are not names)."""
     first = " ".join(name_tokens(record.first_name))
     last = " ".join(name_tokens(record.last_name))
     if not first or not last:
-        tokens = name_tokens(record.display_name)
+        tokens = tuple(t for t in name_tokens(record.display_name) if t not in _PRONOUNS)
         if len(tokens) >= 2:
             first = first or tokens[0]
             last = last or tokens[-1]

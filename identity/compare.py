@@ -190,7 +190,10 @@ def _names(a: Prepared, b: Prepared, out: Features) -> None:
             out["last_different"] = (1.0, detail)
         if a.first and b.first and a.first != a.last and a.first == b.last and a.last == b.first:
             out["names_swapped"] = (1.0, "given name and surname swapped")
-    if a.full_name and b.full_name:
+    # the whole name only when a given name or surname is missing (else it repeats first + last and
+    # would double-count them)
+    both_split = a.first and a.last and b.first and b.last
+    if a.full_name and b.full_name and not both_split:
         detail = f"names {a.full_name!r} / {b.full_name!r}"
         if a.full_tokens == b.full_tokens:
             out["full_name_exact"] = (1.0, detail)
@@ -256,8 +259,13 @@ def _codes(field: str, x: str, y: str, out: Features) -> None:
 def _birth_date(x: str, y: str, out: Features) -> None:
     if not (x and y):
         return
-    if x == y:
+    if x == y and not (len(x) == 8 and x[4:] == "0101"):
         out["birth_date_exact"] = (1.0, f"born {x}")
+        return
+    if len(x) == 8 and len(y) == 8 and (x[4:] == "0101" or y[4:] == "0101"):
+        # 1 January stands in for "only the year is known": agreeing on it is agreeing on a year
+        level = "close" if x[:4] == y[:4] else "different"
+        out[f"birth_date_{level}"] = (1.0, f"born {x} / {y} (year only)")
         return
     close = Levenshtein.distance(x, y) <= 1
     if len(x) == 8 and len(y) == 8:

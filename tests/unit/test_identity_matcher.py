@@ -35,7 +35,8 @@ def test_bridged_mirror_merges_with_its_account() -> None:
     )
     decision = MATCHER.decide(mirror, original)
     assert decision.outcome is MatchOutcome.MERGE
-    assert {"same_account", "full_name_exact"} <= {e.name for e in decision.evidence}
+    assert decision.probability == 1.0
+    assert {"same_account", "first_exact", "last_exact"} <= {e.name for e in decision.evidence}
 
 
 def test_namesakes_are_not_merged() -> None:
@@ -163,3 +164,21 @@ def test_identical_records_merge(a: ProfileRecord, cosine: float | None) -> None
         twin = dataclasses.replace(a, record_id=a.record_id + "-copy")
         d = MATCHER.decide(a, twin, None if cosine is None else 1.0)
         assert d.outcome is MatchOutcome.MERGE, d
+
+
+def test_field_levels_and_year_only_dates() -> None:
+    from identity.compare import compare, prepare
+
+    def features(a: ProfileRecord, b: ProfileRecord) -> set[str]:
+        return set(compare(prepare(a), prepare(b)))
+
+    born = (("birth_date", "1858-01-01"),)
+    a = ProfileRecord("crm:1", "crm", first_name="Joan", last_name="Shirreff", attributes=born)
+    b = ProfileRecord("crm:2", "crm", first_name="John", attributes=born)
+    assert "birth_date_close" in features(a, b)  # 1 January: only the year is known
+    c = dataclasses.replace(a, record_id="crm:3", attributes=(("birth_date", "18580314"),))
+    d = dataclasses.replace(a, record_id="crm:4", attributes=(("birth_date", "1858-03-14"),))
+    assert {"birth_date_exact", "first_exact", "last_exact"} <= features(c, d)
+    e = ProfileRecord("x:1", "x", display_name="Zoë O'Brien (she/her)")
+    f = ProfileRecord("x:2", "x", display_name="Zoe OBrien")
+    assert "first_exact" in features(e, f) and "last_different" not in features(e, f)
