@@ -6,8 +6,12 @@ resolver; they carry no behaviour beyond validation so every stage stays a pure 
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+
+from activity.schema import AccountRef, Profile
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,3 +74,34 @@ class MatchDecision:
     probability: float
     outcome: MatchOutcome
     evidence: tuple[Evidence, ...]
+
+
+_URL = re.compile(r"https?://[^\s<>\"')]+", re.IGNORECASE)
+_FEDI_HANDLE = re.compile(r"(?<![\w@/])@[a-z0-9_.\-]+@[a-z0-9\-]+(?:\.[a-z0-9\-]+)+", re.IGNORECASE)
+
+
+def record_from_account(
+    account: AccountRef, profile: Profile | None = None, recent_posts: Sequence[str] = ()
+) -> ProfileRecord:
+    """A network account (and its latest profile snapshot) as a record to match.
+
+    The profile URL and URLs or fediverse handles written in the bio become ``links`` when they point
+    at an account (another network's profile, a Bridgy-Fed bridge) and ``websites`` otherwise.
+    """
+    from identity.normalize import handle_from_url
+
+    bio = profile.bio if profile else None
+    urls = ([profile.url] if profile and profile.url else []) + _URL.findall(bio or "")
+    links = [u for u in urls if handle_from_url(u)] + _FEDI_HANDLE.findall(bio or "")
+    websites = [u.rstrip(".,;:!?") for u in urls if not handle_from_url(u)]
+    return ProfileRecord(
+        record_id=account.id,
+        source=account.network.value,
+        display_name=(profile.display_name if profile else None) or account.display_name,
+        handle=account.handle,
+        websites=tuple(dict.fromkeys(websites)),
+        links=tuple(dict.fromkeys(links)),
+        bio=bio,
+        location=profile.location if profile else None,
+        recent_posts=tuple(recent_posts),
+    )

@@ -75,3 +75,24 @@ def test_keys_are_deterministic_and_never_raise(first: str, last: str, handle: s
     r = ProfileRecord("x:1", "x", first_name=first, last_name=last, handle=handle, websites=(handle,))
     assert blocking_keys(r) == blocking_keys(r)
     assert all(":" in k for k in blocking_keys(r))
+
+
+def test_record_from_account_reads_links_out_of_the_bio() -> None:
+    from activity.schema import AccountRef, Network, Profile
+    from identity.records import record_from_account
+
+    # the bio of a real bridged account (shared/data/social/mastodon/statuses.jsonl), shortened
+    bluesky = record_from_account(
+        AccountRef("bluesky:did:plc:3oezhi4yroqopcpgvjmrzmjx", Network.BLUESKY, "rheinze.bsky.social", "R H"),
+        Profile(
+            bio="Historian. Mastodon:\n@rheinze@todon.eu\n@rheinze@hcommons.social\nsite: https://rheinze.example/."
+        ),
+    )
+    assert bluesky.links == ("@rheinze@todon.eu", "@rheinze@hcommons.social")
+    assert bluesky.websites == ("https://rheinze.example/",)
+    mastodon = record_from_account(
+        AccountRef("mastodon:https://todon.eu/users/rheinze", Network.MASTODON, "rheinze@todon.eu"),
+        Profile(url="https://todon.eu/@rheinze"),
+    )
+    assert mastodon.websites == () and mastodon.links == ("https://todon.eu/@rheinze",)
+    assert "h:fedi:rheinze@todon.eu" in shared(bluesky, mastodon)
