@@ -44,7 +44,7 @@ IDENTITIES: dict[str, list[tuple[Network, str, str, str, str, str, str]]] = {
          "Engineering @ Example Corp. Climber.", "SF"),
     ],
     "ravi": [
-        (Network.BLUESKY, "bluesky:did:plc:ravi2w", "ravi.kumar.io", "Ravi Kumar", "https://kumar.io",
+        (Network.BLUESKY, "bluesky:did:plc:ravi2w", "ravikumar.bsky.social", "Ravi Kumar", "https://kumar.io",
          "Founder of Kumar Labs. Tea, typography, tiny startups.", "London"),
         (Network.MASTODON, "mastodon:https://fosstodon.org/users/ravikumar", "ravikumar@fosstodon.org",
          "Ravi Kumar", "https://kumar.io", "Founder, Kumar Labs. Typography and tea.", "London, UK"),
