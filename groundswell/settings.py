@@ -154,6 +154,11 @@ class Settings(BaseSettings):
     influence_half_engagement: float = 20.0
     influence_half_kcore: float = 5.0
 
+    # --- identity matching (identity/matcher.py) ---------------------------------------------
+    #: match probability at which two profiles merge automatically / go to human review
+    identity_merge_threshold: float = 0.9
+    identity_review_threshold: float = 0.5
+
     # --- test / demo helpers ------------------------------------------------------------------
     log_level: str = Field(default="INFO")
 
