@@ -17,15 +17,19 @@ from groundswell.settings import Settings
 
 @dataclass
 class AlertServices:
+    """Built when the app is created (the router needs the hub and the store); the dispatcher is
+    made in :meth:`start`, in the lifespan, once the broker's address is known."""
+
+    settings: Settings
     metrics: AlertMetrics
     policy: AddressPolicy
     hub: AlertHub
     store: SubscriptionStore
     sender: WebhookSender
-    dispatcher: AlertDispatcher | None  # None when settings.alerts_dispatcher is off
+    dispatcher: AlertDispatcher | None = None  # after start(), unless settings.alerts_dispatcher is off
 
     @classmethod
-    def build(cls, settings: Settings, bootstrap: str, registry: CollectorRegistry) -> AlertServices:
+    def build(cls, settings: Settings, registry: CollectorRegistry) -> AlertServices:
         metrics = AlertMetrics.for_registry(registry)
         policy = AddressPolicy.from_settings(settings)
         hub = AlertHub(metrics, settings.sse_queue_size, settings.sse_buffer_size)
@@ -39,24 +43,23 @@ class AlertServices:
             timeout_s=settings.webhook_timeout_s,
             concurrency=settings.webhook_concurrency,
         )
-        dispatcher = (
-            AlertDispatcher(
-                bootstrap,
-                settings.app_id,
-                metrics,
-                hub=hub,
-                store=store,
-                sender=sender,
-                concurrency=settings.webhook_concurrency,
-            )
-            if settings.alerts_dispatcher and bootstrap
-            else None
-        )
-        return cls(metrics, policy, hub, store, sender, dispatcher)
+        return cls(settings, metrics, policy, hub, store, sender)
 
-    async def start(self) -> None:
-        if self.dispatcher is not None:
-            await self.dispatcher.start()
+    async def start(self, bootstrap: str) -> None:
+        """Start delivering ``crm.alerts`` (webhooks and SSE) from the broker at ``bootstrap``."""
+        settings = self.settings
+        if not settings.alerts_dispatcher or not bootstrap:
+            return
+        self.dispatcher = AlertDispatcher(
+            bootstrap,
+            settings.app_id,
+            self.metrics,
+            hub=self.hub,
+            store=self.store,
+            sender=self.sender,
+            concurrency=settings.webhook_concurrency,
+        )
+        await self.dispatcher.start()
 
     async def stop(self) -> None:
         if self.dispatcher is not None:

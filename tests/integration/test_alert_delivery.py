@@ -99,10 +99,10 @@ class Receiver:
 
 
 @contextlib.asynccontextmanager
-async def api_server(services: AlertServices) -> AsyncIterator[str]:
+async def api_server(services: AlertServices, bootstrap: str) -> AsyncIterator[str]:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await services.start()
+        await services.start(bootstrap)
         try:
             yield
         finally:
@@ -203,8 +203,7 @@ async def test_alerts_reach_webhooks_with_signatures_retries_dead_letters_and_ss
         webhook_backoff_max_s=0.2,
         webhook_timeout_s=2.0,
     )
-    services = AlertServices.build(settings, bootstrap, CollectorRegistry())
-    assert services.dispatcher is not None
+    services = AlertServices.build(settings, CollectorRegistry())
     engine = AlertEngine(default_rules(), cooldown_s=0.0)
     alerts = [
         engine.process(scored(f"it-{uuid.uuid4().hex}", priority=0.9), now=time.time())[0] for _ in range(3)
@@ -217,7 +216,7 @@ async def test_alerts_reach_webhooks_with_signatures_retries_dead_letters_and_ss
         Receiver([503, 503, 200]) as flaky,
         Receiver([500]) as failing,
         Receiver([200]) as filtered,
-        api_server(services) as base,
+        api_server(services, bootstrap) as base,
         httpx.AsyncClient(base_url=base) as client,
     ):
         for receiver, extra in ((good, {}), (flaky, {}), (failing, {}), (filtered, {"min_priority": 0.95})):
@@ -227,6 +226,7 @@ async def test_alerts_reach_webhooks_with_signatures_retries_dead_letters_and_ss
         listed = (await client.get("/subscriptions")).json()
         assert len(listed) == 4 and all("secret" not in s for s in listed)
 
+        assert services.dispatcher is not None
         sse = SseReader(client, "/alerts/stream")
         await asyncio.wait_for(sse.connected.wait(), 10)
         await asyncio.wait_for(services.dispatcher.wait_ready(), 60)
