@@ -258,9 +258,12 @@ def namesake(p: RealProfile, base: ProfileRecord, other: ProfileRecord, seed: in
         name = " ".join(_typo(rng, w) if j == i else w for j, w in enumerate(words))
     target = other.source if other.source != p.network else ("bluesky" if p.network != "bluesky" else "x")
     if rng.random() < 0.35:
-        handle = format_handle(target, vary_handle(rng, "".join(_ascii_words(name)).lower(), name), rng)
+        local = vary_handle(rng, "".join(_ascii_words(name)).lower(), name)
     else:
-        handle = format_handle(target, local_part(other.handle or "user"), rng)
+        local = local_part(other.handle or "user")
+    if re.sub(r"[^a-z0-9]", "", local.lower()) == re.sub(r"[^a-z0-9]", "", local_part(p.handle).lower()):
+        local += str(rng.randrange(2, 999))  # a namesake cannot hold the person's own handle
+    handle = format_handle(target, local, rng)
     return replace(
         other,
         record_id=f"{target}:crossnet-namesake:{hashlib.sha256(p.account_id.encode()).hexdigest()[:12]}",
