@@ -372,7 +372,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     fs, t_fs = run_fellegi_sunter(df, merge, results[0][1]["pairs"])
     print(f"\nresults (same run), links at probability >= {merge}, clusters = connected components")
     true_pairs = sum(k * (k - 1) // 2 for k in Counter(truth).values())
-    best_gs = 0.0
+    gs_scores: list[dict[str, dict[str, float]]] = []
     n = len(truth)
     for name, res, times in results:
         links = [p for p, pr in zip(res["pairs"], res["probs"], strict=True) if pr >= merge]
@@ -389,7 +389,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         labels = np.array([truth[i] == truth[j] for i, j in res["pairs"]], dtype=np.int8)
         print("    reliability on its candidate pairs:")
         print_reliability(reliability_table(res["probs"], labels))
-        best_gs = max(best_gs, scores["avg_linkage_pairwise"]["f1"])
+        gs_scores.append(scores)
     fs_links = [p for p, pr in zip(fs["pairs"], fs["probs"], strict=True) if pr >= merge]
     fs_scores = evaluate(truth, fs_links)
     fs_avg = evaluate(truth, average_linkage(n, fs["pairs"], fs["probs"], merge))
@@ -412,12 +412,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     fs_on_gs["avg_linkage_exact"] = fs_on_gs_avg["clusters_exact"]
     fs_on_gs["avg_linkage_b_cubed"] = fs_on_gs_avg["b_cubed"]
     print(_line("Fellegi-Sunter on groundswell's candidate pairs", fs_on_gs))
-    base = max(fs_scores["avg_linkage_pairwise"]["f1"], fs_on_gs["avg_linkage_pairwise"]["f1"])
-    met = best_gs > base
-    print(
-        f"goal: beat the baseline (pairwise F1, average-linkage clusters): {'MET' if met else 'NOT MET'}"
-        f" ({best_gs:.3f} vs {base:.3f})"
-    )
+    for label, key in (
+        ("average-linkage clusters", "avg_linkage_pairwise"),
+        ("connected components", "pairwise_clustered"),
+    ):
+        ours = max(r[key]["f1"] for r in gs_scores)
+        whole, scorer = fs_scores[key]["f1"], fs_on_gs[key]["f1"]
+        print(
+            f"goal, pairwise F1 with {label}: groundswell {ours:.3f} vs Fellegi-Sunter pipeline {whole:.3f}"
+            f" -> {'MET' if ours > whole else 'NOT MET'}; vs Fellegi-Sunter scoring groundswell's candidates"
+            f" {scorer:.3f} -> {'MET' if ours > scorer else 'NOT MET'}"
+        )
     return 0
 
 
