@@ -275,3 +275,13 @@ def _birth_date(x: str, y: str, out: Features) -> None:
         close = close or same_parts == 2 or swapped
     level = "close" if close else "different"
     out[f"birth_date_{level}"] = (1.0, f"born {x} / {y}")
+
+
+def clear_caches() -> None:
+    """Drop every cached normalized record and name lookup (erasure: no copy of a forgotten person's
+    fields may outlive it in memory)."""
+    from identity.blocking import phonetic, soundex
+    from identity.nicknames import are_nicknames, canonical_forms
+
+    for cached in (prepare, phonetic, soundex, are_nicknames, canonical_forms):
+        cached.cache_clear()

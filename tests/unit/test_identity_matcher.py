@@ -182,3 +182,12 @@ def test_field_levels_and_year_only_dates() -> None:
     e = ProfileRecord("x:1", "x", display_name="Zoë O'Brien (she/her)")
     f = ProfileRecord("x:2", "x", display_name="Zoe OBrien")
     assert "first_exact" in features(e, f) and "last_different" not in features(e, f)
+
+
+def test_clear_caches_forgets_prepared_records() -> None:
+    from identity.compare import clear_caches, prepare
+
+    prepare(ProfileRecord("crm:erase-me", "crm", first_name="Ada", last_name="Lovelace"))
+    assert prepare.cache_info().currsize > 0
+    clear_caches()
+    assert prepare.cache_info().currsize == 0
