@@ -30,7 +30,8 @@ import neo4j
 
 from identity import persons as gp
 from identity.audit import AuditAction, AuditEvent
-from identity.service import IdentityError, IdentityService
+from identity.manual import IdentityError
+from identity.service import IdentityService
 
 
 @dataclass(frozen=True, slots=True)
