@@ -29,9 +29,9 @@ faiss IVF             48        0.05 ms     156       0.980 (nprobe 8)    0.35  
 How it is used here:
 - below ``train_at`` vectors the index is exact (``IndexFlatIP`` behind an id map): no training data
   exists yet and exact search over 20k vectors costs about a millisecond;
-- at ``train_at`` it trains an IVF (``nlist`` ~ 4 sqrt(n), a power of two) on the vectors it holds and
-  moves them over; it retrains when the collection has grown ``retrain_growth`` times since, so lists
-  stay short (a one-off pause inside that ``add``, seconds at 1M);
+- at ``train_at`` it trains an IVF (``nlist`` ~ 4 sqrt(n), a power of two, <= 2048) on the vectors it
+  holds and moves them over; it retrains when the collection has grown ``retrain_growth`` times since,
+  so lists stay short (a one-off pause inside that ``add``: k-means plus re-assigning every vector);
 - ids are strings; each gets a fresh int64 label that is never reused, so a stale label can never alias
   another person. ``add`` of an existing id replaces its vector;
 - vectors are L2-normalized on the way in, so inner product is cosine;
@@ -64,17 +64,19 @@ Matrix = npt.NDArray[np.float32]
 
 DEFAULT_TRAIN_AT = 20_000
 DEFAULT_NPROBE = 32
-TRAIN_SAMPLE = 100_000
+TRAIN_SAMPLE = 64_000  # k-means sample (faiss itself caps it at 256 points per list)
+MAX_NLIST = 2048  # 1M vectors: ~500 per list; nprobe 32 then scans ~16k vectors (~1-2 ms)
 _FORMAT = 1
 
 
 def nlist_for(n: int) -> int:
-    """IVF list count for ``n`` vectors: about 4 sqrt(n), a power of two, at least 16, and at most
-    n / 40 so that k-means has the ~40 training points per centroid it needs."""
+    """IVF list count for ``n`` vectors: about 4 sqrt(n), a power of two, at least 16, at most
+    n / 40 (k-means needs ~40 training points per centroid) and at most ``MAX_NLIST`` (training and
+    re-assignment cost grow with it; at 1M, 2048 lists keep a search at a few milliseconds)."""
     n = max(n, 1)
     target = 2 ** round(math.log2(4 * math.sqrt(n)))
     cap = 2 ** math.floor(math.log2(max(n / 40, 1)))
-    return int(max(16, min(target, cap)))
+    return int(max(16, min(target, cap, MAX_NLIST)))
 
 
 def _as_matrix(vectors: Any, dim: int) -> Matrix:
