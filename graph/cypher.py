@@ -24,24 +24,22 @@ NODE_CREATE = {
 NODE_UPDATE = {
     label: f"UNWIND $rows AS r MATCH (n:{label} {{id: r.id}}) SET n += r.props" for label in NODE_LABELS
 }
+
+
 # Dense nodes. ArcadeDB expands a MERGE (and a MATCH between two bound nodes) from the node
 # written first in the pattern, reading its edges one by one: a MERGE from a hub with 20,000
-# edges took ~60 ms a row, the same MERGE written from the other end well under 1 ms. Every node
-# therefore keeps ``degree``, the number of relationships the store created on it minus those
-# it deleted (a hint only, never a result: nodes written before it existed start from 0), and
-# each row expands from its end of lower degree. One statement does both orientations, one
-# FOREACH each, with only one of them non-empty per row (Neo4j picks its own side and is
-# indifferent). Counting only what the store itself creates keeps it exact for its own writes.
-_DEGREE_UP = "s.degree = coalesce(s.degree, 0) + 1, t.degree = coalesce(t.degree, 0) + 1"
-_FROM_SOURCE = "coalesce(s.degree, 0) <= coalesce(t.degree, 0)"
-
-
-def _merge_clause(kind: str, rel: str, pattern: str) -> str:
+# edges took ~60 ms a row, the same MERGE written from the other end well under 1 ms. So each
+# edge statement exists twice, expanding from the source (index 0) or from the target (index 1),
+# and the store sends each row to the one that starts from its sparser end (``graph.plan.
+# EndpointFrequency``). Neo4j picks its own side and is indifferent.
+def _merge(kind: str, pattern: str) -> str:
+    spec = EDGE_KINDS[kind]
     conf = kind == "ACCOUNT_OF"
     return (
+        f"UNWIND $rows AS r MATCH (s:{spec.src_label} {{id: r.src}}) "
+        f"MATCH (t:{spec.dst_label} {{id: r.dst}}) "
         f"MERGE {pattern} "
-        "ON CREATE SET e.count = r.n, e.first_seen = r.fs, e.last_seen = r.ls, "
-        + _DEGREE_UP
+        "ON CREATE SET e.count = r.n, e.first_seen = r.fs, e.last_seen = r.ls"
         + (", e.confidence = r.conf" if conf else "")
         + " ON MATCH SET e.count = e.count + r.n, "
         "e.first_seen = CASE WHEN r.fs < e.first_seen THEN r.fs ELSE e.first_seen END, "
@@ -54,52 +52,32 @@ def _merge_clause(kind: str, rel: str, pattern: str) -> str:
     )
 
 
-EDGE_MERGE = {
-    kind: (
+def _decrement(kind: str, pattern: str) -> str:
+    spec = EDGE_KINDS[kind]
+    return (
         f"UNWIND $rows AS r MATCH (s:{spec.src_label} {{id: r.src}}) "
-        f"MATCH (t:{spec.dst_label} {{id: r.dst}}) "
-        f"WITH r, s, t, {_FROM_SOURCE} AS fwd "
-        "FOREACH (_ IN CASE WHEN fwd THEN [1] ELSE [] END | "
-        + _merge_clause(kind, spec.rel_type, f"(s)-[e:{spec.rel_type}]->(t)")
-        + ") FOREACH (_ IN CASE WHEN fwd THEN [] ELSE [1] END | "
-        + _merge_clause(kind, spec.rel_type, f"(t)<-[e:{spec.rel_type}]-(s)")
-        + ")"
+        f"MATCH (t:{spec.dst_label} {{id: r.dst}}) MATCH {pattern} "
+        "SET e.count = e.count - r.n WITH e WHERE e.count <= 0 DELETE e"
     )
-    for kind, spec in EDGE_KINDS.items()
-}
+
+
+def _both_ways(kind: str) -> tuple[str, str]:
+    rel = EDGE_KINDS[kind].rel_type
+    return f"(s)-[e:{rel}]->(t)", f"(t)<-[e:{rel}]-(s)"
+
+
+#: per kind: (expanding from the source, expanding from the target)
+EDGE_MERGE = {kind: tuple(_merge(kind, p) for p in _both_ways(kind)) for kind in EDGE_KINDS}
+EDGE_DECREMENT = {kind: tuple(_decrement(kind, p) for p in _both_ways(kind)) for kind in EDGE_KINDS}
+#: an edge touching a node created in the same transaction cannot exist yet: CREATE, no scan
 EDGE_CREATE = {
     kind: (
         f"UNWIND $rows AS r MATCH (s:{spec.src_label} {{id: r.src}}) "
         f"MATCH (t:{spec.dst_label} {{id: r.dst}}) "
-        f"CREATE (s)-[e:{spec.rel_type}]->(t) SET e.count = r.n, e.first_seen = r.fs, e.last_seen = r.ls, "
-        + _DEGREE_UP
+        f"CREATE (s)-[e:{spec.rel_type}]->(t) SET e.count = r.n, e.first_seen = r.fs, e.last_seen = r.ls"
         + (", e.confidence = r.conf" if kind == "ACCOUNT_OF" else "")
     )
     for kind, spec in EDGE_KINDS.items()
-}
-#: per kind, two statements (run both): rows with ``r.fwd`` expand from the source, the others
-#: from the target. ``fwd`` is decided before either runs (``DEGREES``), so that a deletion in the
-#: first statement, which lowers degrees, cannot move a row into the second as well.
-EDGE_DECREMENT = {
-    kind: tuple(
-        f"UNWIND $rows AS r WITH r WHERE {'' if fwd else 'NOT '}r.fwd "
-        f"MATCH (s:{spec.src_label} {{id: r.src}}) MATCH (t:{spec.dst_label} {{id: r.dst}}) "
-        f"MATCH {pattern} SET e.count = e.count - r.n "
-        "WITH s, t, e WHERE e.count <= 0 "
-        "SET s.degree = coalesce(s.degree, 1) - 1, t.degree = coalesce(t.degree, 1) - 1 DELETE e"
-        for fwd, pattern in (
-            (True, f"(s)-[e:{spec.rel_type}]->(t)"),
-            (False, f"(t)<-[e:{spec.rel_type}]-(s)"),
-        )
-    )
-    for kind, spec in EDGE_KINDS.items()
-}
-#: the ``degree`` hint of nodes of a label (missing nodes are left out)
-DEGREES = {
-    label: (
-        f"UNWIND $ids AS id MATCH (n:{label} {{id: id}}) RETURN collect([n.id, coalesce(n.degree, 0)]) AS d"
-    )
-    for label in NODE_LABELS
 }
 EVENT_CREATE = (
     "UNWIND $rows AS r CREATE (e:Event {id: r.id}) SET e.kind = r.kind, e.at = r.at, "

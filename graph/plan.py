@@ -315,3 +315,35 @@ class _Builder:
         self.edge(contributed, "ACCOUNT_OF", link.account_id, link.person_id)
         self.commit(contributed, at, float(link.confidence))
         self.plan.events.append(EventMarker(marker, "link", at, tuple(contributed)))
+
+
+class EndpointFrequency:
+    """How often each node was an edge endpoint in what this process wrote, decayed: which end of
+    an edge is the dense one. ArcadeDB expands a MERGE from the end named first and reads that
+    node's edges one by one (``graph.cypher``), so each row should start from its sparser end.
+    A node's share of the write stream is what makes it expensive to start from (a hub appears
+    in many rows), so the stream's own counts are the measure; nothing is stored, and a restart
+    relearns within a few batches (a row's own batch is counted before it is routed).
+
+    Bounded: past ``max_ids`` entries every count is halved and the zeros are dropped."""
+
+    def __init__(self, max_ids: int = 200_000) -> None:
+        self._n: dict[str, int] = {}
+        self._max = max(1, max_ids)
+
+    def observe(self, ids: Iterable[str]) -> None:
+        n = self._n
+        for i in ids:
+            n[i] = n.get(i, 0) + 1
+        if len(n) > self._max:
+            self._n = {k: v // 2 for k, v in n.items() if v > 1}
+
+    def count(self, node_id: str) -> int:
+        return self._n.get(node_id, 0)
+
+    def from_source(self, src: str, dst: str) -> bool:
+        """Expand from the source (it is not the denser end)?"""
+        return self._n.get(src, 0) <= self._n.get(dst, 0)
+
+    def __len__(self) -> int:
+        return len(self._n)

@@ -33,6 +33,7 @@ from graph.plan import (
     NODE_LABELS,
     REL_TYPES,
     Company,
+    EndpointFrequency,
     LinkLike,
     WritePlan,
     build_plan,
@@ -93,6 +94,7 @@ class GraphStore:
         self._clock = clock
         self._company = Company(settings.company_id, settings.company_name)
         self._mentions_company = company_matcher(settings.company_keywords, settings.company_accounts)
+        self._endpoints = EndpointFrequency()
 
     @classmethod
     async def connect(cls, settings: Settings, metrics: Metrics | None = None) -> GraphStore:
@@ -165,6 +167,13 @@ class GraphStore:
         result, _ = await self._write_tx(work)
         return result
 
+    async def merge_edges(
+        self, tx: neo4j.AsyncTransaction, kind: str, rows: Sequence[dict[str, Any]]
+    ) -> None:
+        """Upsert edges of one kind in ``tx``: rows ``{src, dst, n, fs, ls, conf}`` (de-duplicated
+        by (src, dst) by the caller), each expanded from its sparser end."""
+        await _merge_edges(tx, kind, rows, self._endpoints)
+
     async def ping(self) -> bool:
         rows = await self._read("RETURN 1 AS one")
         return bool(rows and rows[0]["one"] == 1)
@@ -217,7 +226,7 @@ class GraphStore:
                 mentions_company=self._mentions_company,
                 now=self._clock(),
             )
-            await _write_plan(tx, plan)
+            await _write_plan(tx, plan, self._endpoints)
             return plan, frozenset(a.event_id for a in fresh)
 
         (plan, applied_ids), attempts = await self._write_tx(work)
@@ -351,7 +360,18 @@ async def _upsert_nodes(tx: neo4j.AsyncTransaction, label: str, nodes: dict[str,
     return {row["id"] for row in create}
 
 
-async def _write_plan(tx: neo4j.AsyncTransaction, plan: WritePlan) -> None:
+async def _merge_edges(
+    tx: neo4j.AsyncTransaction, kind: str, rows: Sequence[dict[str, Any]], endpoints: EndpointFrequency
+) -> None:
+    endpoints.observe(r["src"] for r in rows)
+    endpoints.observe(r["dst"] for r in rows)
+    from_source = [r for r in rows if endpoints.from_source(r["src"], r["dst"])]
+    from_target = [r for r in rows if not endpoints.from_source(r["src"], r["dst"])]
+    await _run_rows(tx, cypher.EDGE_MERGE[kind][0], from_source)
+    await _run_rows(tx, cypher.EDGE_MERGE[kind][1], from_target)
+
+
+async def _write_plan(tx: neo4j.AsyncTransaction, plan: WritePlan, endpoints: EndpointFrequency) -> None:
     if plan.is_empty:
         return
     created: dict[str, set[str]] = {}
@@ -374,7 +394,12 @@ async def _write_plan(tx: neo4j.AsyncTransaction, plan: WritePlan) -> None:
             }
         )
     for (kind, new), rows in by_kind.items():
-        await _run_rows(tx, (cypher.EDGE_CREATE if new else cypher.EDGE_MERGE)[kind], rows)
+        if new:
+            endpoints.observe(r["src"] for r in rows)
+            endpoints.observe(r["dst"] for r in rows)
+            await _run_rows(tx, cypher.EDGE_CREATE[kind], rows)
+        else:
+            await _merge_edges(tx, kind, rows, endpoints)
     events: list[dict[str, Any]] = [
         {
             "id": ev.id,
@@ -389,10 +414,12 @@ async def _write_plan(tx: neo4j.AsyncTransaction, plan: WritePlan) -> None:
     ]
     await _run_rows(tx, cypher.EVENT_CREATE, events)
     if plan.delete_targets:
-        await _apply_deletes(tx, list(dict.fromkeys(plan.delete_targets)))
+        await _apply_deletes(tx, list(dict.fromkeys(plan.delete_targets)), endpoints)
 
 
-async def _apply_deletes(tx: neo4j.AsyncTransaction, targets: list[str]) -> None:
+async def _apply_deletes(
+    tx: neo4j.AsyncTransaction, targets: list[str], endpoints: EndpointFrequency
+) -> None:
     """Undo the edge contributions of the named events (or of the events that created the named
     posts), once each, then DETACH DELETE the named posts."""
     res = await tx.run(
@@ -410,21 +437,11 @@ async def _apply_deletes(tx: neo4j.AsyncTransaction, targets: list[str]) -> None
         for kind, src, dst in zip(r["ek"] or [], r["es"] or [], r["ed"] or [], strict=True):
             if kind in EDGE_KINDS:
                 dec[(kind, src, dst)] += 1
-    degree: dict[tuple[str, str], int] = {}
-    ends: dict[str, set[str]] = defaultdict(set)
-    for kind, src, dst in dec:
-        ends[EDGE_KINDS[kind].src_label].add(src)
-        ends[EDGE_KINDS[kind].dst_label].add(dst)
-    for label, ids in ends.items():
-        rec = await _single(tx, cypher.DEGREES[label], ids=sorted(ids))
-        degree.update(((label, i), int(d)) for i, d in rec.get("d") or [])
-    by_kind: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    by_kind: dict[str, tuple[list[dict[str, Any]], list[dict[str, Any]]]] = defaultdict(lambda: ([], []))
     for (kind, src, dst), n in dec.items():
-        spec = EDGE_KINDS[kind]
-        fwd = degree.get((spec.src_label, src), 0) <= degree.get((spec.dst_label, dst), 0)
-        by_kind[kind].append({"src": src, "dst": dst, "n": n, "fwd": fwd})
-    for kind, rows in by_kind.items():
-        for statement in cypher.EDGE_DECREMENT[kind]:
-            await _run_rows(tx, statement, rows)
+        by_kind[kind][0 if endpoints.from_source(src, dst) else 1].append({"src": src, "dst": dst, "n": n})
+    for kind, (from_source, from_target) in by_kind.items():
+        await _run_rows(tx, cypher.EDGE_DECREMENT[kind][0], from_source)
+        await _run_rows(tx, cypher.EDGE_DECREMENT[kind][1], from_target)
     if posts:
         await tx.run("UNWIND $ids AS id MATCH (p:Post {id: id}) DETACH DELETE p", ids=[p for p, _ in posts])

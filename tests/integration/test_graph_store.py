@@ -11,14 +11,7 @@ from activity.schema import AccountRef, Activity, ActivityKind, Network, Profile
 from graph.plan import IdentityLink
 from graph.store import SCHEMA_VERSION, GraphStore
 from groundswell.metrics import Metrics
-from tests.fixtures import graph as graph_fixtures
 from tests.fixtures.graph import GraphUnderTest
-
-# The fixtures, also where tests/conftest.py does not list tests.fixtures.graph in pytest_plugins.
-embedded_graph = graph_fixtures.embedded_graph
-graph_backend = graph_fixtures.graph_backend
-graph_metrics = graph_fixtures.graph_metrics
-graph_store = graph_fixtures.graph_store
 
 pytestmark = pytest.mark.integration
 

@@ -266,3 +266,15 @@ def test_shuffled_duplicated_batch_plans_same_edges(batch: list[Activity], seed:
     plan = build_plan(noisy, **kw)
     listed = Counter(e for ev in plan.events for e in ev.edges)
     assert {k: d.count for k, d in plan.edges.items()} == dict(listed)
+
+
+def test_endpoint_frequency_routes_each_row_from_its_sparser_end_and_stays_bounded() -> None:
+    from graph.plan import EndpointFrequency
+
+    freq = EndpointFrequency(max_ids=50)
+    freq.observe(["hub"] * 30 + ["a", "b"])
+    assert freq.from_source("a", "hub") and not freq.from_source("hub", "a")
+    assert freq.from_source("a", "b") and freq.from_source("new", "a")  # ties and unknowns: source
+    freq.observe(f"n{i}" for i in range(100))  # past the bound: halved, ones dropped
+    assert len(freq) <= 50 and freq.count("hub") == 15 and freq.count("a") == 0
+    assert not freq.from_source("hub", "never-seen")
