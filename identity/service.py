@@ -24,6 +24,7 @@ anywhere (the API); the resolver drops candidates the graph says are erased.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -198,10 +199,10 @@ class IdentityService:
         if self._search is not None and fresh:
             many = getattr(self._search, "add_many", None)
             if many is not None:
-                many(fresh)  # one batched encoder call
+                await asyncio.to_thread(many, fresh)  # one batched encoder call, off the event loop
             else:
                 for record in fresh:
-                    self._search.add(record)
+                    await asyncio.to_thread(self._search.add, record)
         return len(rows)
 
     def forget_local(self, record_ids: Sequence[str], texts: Sequence[str] = ()) -> int:
@@ -234,8 +235,14 @@ class IdentityService:
             return Resolution(rid, None, False)
         self.records[rid] = merged
         self._texts.setdefault(rid, set()).add(profile_text(merged))
-        self._search.add(merged)
-        hits = [(o, c) for o, c in self._search.candidates(merged, self._k) if o != rid]
+        search = self._search
+
+        def embed_and_search() -> list[tuple[str, float]]:
+            search.add(merged)
+            return search.candidates(merged, self._k)
+
+        # the model runs off the event loop: a stream worker must keep heart-beating meanwhile
+        hits = [(o, c) for o, c in await asyncio.to_thread(embed_and_search) if o != rid]
         gone = await self.store.read(
             "UNWIND $ids AS id MATCH (a:Account {id: id}) WHERE a.erased = true RETURN a.id AS id",
             ids=[o for o, _ in hits],

@@ -179,12 +179,23 @@ class ResolverState:
     async def get(self) -> IdentityService:
         if self.service is None:
             self.service = await self.factory()
+            await preload_model()
         if self.needs_warm:
             self.needs_warm = False  # set before: a rebalance during warm() asks for another
             loaded = await self.service.warm()
             self.warmed += 1
             log.info("identity resolver (re)warmed with %d stored profiles", loaded)
         return self.service
+
+
+async def preload_model() -> None:
+    """Load the embedding model in a thread (~20 s on a laptop CPU): in the event loop it would stop
+    the consumer's heartbeats for longer than the session timeout and cost a rebalance."""
+    import asyncio
+
+    from embedding.encoder import load_model
+
+    await asyncio.to_thread(load_model)
 
 
 async def apply_command(service: IdentityService, cmd: Command) -> None:
@@ -205,11 +216,13 @@ def install_identity_agent(
     activity_topic: TopicT | None = None,
     links_topic: TopicT | None = None,
     commands_topic: TopicT | None = None,
+    preload: bool = True,
 ) -> ResolverState:
     """Install ``identity-intake`` and ``identity-resolver`` on ``app`` (see the module docstring).
     ``service``: the service, or an async factory (it needs the graph store, opened on first use).
     Topics default to ``social.activity``, ``identity.links`` and ``identity.commands`` declared
-    with ``settings.partitions`` raw-bytes partitions."""
+    with ``settings.partitions`` raw-bytes partitions. ``preload``: load the embedding model at
+    start (in a thread) on every worker, so that a take-over does not wait for it."""
 
     def topic(name: str) -> TopicT:
         return app.topic(
@@ -278,6 +291,8 @@ def install_identity_agent(
     app.agent(commands, name="identity-resolver")(resolver_agent)
     app.on_partitions_revoked.connect(on_rebalance)
     app.on_partitions_assigned.connect(on_rebalance)
+    if preload:  # every worker may become the owner: have the model ready for a fast take-over
+        app.task(preload_model)
     return state
 
 
