@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry
 
@@ -13,6 +16,9 @@ from alerts.ssrf import AddressPolicy
 from alerts.subscriptions import SubscriptionStore
 from alerts.webhooks import RetryPolicy, WebhookSender
 from groundswell.settings import Settings
+from streams.broker import resolve_bootstrap
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -27,6 +33,7 @@ class AlertServices:
     store: SubscriptionStore
     sender: WebhookSender
     dispatcher: AlertDispatcher | None = None  # after start(), unless settings.alerts_dispatcher is off
+    _waiter: asyncio.Task[None] | None = field(default=None, repr=False)
 
     @classmethod
     def build(cls, settings: Settings, registry: CollectorRegistry) -> AlertServices:
@@ -61,7 +68,31 @@ class AlertServices:
         )
         await self.dispatcher.start()
 
+    def start_when_broker_ready(self, retry_s: float = 2.0) -> None:
+        """Start delivery in the background once the broker can be found (external Kafka, or the
+        embedded broker's address file): the API serves meanwhile, and never blocks on it."""
+        if not self.settings.alerts_dispatcher:
+            return
+
+        async def wait_then_start() -> None:
+            while True:
+                try:
+                    bootstrap = await asyncio.to_thread(resolve_bootstrap, self.settings, 0.0)
+                except RuntimeError:
+                    await asyncio.sleep(retry_s)
+                    continue
+                await self.start(bootstrap)
+                log.info("alert delivery started (broker %s)", bootstrap)
+                return
+
+        self._waiter = asyncio.create_task(wait_then_start(), name="alerts-wait-for-broker")
+
     async def stop(self) -> None:
+        if self._waiter is not None:
+            self._waiter.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._waiter
+            self._waiter = None
         if self.dispatcher is not None:
             await self.dispatcher.stop()
         await self.sender.close()

@@ -33,6 +33,7 @@ from alerts.webhooks import (
 )
 from api.alerts_routes import create_alerts_router
 from groundswell.settings import Settings
+from streams.broker import write_address
 from tests.fixtures.broker import BrokerUnderTest, read_values
 from tests.unit._alert_posts import scored
 
@@ -99,10 +100,10 @@ class Receiver:
 
 
 @contextlib.asynccontextmanager
-async def api_server(services: AlertServices, bootstrap: str) -> AsyncIterator[str]:
+async def api_server(services: AlertServices) -> AsyncIterator[str]:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await services.start(bootstrap)
+        services.start_when_broker_ready(retry_s=0.2)  # as api/app.py does
         try:
             yield
         finally:
@@ -216,7 +217,7 @@ async def test_alerts_reach_webhooks_with_signatures_retries_dead_letters_and_ss
         Receiver([503, 503, 200]) as flaky,
         Receiver([500]) as failing,
         Receiver([200]) as filtered,
-        api_server(services, bootstrap) as base,
+        api_server(services) as base,
         httpx.AsyncClient(base_url=base) as client,
     ):
         for receiver, extra in ((good, {}), (flaky, {}), (failing, {}), (filtered, {"min_priority": 0.95})):
@@ -226,6 +227,10 @@ async def test_alerts_reach_webhooks_with_signatures_retries_dead_letters_and_ss
         listed = (await client.get("/subscriptions")).json()
         assert len(listed) == 4 and all("secret" not in s for s in listed)
 
+        # the API serves before the broker is known; delivery starts once its address appears
+        assert services.dispatcher is None
+        write_address(settings.broker_address_file, bootstrap)
+        await until(lambda: services.dispatcher is not None, 10, "the dispatcher to start")
         assert services.dispatcher is not None
         sse = SseReader(client, "/alerts/stream")
         await asyncio.wait_for(sse.connected.wait(), 10)
