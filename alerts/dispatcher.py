@@ -40,6 +40,9 @@ BATCH = 500
 #: the broker answers a fetch after at most this long (librdkafka's 500 ms default would be most of
 #: the 1 s source-to-alert budget)
 FETCH_WAIT_MS = 20
+#: delivery-log entries older than this are forgotten at start-up: a broker keeps alerts for days,
+#: not longer, so an older alert id cannot be redelivered
+DELIVERY_LOG_KEEP_S = 14 * 24 * 3600.0
 
 
 @dataclass
@@ -204,6 +207,12 @@ class AlertDispatcher:
             for tp in partitions:
                 self._progress.pop(tp.partition, None)
 
+        assert self._store is not None
+        forgotten = self._store.forget_deliveries_before(self._clock() - DELIVERY_LOG_KEEP_S)
+        if forgotten:
+            log.info(
+                "forgot %d delivery-log entries older than %.0f days", forgotten, DELIVERY_LOG_KEEP_S / 86400
+            )
         consumer.subscribe([TOPIC_ALERTS], on_assign=on_assign, on_revoke=on_revoke)
         last_commit = time.monotonic()
         workers = [asyncio.create_task(self._work()) for _ in range(self._concurrency)]

@@ -62,6 +62,8 @@ def test_subscription_store_crud_secret_once_and_delivery_log(tmp_path: Path) ->
     store.record_delivery(sub.id, "a1", "dead", 5)
     store.record_delivery(sub.id, "a1", "delivered", 6)
     assert store.delivery_status(sub.id, "a1") == "delivered" and store.delivery_status(sub.id, "a2") is None
+    store.record_delivery(sub.id, "old", "delivered", 1, now=1.0)
+    assert store.forget_deliveries_before(100.0) == 1 and store.delivery_status(sub.id, "old") is None
     # another connection (another process) changes the database: the active cache notices
     other = SubscriptionStore.in_data_dir(tmp_path)
     other.create("https://two.example/hook")
