@@ -42,6 +42,27 @@ from graph.plan import NODE_LABELS
 #: here that cannot be imported is an error, never silently skipped.
 CONTRIBUTORS: tuple[str, ...] = ()
 
+
+@dataclass(frozen=True, slots=True)
+class Contribution:
+    """Schema statements a package keeps next to its own code (``module.attribute``, a tuple of
+    idempotent statements), registered as migration ``version`` when ``registered()`` runs (lazily:
+    those modules import the store, which imports this one). To change one once applied, add a new
+    contribution with a new version: an edited one shows as ``changed`` in ``status``."""
+
+    version: int
+    name: str
+    module: str
+    attribute: str
+    owner: str
+
+
+CONTRIBUTIONS: tuple[Contribution, ...] = (
+    Contribution(
+        100, "persons, review items, manual rules", "identity.persons", "IDENTITY_SCHEMA", "identity"
+    ),
+)
+
 #: the ledger shares the label of the ``SchemaVersion {id: 'graph'}`` summary node, which graph
 #: wipes (tests, resets) keep: wiping the data must not make the schema look unapplied
 LEDGER_LABEL = "SchemaVersion"
@@ -144,6 +165,9 @@ def registered() -> list[Migration]:
     """Every registered migration (the contributors imported first), in version order."""
     for module in CONTRIBUTORS:
         importlib.import_module(module)
+    for c in CONTRIBUTIONS:
+        statements = getattr(importlib.import_module(c.module), c.attribute)
+        register(c.version, c.name, tuple(statements), owner=c.owner)
     return sorted(_REGISTRY.values(), key=lambda m: m.version)
 
 
