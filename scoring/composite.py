@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -71,8 +71,9 @@ class Signals:
     kcore: int
 
 
-@dataclass(frozen=True, slots=True)
-class Contribution:
+class Contribution(NamedTuple):
+    """One signal's part of a composite (a named tuple: the engine builds many of them)."""
+
     signal: str
     raw: float
     normalized: float
@@ -163,33 +164,15 @@ class CompositeScore:
         return orjson.dumps({c.signal: c.contribution for c in self.breakdown}).decode()
 
 
+DEFAULT_WEIGHTS = SignalWeights()
+DEFAULT_HALF_POINTS = HalfPoints()
+
+
 def saturate(x: float, half: float) -> float:
     """``x / (x + half)`` for ``x >= 0`` (negative or non-finite input counts as 0)."""
     if not math.isfinite(x) or x <= 0.0:
         return 0.0
     return x / (x + half)
-
-
-def normalized(signals: Signals, half: HalfPoints) -> tuple[tuple[str, float, float], ...]:
-    """``(signal, raw, normalized)`` for each signal, in ``SIGNALS`` order."""
-    followers = float(signals.followers) if signals.followers is not None else 0.0
-    kcore = float(signals.kcore)
-    return (
-        (
-            "pagerank",
-            signals.pagerank_ratio,
-            saturate(signals.pagerank_ratio - 1.0, half.pagerank_ratio - 1.0),
-        ),
-        ("reach", followers, saturate(followers, half.followers)),
-        ("engagement", signals.engagement, saturate(signals.engagement, half.engagement)),
-        ("kcore", kcore, saturate(kcore, half.kcore)),
-    )
-
-
-def composite_value(signals: Signals, weights: SignalWeights, half: HalfPoints) -> float:
-    """``composite(...).value`` without building the explanation (the hot path of the engine)."""
-    parts = normalized(signals, half)
-    return math.fsum(getattr(weights, name) * norm for name, _, norm in parts)
 
 
 def composite(
@@ -200,12 +183,21 @@ def composite(
     half: HalfPoints | None = None,
 ) -> CompositeScore:
     """Score one account; the breakdown's contributions sum to ``value``."""
-    w = weights or SignalWeights()
-    parts = normalized(signals, half or HalfPoints())
-    breakdown = tuple(
-        Contribution(name, raw, norm, getattr(w, name), getattr(w, name) * norm) for name, raw, norm in parts
+    w = weights or DEFAULT_WEIGHTS
+    h = half or DEFAULT_HALF_POINTS
+    followers = float(signals.followers) if signals.followers is not None else 0.0
+    kcore = float(signals.kcore)
+    n_pr = saturate(signals.pagerank_ratio - 1.0, h.pagerank_ratio - 1.0)
+    n_reach = saturate(followers, h.followers)
+    n_eng = saturate(signals.engagement, h.engagement)
+    n_k = saturate(kcore, h.kcore)
+    breakdown = (
+        Contribution("pagerank", signals.pagerank_ratio, n_pr, w.pagerank, w.pagerank * n_pr),
+        Contribution("reach", followers, n_reach, w.reach, w.reach * n_reach),
+        Contribution("engagement", signals.engagement, n_eng, w.engagement, w.engagement * n_eng),
+        Contribution("kcore", kcore, n_k, w.kcore, w.kcore * n_k),
     )
-    value = math.fsum(c.contribution for c in breakdown)
+    value = breakdown[0][4] + breakdown[1][4] + breakdown[2][4] + breakdown[3][4]
     return CompositeScore(account_id, value, signals, breakdown, at)
 
 

@@ -15,6 +15,9 @@ is exact but can take tens of milliseconds next to big hubs (scoring.kcore), so 
 with ``kcore_budget_s`` spends at most that much on them per ``apply`` and defers the rest to
 ``maintain(budget_s)``, which the stream calls when idle; ``kcore_backlog`` says how far behind
 core numbers are. With ``kcore_budget_s=None`` (the default) every ``apply`` is exact at once.
+An account is reported when its composite moved by more than ``change_tolerance`` since its last
+report; PageRank alone re-scores an account once its rank could have moved the composite by half
+the tolerance, so a reported score is within 1.5 tolerances of the current one.
 Ageing alone (engagement decaying with time) is not reported as a change: it lowers every
 engaged account alike; ``score`` always decays to the engine's clock.
 """
@@ -139,6 +142,8 @@ class InfluenceEngine:
         self.half_points = half_points or HalfPoints()
         self._pr = IncrementalPageRank(alpha=alpha, tol=tol, half_life_s=half_life_s)
         self._kc = IncrementalCoreNumbers()
+        self._ratio_delta = self._pagerank_report_delta()
+        self._inv_baseline = 1.0 / (1.0 - alpha)
         self.kcore_budget_s = kcore_budget_s
         self._kc_pending: deque[tuple[str, str]] = deque()
         self._engagement: dict[str, float] = {}  # log-space sums (scoring.influence)
@@ -170,7 +175,8 @@ class InfluenceEngine:
             result.applied += 1
             batch.append(WeightedEdge(e.src, e.dst, w, e.at))
             self._clock = max(self._clock, e.at)
-            concerned.add(e.src)
+            if e.src not in self._reported:  # a new account: reported once; later, only PageRank
+                concerned.add(e.src)  # (touched nodes) or core numbers move an actor's signals
             concerned.add(e.dst)
             if e.src != e.dst:
                 self._engagement[e.dst] = influence.add(
@@ -180,7 +186,7 @@ class InfluenceEngine:
             self._kc.add_node(e.src)
             self._kc.add_node(e.dst)
         if batch:
-            concerned.update(self._pr.add_edges(batch))
+            concerned.update(self._pr.add_edges(batch, self._ratio_delta))
         concerned.update(self._update_cores(self.kcore_budget_s))
         result.changed = self._report(concerned)
         return result
@@ -276,8 +282,11 @@ class InfluenceEngine:
             raise ValueError("unsupported influence engine snapshot version")
         self.half_life_s = float(state["half_life_s"])
         self.change_tolerance = float(state["change_tolerance"])
+        self._ratio_delta = self._pagerank_report_delta()
         self._clock = -math.inf if state["clock"] is None else float(state["clock"])
         self._pr = IncrementalPageRank.from_state(state["pagerank"])
+        self.alpha = self._pr.alpha
+        self._inv_baseline = 1.0 / (1.0 - self.alpha)
         self._kc = IncrementalCoreNumbers.from_state(state["kcore"])
         self._kc_pending = deque((str(u), str(v)) for u, v in state["kcore_pending"])
         self._engagement = {str(k): float(v) for k, v in state["engagement"].items()}
@@ -328,11 +337,17 @@ class InfluenceEngine:
             kcore=self._kc.core(account_id),
         )
 
+    def _pagerank_report_delta(self) -> float:
+        """How far an account's PageRank ratio may move before it is re-scored: the composite moves
+        by at most half the change tolerance (the saturation's steepest slope is w / (h - 1))."""
+        w = max(self.weights.pagerank, 1e-12)
+        return 0.5 * self.change_tolerance * (self.half_points.pagerank_ratio - 1.0) / w
+
     def _value(self, account_id: str, at: float) -> float:
         """The composite value alone, inlined (the per-touched-account hot path); equals
-        ``composite_value(self._signals(...))`` up to rounding, which a unit test checks."""
+        ``composite(...).value`` up to rounding, which a unit test checks."""
         w, h = self.weights, self.half_points
-        x = self._pr.ratio(account_id) - 1.0
+        x = self._pr.raw(account_id) * self._inv_baseline - 1.0
         value = w.pagerank * x / (x + h.pagerank_ratio - 1.0) if x > 0.0 else 0.0
         f = self._followers.get(account_id, 0)
         if f > 0:

@@ -89,6 +89,7 @@ class IncrementalPageRank:
         self._wsum: list[float] = []
         self._p: list[float] = []
         self._r: list[float] = []
+        self._p_seen: list[float] = []  # p when the node was last returned by add_edges
         self._sum_p = 0.0
         self.pushes = 0
 
@@ -135,10 +136,12 @@ class IncrementalPageRank:
     def add_edge(self, src: str, dst: str, weight: float, at: float = 0.0) -> set[str]:
         return self.add_edges([WeightedEdge(src, dst, weight, at)])
 
-    def add_edges(self, edges: Iterable[WeightedEdge]) -> set[str]:
-        """Apply a batch of interactions, then settle residuals once; returns the nodes whose
-        estimate changed. Weights must be positive and finite (a ValueError names the bad edge
-        before anything of the batch is applied)."""
+    def add_edges(self, edges: Iterable[WeightedEdge], report_ratio_delta: float = 0.0) -> set[str]:
+        """Apply a batch of interactions, then settle residuals once. Returns the nodes whose
+        ``ratio`` moved by more than ``report_ratio_delta`` since they were last returned (0: every
+        node whose estimate changed), so a caller re-scores only those and no drift accumulates
+        unseen. Weights must be positive and finite (a ValueError names the bad edge before
+        anything of the batch is applied)."""
         batch = list(edges)
         for e in batch:
             if not (math.isfinite(e.weight) and e.weight > 0.0 and math.isfinite(e.at)):
@@ -177,7 +180,14 @@ class IncrementalPageRank:
             queue.append(u)
             queue.append(t)
         touched = self._settle(queue)
-        return {self._ids[i] for i in touched}
+        p, seen, ids = self._p, self._p_seen, self._ids
+        delta = report_ratio_delta * (1.0 - alpha)
+        moved: set[str] = set()
+        for i in touched:
+            if abs(p[i] - seen[i]) > delta:
+                seen[i] = p[i]
+                moved.add(ids[i])
+        return moved
 
     def settle(self, tol: float | None = None) -> int:
         """Push every residual above ``tol`` (default: this instance's) - e.g. a tighter pass before
@@ -202,6 +212,7 @@ class IncrementalPageRank:
         self._wsum.append(0.0)
         self._p.append(0.0)
         self._r.append(1.0 - self.alpha)
+        self._p_seen.append(-1.0)  # never returned yet: any estimate counts as moved
         queue.append(i)
         return i
 
@@ -237,10 +248,11 @@ class IncrementalPageRank:
         p, r, out, wsum = self._p, self._r, self._out, self._wsum
         alpha, eps = self.alpha, self._eps
         touched: set[int] = set()
+        touch, pop, append = touched.add, queue.popleft, queue.append
         pushes = 0
         pushed_mass = 0.0
         while queue:
-            u = queue.popleft()
+            u = pop()
             ru = r[u]
             if -eps <= ru <= eps:
                 continue
@@ -248,7 +260,7 @@ class IncrementalPageRank:
             p[u] += ru
             pushed_mass += ru
             r[u] = 0.0
-            touched.add(u)
+            touch(u)
             w = wsum[u]
             if w > 0.0:
                 f = alpha * ru / w
@@ -257,7 +269,7 @@ class IncrementalPageRank:
                     rv = old + f * x
                     r[v] = rv
                     if (rv > eps or rv < -eps) and -eps <= old <= eps:
-                        queue.append(v)
+                        append(v)
         self._sum_p += pushed_mass
         self.pushes += pushes
         return touched
@@ -275,6 +287,7 @@ class IncrementalPageRank:
             "out": [[[j, x] for j, x in row.items()] for row in self._out],
             "p": self._p,
             "r": self._r,
+            "p_seen": self._p_seen,
         }
 
     @classmethod
@@ -287,7 +300,8 @@ class IncrementalPageRank:
         pr._wsum = [math.fsum(row.values()) for row in pr._out]
         pr._p = [float(x) for x in state["p"]]
         pr._r = [float(x) for x in state["r"]]
-        if not (len(pr._out) == len(pr._p) == len(pr._r) == len(pr._ids)):
+        pr._p_seen = [float(x) for x in state["p_seen"]]
+        if not (len(pr._out) == len(pr._p) == len(pr._r) == len(pr._p_seen) == len(pr._ids)):
             raise ValueError("inconsistent PageRank state: arrays of different lengths")
         pr._sum_p = math.fsum(pr._p)
         return pr
