@@ -33,9 +33,12 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from graph.plan import NODE_LABELS
+
+if TYPE_CHECKING:
+    from groundswell.settings import Settings
 
 #: modules that register migrations when imported (``register`` at module level); imported by
 #: ``registered()`` so that every process (worker, API, CLI) applies the same set. A module named
@@ -283,12 +286,13 @@ def _float(v: Any) -> float | None:
 
 
 # -- command line (until ``groundswell graph migrate`` wires the same two functions) -------------
-async def run_cli(show_status: bool) -> int:
-    """``--status``: print the table, exit 1 if anything is pending or changed; else migrate."""
+async def run_cli(show_status: bool, settings: Settings | None = None) -> int:
+    """``--status``: print the table, exit 1 if anything is pending or changed; else migrate
+    and print the table. -> the exit status."""
     from graph.store import GraphStore
     from groundswell.settings import Settings
 
-    store = await GraphStore.connect(Settings())
+    store = await GraphStore.connect(settings or Settings())
     try:
         if not show_status:
             await store.setup()
