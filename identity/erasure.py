@@ -23,6 +23,7 @@ Kept, by design: interaction edges between accounts (counts and times, no conten
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +33,8 @@ from identity import persons as gp
 from identity.audit import AuditAction, AuditEvent
 from identity.manual import IdentityError
 from identity.service import IdentityService
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +97,10 @@ async def _local(service: IdentityService, record_ids: list[str], texts: list[st
     """This process's index, profiles and cache; then the resolver owner's, when it is elsewhere."""
     dropped = service.forget_local(record_ids, texts)
     if service.forward_erasure is not None and record_ids:
-        await service.forward_erasure(record_ids)
+        try:
+            await service.forward_erasure(record_ids)
+        except Exception as e:  # the graph is erased; the owner also drops erased candidates itself
+            log.warning("could not tell the resolver owner about an erasure: %r", e)
     return dropped
 
 

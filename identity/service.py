@@ -358,7 +358,13 @@ class IdentityService:
                 await self.resolve(r, cause=f"{cause}:{r.record_id}")
             report.resolved = len(todo)
         elif self._submit is not None and todo:
-            await self._submit(todo)
+            try:
+                await self._submit(todo)
+            except Exception as e:
+                raise IdentityError(
+                    503,
+                    f"customers written, but the resolution queue is unreachable ({e}); import again later",
+                ) from e
             report.queued = len(todo)
         return report
 
