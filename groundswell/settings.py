@@ -18,6 +18,17 @@ TOPIC_SIGNALS = "scores.signals"  # internal: activity fanned out to the account
 TOPIC_INFLUENCE = "scores.influence"
 TOPIC_PRIORITY = "scores.priority"
 TOPIC_ALERTS = "crm.alerts"
+TOPIC_IDENTITY_COMMANDS = "identity.commands"  # internal: one partition, one identity resolver
+TOPIC_TOPIC_VOLUME = "alerts.topic-volume"  # internal: mentions per (topic, minute), for spikes
+#: what the workers' consumer group reads (the others are outputs for downstream consumers)
+CONSUMED_TOPICS = (
+    TOPIC_RAW,
+    TOPIC_ACTIVITY,
+    TOPIC_IDENTITY_COMMANDS,
+    TOPIC_SIGNALS,
+    TOPIC_PRIORITY,
+    TOPIC_TOPIC_VOLUME,
+)
 ALL_TOPICS = (
     TOPIC_RAW,
     TOPIC_ACTIVITY,

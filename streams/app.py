@@ -9,6 +9,7 @@ what was written (see ../shared/DESIGN.md "Embedded broker" and README).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 
@@ -18,39 +19,35 @@ from faust.types import StreamT, TableT, TopicT
 
 from activity.raw import RawEvent
 from activity.schema import Activity
+from alerts.rules import SubjectState
+from alerts.spikes import TopicCount, TopicVolume
+from alerts.stage import TOPIC_TOPIC_VOLUME, PostAlerting, SpikeAlerting
+from graph import scores as scores_graph
 from groundswell.metrics import Metrics
 from groundswell.settings import (
     ALL_TOPICS,
     TOPIC_ACTIVITY,
     TOPIC_IDENTITY,
-    TOPIC_INFLUENCE,
     TOPIC_PRIORITY,
     TOPIC_RAW,
     TOPIC_SIGNALS,
     Settings,
 )
-from identity.resolver import IdentityLink
-from scoring.influence import NO_SCORE
 from scoring.priority import ScoredPost
 from streams.compat import tolerate_mock_sync_group_invalid_request
 from streams.faust_config import faust_settings
 from streams.graph_writer import GraphWriter
-from streams.pipeline import (
-    AlertStage,
-    IdentityStage,
-    InfluenceState,
-    NormalizeStage,
-    Out,
-    ScoringResult,
-    ScoringStage,
-    SignalStage,
-    bad_record,
-)
+from streams.identity_agent import TOPIC_IDENTITY_COMMANDS, default_service, install_identity_agent
+from streams.pipeline import NormalizeStage, Out, bad_record
+from streams.ranking import FLUSH_S, MAX_PENDING, Person, RankStage
+from streams.signals import SignalStage
 
 log = logging.getLogger(__name__)
 
-BATCH = 500
-SCORE_FLUSH_S = 0.25
+#: the ranker saves its engine this often (streams.ranking)
+SNAPSHOT_S = 10.0
+#: deferred core-number work per idle tick
+KCORE_IDLE_BUDGET_S = 0.02
 
 
 def create_app(settings: Settings, bootstrap: str, metrics: Metrics) -> faust.App:
@@ -71,16 +68,8 @@ def create_app(settings: Settings, bootstrap: str, metrics: Metrics) -> faust.Ap
     activity_topic = topic(TOPIC_ACTIVITY)
     signals_topic = topic(TOPIC_SIGNALS)
     priority_topic = topic(TOPIC_PRIORITY)
+    volume_topic = topic(TOPIC_TOPIC_VOLUME)
     topics = {name: topic(name) for name in ALL_TOPICS if name != TOPIC_RAW}  # what stages send to
-    graph_topic = app.topic(
-        TOPIC_ACTIVITY,
-        TOPIC_IDENTITY,
-        TOPIC_INFLUENCE,
-        key_type=bytes,
-        value_type=bytes,
-        key_serializer="raw",
-        value_serializer="raw",
-    )
 
     def table(name: str) -> TableT[str, bytes]:
         return app.Table(
@@ -91,16 +80,16 @@ def create_app(settings: Settings, bootstrap: str, metrics: Metrics) -> faust.Ap
             partitions=settings.partitions,
         )
 
-    linked = table("identity-linked")
-    influence_table = table("influence")
-    alerted = table("alerted")
+    alert_state = table("alert-subjects")  # cooldowns and recent event ids per person/account
+    volume_state = table("alert-topic-volume")  # mentions per topic and hour, for spikes
 
     normalize_stage = NormalizeStage(settings, metrics)
-    identity_stage = IdentityStage(metrics)
     signal_stage = SignalStage(settings, metrics)
-    scoring_stage = ScoringStage(settings, metrics)
-    alert_stage = AlertStage(settings, metrics)
+    rank_stage = RankStage(settings, metrics)
+    post_alerting = PostAlerting(settings, metrics)
+    spike_alerting = SpikeAlerting(settings, metrics)
     writer = GraphWriter(settings, metrics)
+    half_life_s = settings.influence_half_life_hours * 3600.0
 
     async def send_all(outs: Sequence[Out]) -> None:
         for o in outs:
@@ -116,102 +105,111 @@ def create_app(settings: Settings, bootstrap: str, metrics: Metrics) -> faust.Ap
             )
             await send_all(normalize_stage.process(raw))
 
-    @app.agent(activity_topic, name="identity")
-    async def identity_agent(stream: StreamT[bytes]) -> None:
+    install_identity_agent(
+        app,
+        settings=settings,
+        metrics=metrics,
+        service=lambda: default_service(settings, metrics),
+        activity_topic=activity_topic,
+        links_topic=topics[TOPIC_IDENTITY],
+        commands_topic=topic(TOPIC_IDENTITY_COMMANDS),
+    )
+
+    @app.agent(signals_topic, name="ranking")
+    async def ranking_agent(stream: StreamT[bytes]) -> None:
+        # every record has one key (streams.signals.RANK_KEY): this worker owns the whole graph's
+        # ranking while it holds that partition
         async for event in stream.events():
-            # the record key is the actor's account id: decode the activity only for a new account
-            account = event.key.decode() if isinstance(event.key, bytes) else ""
-            if account and linked.get(account) is not None:
-                identity_stage.seen()
-                continue
-            try:
-                activity = Activity.from_dict(orjson.loads(event.value))
-            except Exception as e:  # a record we did not write; never stop the stream
-                await send_all([bad_record("identity", TOPIC_ACTIVITY, event.value, e, metrics)])
-                continue
-            out = identity_stage.process(activity, already_linked=False)
-            if out is not None:
-                linked[activity.actor.id] = b"1"
-                await send_all([out])
-
-    pending_scores = ScoringResult()
-
-    async def flush_scores() -> None:
-        nonlocal pending_scores
-        if pending_scores.updated:
-            done, pending_scores = pending_scores, ScoringResult()
-            scoring_stage.finish(done)
-            await send_all(done.outs)
-
-    @app.agent(signals_topic, name="scoring")
-    async def scoring_agent(stream: StreamT[bytes]) -> None:
-        # one event at a time: Faust tables need the current event to know their partition;
-        # influence updates are coalesced per account and sent every SCORE_FLUSH_S (flush_timer)
-        async for event in stream.events():
-            account = event.key.decode() if isinstance(event.key, bytes) else str(event.key)
+            if not rank_stage.loaded:
+                rank_stage.load()
+                if len(rank_stage.engine) == 0:  # no snapshot: start from what the graph holds
+                    store = await writer.open()
+                    rank_stage.rebuild(
+                        await scores_graph.stored_event_edges(store),
+                        await scores_graph.stored_followers(store),
+                    )
             try:
                 signal = orjson.loads(event.value)
-            except orjson.JSONDecodeError as e:
-                await send_all([bad_record("scoring", TOPIC_SIGNALS, event.value, e, metrics)])
+                mentions = rank_stage.apply(signal, event.message.offset)
+            except Exception as e:  # a record we did not write; never stop the stream
+                await send_all([bad_record("ranking", TOPIC_SIGNALS, event.value, e, metrics)])
                 continue
-            state = pending_scores.updated.get(account)
-            if state is None:
-                stored = influence_table.get(account)
-                if stored is not None:
-                    state = InfluenceState.from_bytes(stored)
-                else:  # unknown here (new account, or the broker restarted empty): the graph knows
-                    kept = await writer.stored_influence(account)
-                    state = InfluenceState(log_score=NO_SCORE if kept is None else kept)
-            result = ScoringResult(updated=pending_scores.updated)
-            scoring_stage.apply(account, state, event.message.offset, signal, result)
-            influence_table[account] = state.to_bytes()
-            await send_all(result.outs)
-            if len(pending_scores.updated) >= BATCH:
-                await flush_scores()
+            if mentions:
+                authors = [str(m["activity"]["actor"]["id"]) for m in mentions]
+                store = await writer.open()
+                people = {
+                    a: Person(p, v) for a, (p, v) in (await scores_graph.persons_of(store, authors)).items()
+                }
+                await send_all(rank_stage.score(mentions, people))
+            if len(rank_stage.pending) >= MAX_PENDING:
+                await flush_influence()
 
-    @app.timer(interval=SCORE_FLUSH_S)
-    async def flush_timer() -> None:
-        await flush_scores()
+    async def flush_influence() -> None:
+        pending = list(rank_stage.pending.values())
+        outs = rank_stage.flush()
+        if outs:
+            await scores_graph.write_scores(await writer.open(), pending, half_life_s)
+            await send_all(outs)
+
+    @app.timer(interval=FLUSH_S)
+    async def influence_timer() -> None:
+        rank_stage.maintain(KCORE_IDLE_BUDGET_S)
+        await flush_influence()
+
+    @app.timer(interval=SNAPSHOT_S)
+    async def snapshot_timer() -> None:
+        if rank_stage.loaded:
+            await asyncio.to_thread(rank_stage.save)
 
     @app.agent(priority_topic, name="alerting")
     async def alerting_agent(stream: StreamT[bytes]) -> None:
         async for event in stream.events():
-            account = event.key.decode() if isinstance(event.key, bytes) else str(event.key)
-            last = alerted.get(account)
-            if last is not None and int(last) >= event.message.offset:
-                continue  # redelivered after a restart: its alert went out already
             try:
                 post = ScoredPost.from_dict(orjson.loads(event.value))
             except Exception as e:
                 await send_all([bad_record("alerting", TOPIC_PRIORITY, event.value, e, metrics)])
                 continue
-            await send_all(alert_stage.process(post))
-            alerted[account] = str(event.message.offset).encode()
+            subject = post_alerting.subject(post)
+            state = SubjectState.from_bytes(alert_state.get(subject))
+            emits = post_alerting.process(post, state)
+            alert_state[subject] = state.to_bytes()  # de-dup memory: a redelivered post alerts once
+            await send_all([Out(e.topic, e.key, e.value) for e in emits])
 
-    @app.agent(graph_topic, name="graph")
+    @app.timer(interval=1.0)
+    async def volume_timer() -> None:
+        for e in post_alerting.drain_counts():
+            await volume_topic.send(key=e.key, value=e.value)
+
+    @app.agent(volume_topic, name="spikes")
+    async def spikes_agent(stream: StreamT[bytes]) -> None:
+        async for event in stream.events():
+            topic_name = event.key.decode() if isinstance(event.key, bytes) else str(event.key)
+            try:
+                count = TopicCount.from_bytes(event.value)
+            except Exception as e:
+                await send_all([bad_record("spikes", TOPIC_TOPIC_VOLUME, event.value, e, metrics)])
+                continue
+            state = TopicVolume.from_bytes(volume_state.get(topic_name))
+            emits = spike_alerting.process(count, state)
+            volume_state[topic_name] = state.to_bytes()
+            await send_all([Out(e.topic, e.key, e.value) for e in emits])
+
+    @app.agent(activity_topic, name="graph")
     async def graph_agent(stream: StreamT[bytes]) -> None:
         async for events in stream.take_events(  # type: ignore[attr-defined]  # on faust.Stream, not StreamT
             settings.graph_batch_size, within=settings.graph_batch_seconds
         ):
             activities: list[Activity] = []
-            links: list[IdentityLink] = []
-            scores: list[tuple[str, float, float]] = []
             bad: list[Out] = []  # dead letters, then the signals of the applied activities
             for event in events:
-                name = event.message.topic
                 try:
-                    d = orjson.loads(event.value)
-                    if name == TOPIC_ACTIVITY:
-                        activities.append(Activity.from_dict(d))
-                    elif name == TOPIC_IDENTITY:
-                        links.append(IdentityLink.from_dict(d))
-                    elif name == TOPIC_INFLUENCE:
-                        scores.append((d["account_id"], float(d["influence_log"]), float(d["at"])))
+                    activities.append(Activity.from_dict(orjson.loads(event.value)))
                 except Exception as e:
-                    bad.append(bad_record("graph", name, event.value, e, metrics))
-            applied, dead = await writer.write(activities, links, scores)
+                    bad.append(bad_record("graph", TOPIC_ACTIVITY, event.value, e, metrics))
+            applied, dead = await writer.write(activities, [], [])
             # scores count only what the graph applied now: a replayed event moves no score twice
-            bad.extend(signal_stage.process(applied))
+            # intent classification runs the embedding model: off the event loop
+            bad.extend(await asyncio.to_thread(signal_stage.process, applied))
             await send_all(bad + dead)
 
     @app.task
@@ -221,6 +219,9 @@ def create_app(settings: Settings, bootstrap: str, metrics: Metrics) -> faust.Ap
     @app.timer(interval=5.0)
     async def report_lag() -> None:
         consumer = app.consumer
+        # velocity counts the mentions of this worker's share of social.activity: scale it up
+        assigned = sum(1 for tp in consumer.assignment() if tp.topic == TOPIC_ACTIVITY)
+        signal_stage.mentions.velocity_share = assigned / settings.partitions if assigned else 1.0
         for tp in consumer.assignment():
             try:
                 end = consumer.highwater(tp)

@@ -15,10 +15,10 @@ import confluent_kafka
 from activity.deadletter import DeadLetter, DeadLetterReason
 from activity.raw import RawEvent
 from groundswell.metrics import Metrics
-from groundswell.settings import ALL_TOPICS, TOPIC_DEADLETTER, TOPIC_RAW
+from groundswell.settings import CONSUMED_TOPICS, TOPIC_DEADLETTER, TOPIC_RAW
 
 #: the pipeline's consumer-group topics whose lag throttles producers
-WATCHED_TOPICS = tuple(t for t in ALL_TOPICS if t not in ("social.deadletter", "crm.alerts"))
+WATCHED_TOPICS = CONSUMED_TOPICS
 
 
 class RawProducer:

@@ -105,7 +105,8 @@ def test_after_the_broker_restarts_empty_scores_continue_from_the_graph(
     pipeline: Pipeline, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     """The embedded broker keeps nothing across a restart; the graph store is the system of
-    record: a new broker and worker must add to the influence the graph holds, not start at 0."""
+    record: a new broker and worker (and a ranker with no snapshot, in a new data_dir) must add to
+    the influence the graph holds, not start at 0."""
     pipeline.wait_idle()
     star = pipeline.top_influencers(1)[0]
     broker = EmbeddedBroker()
@@ -146,7 +147,9 @@ def test_after_the_broker_restarts_empty_scores_continue_from_the_graph(
         after = {r["id"]: r for r in restarted.top_influencers(5)}[star["id"]]
         half_life = settings.influence_half_life_hours * 3600
         expected = influence.add(star["influence_log"], 0.5, 1_783_176_000.0 - 1.0, half_life)
-        assert after["influence_log"] == pytest.approx(expected, abs=1e-6)
+        # the ranker re-seeds from the graph's edges (count x weight at their last time): the
+        # capture spans minutes of a 7-day half-life, so the approximation is far below 1e-4
+        assert after["influence_log"] == pytest.approx(expected, abs=1e-4)
     finally:
         proc.terminate()
         proc.wait(30)

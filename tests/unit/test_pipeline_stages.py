@@ -2,24 +2,28 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import orjson
 
 from activity.raw import RawEvent, RawFormat
 from activity.schema import AccountRef, Activity, ActivityKind, Network
 from groundswell.metrics import Metrics
-from groundswell.settings import TOPIC_ACTIVITY, TOPIC_DEADLETTER, TOPIC_INFLUENCE, TOPIC_PRIORITY, Settings
-from scoring.priority import ScoredPost
-from streams.pipeline import (
-    AlertStage,
-    IdentityStage,
-    InfluenceState,
-    NormalizeStage,
-    ScoringResult,
-    ScoringStage,
-    SignalStage,
+from groundswell.settings import (
+    TOPIC_ACTIVITY,
+    TOPIC_DEADLETTER,
+    TOPIC_INFLUENCE,
+    TOPIC_PRIORITY,
+    TOPIC_SIGNALS,
+    Settings,
 )
+from scoring.priority import ScoredPost
+from streams.pipeline import NormalizeStage
+from streams.ranking import Person, RankStage
+from streams.signals import RANK_KEY, SignalStage
 
-SETTINGS = Settings(company_keywords=("acme",), alert_influence_min=0.5, alert_sentiment_max=-0.3)
+SETTINGS = Settings(company_keywords=("acme",), intent_enabled=False)
 T = 1_783_000_000.0
 
 
@@ -58,16 +62,7 @@ def test_normalize_stage_keys_activities_by_actor_and_dead_letters_bad_input() -
     assert orjson.loads(bad[0].value)["reason"] == "malformed_json"
 
 
-def test_identity_stage_links_new_accounts_once() -> None:
-    stage = IdentityStage(Metrics.create())
-    a = activity("e1", ActivityKind.LIKE, "ann", "bob")
-    out = stage.process(a, already_linked=False)
-    assert out is not None
-    assert out.key == b"x:ann"
-    assert stage.process(a, already_linked=True) is None
-
-
-def test_signals_aggregate_per_account_and_carry_company_mentions() -> None:
+def test_signals_are_one_record_per_chunk_keyed_for_the_single_ranker() -> None:
     stage = SignalStage(SETTINGS, Metrics.create())
     outs = stage.process(
         [
@@ -76,50 +71,74 @@ def test_signals_aggregate_per_account_and_carry_company_mentions() -> None:
             activity("e3", ActivityKind.POST, "cat", text="@acme your support is awful, worst ever"),
         ]
     )
-    by_key = {o.key: orjson.loads(o.value) for o in outs}
-    assert sorted(w for w, _ in by_key[b"x:star"]["edges"]) == [0.5, 2.0]
-    mention = by_key[b"x:cat"]["mentions"][0]
+    assert [(o.topic, o.key) for o in outs] == [(TOPIC_SIGNALS, RANK_KEY)]
+    record = orjson.loads(outs[0].value)
+    edges = sorted((e[0], e[2], e[5]) for e in record["edges"])
+    assert edges == [("e1", "x:star", 0.5), ("e2", "x:star", 2.0)]
+    (mention,) = record["mentions"]
+    assert mention["activity"]["event_id"] == "e3"
     assert mention["sentiment"] < -0.3
+    assert mention["topics"]
+    assert stage.process([activity("e4", ActivityKind.POST, "dan", text="nothing to see")]) == []
 
 
-def test_scoring_applies_each_signal_record_once_and_scores_mentions() -> None:
-    stage = ScoringStage(SETTINGS, Metrics.create(), clock=lambda: T)
-    state = InfluenceState()
-    result = ScoringResult()
-    signal = {"edges": [[2.0, T], [1.0, T]], "mentions": []}
-    stage.apply("x:star", state, 10, signal, result)
-    once = state.log_score
-    stage.apply("x:star", state, 10, signal, result)  # redelivered: same offset
-    stage.apply("x:star", state, 9, signal, result)  # older
-    assert state.log_score == once
-    restored = InfluenceState.from_bytes(state.to_bytes())
-    assert restored == state
+def _signal(*edges: tuple[str, str, str]) -> dict[str, Any]:
+    return {
+        "edges": [[ev, src, dst, "repost", T, 2.0, T - 0.5] for ev, src, dst in edges],
+        "followers": [],
+        "mentions": [],
+    }
+
+
+def test_ranker_applies_each_record_once_and_reports_composites(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, intent_enabled=False)
+    stage = RankStage(settings, Metrics.create(), clock=lambda: T + 1)
+    stage.load()
+    stage.apply(_signal(("e1", "x:a", "x:star"), ("e2", "x:b", "x:star")), offset=10)
+    first = {k: v.value for k, v in stage.pending.items()}
+    assert first["x:star"] > first.get("x:a", 0.0)
+    stage.apply(_signal(("e3", "x:c", "x:star")), offset=10)  # redelivered offset: nothing
+    stage.apply(_signal(("e1", "x:a", "x:star")), offset=11)  # same edge again: nothing new
+    assert {k: v.value for k, v in stage.pending.items()} == first
+    outs = stage.flush()
+    assert {o.topic for o in outs} == {TOPIC_INFLUENCE}
+    star = next(orjson.loads(o.value) for o in outs if o.key == b"x:star")
+    assert abs(sum(c["contribution"] for c in star["breakdown"]) - star["value"]) < 1e-9
+    assert stage.flush() == []
+
+
+def test_ranker_scores_mentions_with_the_authors_influence_and_person(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, intent_enabled=False)
+    stage = RankStage(settings, Metrics.create(), clock=lambda: T + 1)
     mention = {
         "activity": activity("e9", ActivityKind.POST, "star", text="acme broke it").to_dict(),
         "sentiment": -0.8,
+        "topics": ["acme"],
     }
-    stage.apply("x:star", state, 11, {"edges": [], "mentions": [mention]}, result)
-    priority = [o for o in result.outs if o.topic == TOPIC_PRIORITY]
-    post = ScoredPost.from_dict(orjson.loads(priority[0].value))
-    assert abs(post.influence - 3.0) < 1e-6
-    stage.finish(result)
-    influence_out = [orjson.loads(o.value) for o in result.outs if o.topic == TOPIC_INFLUENCE]
-    assert influence_out[0]["account_id"] == "x:star"
+    signal = _signal(("e1", "x:a", "x:star"), ("e2", "x:b", "x:star"))
+    signal["mentions"] = [mention]
+    mentions = stage.apply(signal, offset=1)
+    outs = stage.score(mentions, {"x:star": Person("person:1", 40_000.0)})
+    (out,) = outs
+    assert out.topic == TOPIC_PRIORITY and out.key == b"person:1"
+    post = ScoredPost.from_dict(orjson.loads(out.value))
+    assert post.person_id == "person:1" and post.customer_value == 40_000.0
+    assert post.influence == round(stage.engine.score("x:star").value, 4) > 0.0
+    assert 0.0 <= post.priority <= 1.0
 
 
-def test_alert_stage_emits_for_negative_influential_posts_only() -> None:
-    stage = AlertStage(SETTINGS, Metrics.create(), clock=lambda: T + 2)
-    base = dict(
-        event_id="e",
-        account_id="x:a",
-        post_id=None,
-        network="x",
-        text="t",
-        created_at=T,
-        received_at=T,
-        priority=0.7,
-        reasons=(),
-    )
-    assert stage.process(ScoredPost(**base, sentiment=-0.8, influence=2.0))  # type: ignore[arg-type]
-    assert not stage.process(ScoredPost(**base, sentiment=0.4, influence=9.0))  # type: ignore[arg-type]
-    assert not stage.process(ScoredPost(**base, sentiment=-0.8, influence=0.1))  # type: ignore[arg-type]
+def test_ranker_snapshot_resumes_after_a_restart(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, intent_enabled=False)
+    stage = RankStage(settings, Metrics.create(), clock=lambda: T + 1)
+    stage.load()
+    stage.apply(_signal(("e1", "x:a", "x:star"), ("e2", "x:b", "x:star")), offset=5)
+    assert stage.save() and not stage.save()  # nothing new: no second write
+    again = RankStage(settings, Metrics.create(), clock=lambda: T + 1)
+    again.load()
+    assert again.last_offset == 5
+    assert again.engine.score("x:star").value == stage.engine.score("x:star").value
+    assert again.apply(_signal(("e3", "x:c", "x:star")), offset=5) == []  # already applied
+    (tmp_path / "influence-engine.snapshot").write_bytes(b"torn")
+    torn = RankStage(settings, Metrics.create())
+    torn.load()  # unreadable: starts empty instead of failing
+    assert len(torn.engine) == 0 and torn.last_offset == -1

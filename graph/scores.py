@@ -1,0 +1,109 @@
+"""The ranker's reads and writes in the graph: composite influence on accounts, and the person and
+customer value of mention authors. Fixed Cypher, values as parameters only."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import neo4j
+
+from graph.store import GraphStore
+from scoring import influence
+from scoring.composite import CompositeScore
+
+#: newer scores only: a late write of an older composite changes nothing
+SET_SCORES = (
+    "UNWIND $rows AS r MATCH (a:Account {id: r.id}) "
+    "WHERE a.influence_at IS NULL OR a.influence_at <= r.at SET a += r.props"
+)
+PERSONS_OF = (
+    "UNWIND $ids AS id MATCH (a:Account {id: id})-[:ACCOUNT_OF]->(p:Person) "
+    "RETURN a.id AS account, p.id AS person, p.merged_into AS merged_into, p.customer_value AS value"
+)
+
+
+def score_properties(score: CompositeScore, half_life_s: float) -> dict[str, Any]:
+    """The node properties of a composite, plus ``influence_log``: the engagement received in the
+    log space of ``scoring.influence`` (so ranking by it ranks by current engagement at any time)."""
+    props = score.graph_properties()
+    engagement = score.signals.engagement
+    if engagement > 0.0 and math.isfinite(engagement):
+        props["influence_log"] = (
+            math.log(engagement) + math.log(2.0) * (score.at - influence.EPOCH) / half_life_s
+        )
+    return props
+
+
+async def write_scores(store: GraphStore, scores: Sequence[CompositeScore], half_life_s: float) -> None:
+    rows = [{"id": s.account_id, "at": s.at, "props": score_properties(s, half_life_s)} for s in scores]
+
+    async def work(tx: neo4j.AsyncTransaction) -> None:
+        for start in range(0, len(rows), 1000):
+            await (await tx.run(SET_SCORES, rows=rows[start : start + 1000])).consume()
+
+    if rows:
+        await store.write(work)
+
+
+async def persons_of(store: GraphStore, account_ids: Sequence[str]) -> dict[str, tuple[str, float | None]]:
+    """``account -> (person id, customer value)`` for the accounts the identity stage has linked
+    (a merged person answers with the person it was merged into)."""
+    if not account_ids:
+        return {}
+    rows = await store.read(PERSONS_OF, ids=list(dict.fromkeys(account_ids)))
+    found: dict[str, tuple[str, float | None]] = {}
+    for r in rows:
+        value = r.get("value")
+        found[str(r["account"])] = (
+            str(r.get("merged_into") or r["person"]),
+            float(value) if value is not None else None,
+        )
+    return found
+
+
+#: relationship types between accounts that confer influence, and the activity kind of each
+INFLUENCE_RELS = {
+    "MENTIONED": "mention",
+    "REPLIED_TO": "reply",
+    "REPOSTED": "repost",
+    "QUOTED": "quote",
+    "LIKED": "like",
+    "FOLLOWS": "follow",
+}
+EVENTS_PAGE = (
+    "MATCH (e:Event) WHERE e.id > $after RETURN e.id AS id, e.at AS at, e.undone AS undone, "
+    "e.edge_kinds AS kinds, e.edge_srcs AS srcs, e.edge_dsts AS dsts ORDER BY e.id LIMIT $limit"
+)
+FOLLOWERS = "MATCH (a:Account) WHERE a.followers IS NOT NULL RETURN a.id AS id, a.followers AS followers"
+
+
+async def stored_event_edges(store: GraphStore, page: int = 5_000) -> list[tuple[str, str, str, str, float]]:
+    """``(event id, src, dst, kind, at)`` of every account-to-account interaction the applied (and not
+    undone) events contributed, from their ``Event`` markers: the same keys as the live signals, so
+    a ranker seeded from here and then fed signals the graph already holds counts nothing twice.
+    Where one event gave one pair two kinds (a reply that also mentions its target), the
+    non-mention kind comes first (the live edge of that pair has the target's kind)."""
+    rows: list[tuple[str, str, str, str, float]] = []
+    after = ""
+    while True:
+        got = await store.read(EVENTS_PAGE, after=after, limit=page)
+        if not got:
+            return rows
+        for r in got:
+            kinds, srcs, dsts = r.get("kinds") or (), r.get("srcs") or (), r.get("dsts") or ()
+            if r.get("undone") or r.get("at") is None:
+                continue
+            pairs = [
+                (INFLUENCE_RELS[k], str(s), str(d))
+                for k, s, d in zip(kinds, srcs, dsts, strict=False)
+                if k in INFLUENCE_RELS
+            ]
+            pairs.sort(key=lambda p: p[0] == "mention")
+            rows.extend((str(r["id"]), s, d, kind, float(r["at"])) for kind, s, d in pairs)
+        after = str(got[-1]["id"])
+
+
+async def stored_followers(store: GraphStore) -> list[tuple[str, int]]:
+    return [(str(r["id"]), int(r["followers"])) for r in await store.read(FOLLOWERS)]

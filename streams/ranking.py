@@ -1,0 +1,193 @@
+"""The ranker: ``scores.signals`` -> influence engine -> ``scores.influence`` and ``scores.priority``.
+
+One ``RankStage`` per process, fed only by the worker that owns the single partition the signal
+records land in (``streams.signals.RANK_KEY``). It keeps the ``InfluenceEngine`` (incremental
+PageRank, core numbers, engagement, followers) in memory:
+
+- ``apply`` takes one signal record: edges and followers go into the engine (idempotent by
+  ``(event id, src, dst)``), the accounts whose composite moved wait in ``pending`` until ``flush``
+  (every ``FLUSH_S``, or at ``MAX_PENDING``), which sends one ``scores.influence`` record each;
+- mentions are scored with the author's composite influence *after* the edges of the same record
+  are applied, and the person and customer value the identity stage stored (``Person``);
+- ``save`` writes the engine's snapshot (atomically: temp file + rename) with the offset of the last
+  record applied; ``load`` restores it, so a restarted ranker resumes where it stood, and records it
+  already applied are skipped by offset (and by edge key inside the engine).
+
+Honest limit: the snapshot is a file in ``data_dir`` (one machine). A ranker taking over on another
+machine starts from an empty engine; influence then grows back from the new edges.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import os
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from groundswell.metrics import Metrics
+from groundswell.settings import TOPIC_INFLUENCE, TOPIC_PRIORITY, Settings
+from scoring.composite import CompositeScore
+from scoring.influence_engine import InfluenceEdge, InfluenceEngine
+from scoring.priority import ScoredPost, score_mention
+from scoring.priority_model import PriorityModel
+from streams.pipeline import Out
+
+log = logging.getLogger(__name__)
+
+SNAPSHOT_FILE = "influence-engine.snapshot"
+FLUSH_S = 0.1
+MAX_PENDING = 2_000
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    """What the ranker needs to know about a mention's author (from the identity stage)."""
+
+    person_id: str | None
+    customer_value: float | None
+
+
+Clock = Callable[[], float]
+
+
+class RankStage:
+    def __init__(self, settings: Settings, metrics: Metrics, clock: Clock = time.time) -> None:
+        self._settings = settings
+        self._m = metrics
+        self._clock = clock
+        self.engine = InfluenceEngine.from_settings(settings)
+        self.model = PriorityModel.from_settings(settings)
+        self.pending: dict[str, CompositeScore] = {}
+        self._received: list[float] = []  # received_at of the edges behind ``pending``
+        self.last_offset = -1
+        self._dirty = False
+        self.path = settings.data_dir / SNAPSHOT_FILE
+        self.loaded = False
+
+    # -- persistence -----------------------------------------------------------------------------
+    def load(self) -> None:
+        """Restore the last snapshot, once; a missing or unreadable one leaves the engine empty."""
+        if self.loaded:
+            return
+        self.loaded = True
+        try:
+            envelope = orjson.loads(self.path.read_bytes())
+            self.engine.restore(base64.b64decode(envelope["engine"]))
+            self.last_offset = int(envelope["offset"])
+            log.info("influence engine restored: %d accounts, offset %d", len(self.engine), self.last_offset)
+        except FileNotFoundError:
+            return
+        except Exception as e:  # a torn or foreign file: start empty rather than not at all
+            log.warning("influence engine snapshot %s unreadable (%r): starting empty", self.path, e)
+
+    def rebuild(
+        self, event_edges: Iterable[tuple[str, str, str, str, float]], followers: Iterable[tuple[str, int]]
+    ) -> int:
+        """Seed an empty engine from the graph (the system of record) when there is no snapshot:
+        ``(event id, src, dst, kind, at)`` from the graph's event markers, keyed exactly like the
+        live edges, so signals of events the graph already held are not counted twice. Returns the
+        edges seeded."""
+        edges = [
+            InfluenceEdge(event_id, src, dst, kind, at)
+            for event_id, src, dst, kind, at in event_edges
+            if src != dst
+        ]
+        result = self.engine.apply_detailed(edges)
+        for account_id, count in followers:
+            self.engine.set_followers(account_id, count)
+        self.pending.update(result.changed)
+        self._dirty = True
+        log.info("influence engine seeded from the graph: %d interaction edges", result.applied)
+        return result.applied
+
+    def save(self) -> bool:
+        if not self._dirty:
+            return False
+        data = orjson.dumps(
+            {"offset": self.last_offset, "engine": base64.b64encode(self.engine.snapshot()).decode()}
+        )
+        tmp = self.path.with_suffix(".tmp")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_bytes(data)
+        os.replace(tmp, self.path)
+        self._dirty = False
+        return True
+
+    # -- the stream ------------------------------------------------------------------------------
+    def apply(self, signal: dict[str, Any], offset: int) -> list[dict[str, Any]]:
+        """Apply one signal record; returns its mentions, to be scored once their authors' persons
+        are known (``score``). A record at or below the last applied offset changes nothing."""
+        if offset <= self.last_offset:
+            return []
+        self.last_offset = offset
+        self._dirty = True
+        edges = []
+        received: dict[str, float] = {}
+        for row in signal.get("edges") or ():
+            event_id, src, dst, kind, at, weight = row[:6]
+            edges.append(InfluenceEdge(str(event_id), str(src), str(dst), str(kind), float(at), weight))
+            if len(row) > 6:
+                received[str(dst)] = float(row[6])
+        result = self.engine.apply_detailed(edges)
+        for rejected in result.rejected:
+            self._m.dead_letters.labels("ranking", "invalid_edge").inc()
+            log.debug("edge rejected: %s", rejected.reason)
+        self.pending.update(result.changed)
+        self._received.extend(received[a] for a in result.changed if a in received)
+        for account_id, followers, at in signal.get("followers") or ():
+            changed = self.engine.set_followers(str(account_id), int(followers), float(at))
+            if changed is not None:
+                self.pending[changed.account_id] = changed
+        self._m.events_in.labels("ranking", "signals").inc()
+        return list(signal.get("mentions") or ())
+
+    def maintain(self, budget_s: float) -> None:
+        """Idle-time work: deferred core-number updates."""
+        if self.engine.kcore_backlog:
+            self.pending.update(self.engine.maintain(budget_s))
+            self._dirty = True
+
+    def score(self, mentions: Iterable[dict[str, Any]], people: dict[str, Person]) -> list[Out]:
+        """``scores.priority`` records for mentions (keyed by person, else account)."""
+        outs: list[Out] = []
+        now = self._clock()
+        for mention in mentions:
+            author = str(mention["activity"]["actor"]["id"])
+            person = people.get(author, Person(None, None))
+            post: ScoredPost = score_mention(
+                mention,
+                self.engine.score(author).value,
+                customer_value=person.customer_value,
+                person_id=person.person_id,
+                model=self.model,  # recency from the post's own receive time: replays score alike
+            )
+            outs.append(Out(TOPIC_PRIORITY, (person.person_id or author).encode(), post.to_bytes()))
+            self._m.events_out.labels("scoring", post.network).inc()
+            self._m.stage_latency.labels("scoring").observe(max(0.0, now - post.received_at))
+        return outs
+
+    def flush(self) -> list[Out]:
+        """One ``scores.influence`` record per account whose composite moved since the last flush."""
+        if not self.pending:
+            return []
+        done, self.pending = self.pending, {}
+        received, self._received = self._received, []
+        now = self._clock()
+        outs = [
+            Out(TOPIC_INFLUENCE, account_id.encode(), orjson.dumps(influence_record(score)))
+            for account_id, score in done.items()
+        ]
+        for r in received:
+            self._m.stage_latency.labels("influence").observe(max(0.0, now - r))
+        self._m.events_out.labels("ranking", "influence").inc(len(outs))
+        return outs
+
+
+def influence_record(score: CompositeScore) -> dict[str, Any]:
+    """The ``scores.influence`` value: the composite with its breakdown (``CompositeScore.to_dict``)."""
+    return score.to_dict()
