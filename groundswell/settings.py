@@ -87,8 +87,8 @@ class Settings(BaseSettings):
     influence_half_life_hours: float = 24.0 * 7
     #: alert when a post mentioning the company has VADER compound at or below this ...
     alert_sentiment_max: float = -0.3
-    #: ... and its author's current influence is at least this
-    alert_influence_min: float = 3.0
+    #: ... and its author's composite influence (scoring.composite, in [0, 1)) is at least this
+    alert_influence_min: float = 0.3
 
     # --- alerts (docs/alerts.md) ---------------------------------------------------------------
     #: JSON list of threshold rules replacing the defaults (alerts.rules.ThresholdRule.from_dict)
@@ -134,6 +134,8 @@ class Settings(BaseSettings):
     priority_weight_influence: float = 0.20
     priority_weight_customer_value: float = 0.15
     priority_weight_velocity: float = 0.10
+    #: composite influence (in [0, 1)) at which the author's influence gives half its weight
+    priority_influence_scale: float = 0.2
     #: customer value (CRM currency) at which that signal gives half its weight
     priority_customer_value_scale: float = 10_000.0
     #: mentions/hour of a topic at which velocity gives half its weight, over this sliding window

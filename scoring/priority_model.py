@@ -57,7 +57,8 @@ class Weights:
 @dataclass(frozen=True, slots=True)
 class PriorityModel:
     weights: Weights = field(default_factory=Weights)
-    #: influence (scoring.influence units) at which the influence signal is one half
+    #: influence at which the influence signal is one half (the stream passes the composite
+    #: influence in [0, 1) with settings.priority_influence_scale; 10 suits scoring.influence units)
     influence_scale: float = 10.0
     #: customer value (CRM currency) at which the customer-value signal is one half
     customer_value_scale: float = 10_000.0
@@ -90,6 +91,7 @@ class PriorityModel:
                 customer_value=settings.priority_weight_customer_value,
                 velocity=settings.priority_weight_velocity,
             ),
+            influence_scale=settings.priority_influence_scale,
             customer_value_scale=settings.priority_customer_value_scale,
             velocity_scale=settings.priority_velocity_scale,
             recency_half_life_s=settings.priority_recency_half_life_hours * 3600.0,
