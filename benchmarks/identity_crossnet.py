@@ -16,7 +16,14 @@ Measured on that set (every pair scored, recall over ALL true pairs):
 - candidate recall (true pairs the candidate search finds);
 - precision at recall >= 0.90 (best threshold), for the cosine alone and for the matcher's probability;
 - precision and recall at the matcher's merge threshold (and its review threshold).
+- the same, when each side-A profile may link only its best-scoring candidate (one account per person
+  per network), with recall over all side-A profiles.
 Goal: precision >= 0.95 at recall >= 0.90.
+
+Overlap to keep in mind: the matcher (``identity.train_matcher``) is fitted, among others, on its own
+perturbations of these same real profiles (``identity.training_data.social_dataset``). This set's
+generator is independent (other handle/name/bio changes, Bridgy-Fed originals, other namesakes), so base
+profiles are shared but no pair is; a held-out split of the real profiles would be cleaner.
 
     python -m benchmarks.identity_crossnet             # evaluate the saved set (builds it if missing)
     python -m benchmarks.identity_crossnet --rebuild   # regenerate the set from ../shared (seeded)
