@@ -224,12 +224,6 @@ class IdentityService:
         if self._matcher is None or self._search is None:
             raise IdentityError(503, "this service has no matcher/candidate search: it cannot resolve")
         rid = record.record_id
-        erased = await self.store.read(
-            "MATCH (a:Account {id: $id}) WHERE a.erased = true RETURN a.id AS id", id=rid
-        )
-        if erased:
-            self.forget_local([rid])
-            return Resolution(rid, None, False)
         merged = merge_records(self.records.get(rid), record)
         if rid in self._resolved and self.records.get(rid) == merged:
             return Resolution(rid, None, False)
@@ -243,12 +237,14 @@ class IdentityService:
 
         # the model runs off the event loop: a stream worker must keep heart-beating meanwhile
         hits = [(o, c) for o, c in await asyncio.to_thread(embed_and_search) if o != rid]
-        gone = await self.store.read(
+        gone = await self.store.read(  # erased here or by another process (the API): never resolved
             "UNWIND $ids AS id MATCH (a:Account {id: id}) WHERE a.erased = true RETURN a.id AS id",
-            ids=[o for o, _ in hits],
+            ids=[rid, *(o for o, _ in hits)],
         )
         if gone:
             self.forget_local([r["id"] for r in gone])
+            if any(r["id"] == rid for r in gone):
+                return Resolution(rid, None, False)
         decisions = tuple(
             self._matcher.decide(merged, self.records[o], float(c)) for o, c in hits if o in self.records
         )
@@ -338,8 +334,12 @@ class IdentityService:
                     )
                 )
         if plan.changes_membership:
-            await gp.touch_persons(tx, [plan.survivor, *plan.merges], now)
-            await gp.refresh_customer_summary(tx, [plan.survivor])
+            if not (plan.create_person and not plan.merges):  # a brand-new person: nobody else holds it
+                await gp.touch_persons(tx, [plan.survivor, *plan.merges], now)
+            group = {plan.record_id, *hood.members(plan.survivor)}
+            group.update(m for p in plan.merges for m in hood.members(p))
+            if any(r.startswith("crm:") for r in group):
+                await gp.refresh_customer_summary(tx, [plan.survivor])
         return events
 
     # -- CRM import ---------------------------------------------------------------------------

@@ -1,0 +1,133 @@
+"""How fast does the one identity resolver decide? ``python -m benchmarks.identity_resolve [--people N]``
+
+The streaming design puts every resolution decision through one owner (streams/identity_agent.py),
+so its rate bounds how many NEW or CHANGED accounts per second the system can absorb. This measures
+``IdentityService.resolve`` end to end on the real parts: embedded ArcadeDB (started here on free
+ports), the MiniLM encoder, the faiss index with blocking keys, and the trained matcher. Input:
+N synthetic people with two accounts each (another network, a shortened bio), plus N/2 people with
+one account, in shuffled order. Reported: median and p95 latency per decision, decisions per second,
+how many pairs merged, and the time a new owner needs to rebuild its index from the graph (warm).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from pydantic import SecretStr
+
+from embedding.encoder import Encoder, load_model
+from graph.arcadedb_server import free_port, spawn, stop_spawned
+from graph.store import GraphStore
+from groundswell.settings import Settings
+from identity.ann import VectorIndex
+from identity.candidates import CandidateSearch
+from identity.matcher import Matcher
+from identity.records import ProfileRecord
+from identity.service import IdentityService
+
+FIRST = ["Jane", "Ravi", "Marta", "Amara", "Kenji", "Lucia", "Pierre", "Sofia", "Tom", "Ana", "Omar", "Mia",
+         "Noah", "Ines", "Lars", "Yuki", "Chen", "Fatima", "Diego", "Aisha"]  # fmt: skip
+LAST = ["Doe", "Kumar", "Nowak", "Okafor", "Sato", "Romano", "Dubois", "Lindqvist", "Becker", "Souza",
+        "Haddad", "Lopez", "Meyer", "Costa", "Berg", "Tanaka", "Wei", "Khan", "Garcia", "Bello"]  # fmt: skip
+CITIES = ["Berlin", "Lagos", "Lisbon", "Osaka", "Lyon", "Austin", "Warsaw", "Naples", "Oslo", "Quito"]
+TOPICS = ["climbing", "typography", "data journalism", "tea", "robotics", "jazz", "bread", "chess", "sailing"]
+
+
+def people(n: int, seed: int = 7) -> tuple[list[ProfileRecord], dict[str, int]]:
+    rng = random.Random(seed)
+    records: list[ProfileRecord] = []
+    truth: dict[str, int] = {}
+    for i in range(n + n // 2):
+        first, last = rng.choice(FIRST), rng.choice(LAST)
+        handle = f"{first}{last}{i}".lower()
+        city, topic = rng.choice(CITIES), rng.choice(TOPICS)
+        site = f"https://{handle}.example"
+        bio = f"{topic.capitalize()} and {rng.choice(TOPICS)} in {city}. Works at {last} & Co."
+        records.append(
+            ProfileRecord(f"bluesky:did:plc:{handle}", "bluesky", display_name=f"{first} {last}",
+                          handle=f"{handle}.bsky.social", websites=(site,), bio=bio, location=city)
+        )  # fmt: skip
+        truth[records[-1].record_id] = i
+        if i < n:
+            records.append(
+                ProfileRecord(f"mastodon:https://social.example/users/{handle}", "mastodon",
+                              display_name=f"{first} {last}", handle=f"{handle}@social.example",
+                              websites=(site,), bio=f"{topic} · {city}", location=city)
+            )  # fmt: skip
+            truth[records[-1].record_id] = i
+    rng.shuffle(records)
+    return records, truth
+
+
+async def run(n: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(
+            data_dir=Path(tmp),
+            arcadedb_http_port=free_port(),
+            arcadedb_bolt_port=free_port(),
+            arcadedb_heap="1g",
+            graph_password=SecretStr("bench-identity"),
+        )
+        print("starting embedded ArcadeDB and loading the model ...", flush=True)
+        proc = spawn(settings, timeout=180.0)
+        try:
+            load_model()
+            records, truth = people(n)
+            async with await GraphStore.connect(settings) as store:
+                encoder = Encoder()
+                service = IdentityService(store, Matcher(), CandidateSearch(encoder, VectorIndex(384)))
+                await service.setup()
+                latencies: list[float] = []
+                started = last = time.perf_counter()
+                for i, record in enumerate(records, 1):
+                    t = time.perf_counter()
+                    await service.resolve(record, f"bench:{i}")
+                    latencies.append(time.perf_counter() - t)
+                    if time.perf_counter() - last >= 1.0:
+                        last = time.perf_counter()
+                        print(f"  resolved {i}/{len(records)}", flush=True)
+                elapsed = time.perf_counter() - started
+                rows = await store.read(
+                    "MATCH (a:Account)-[:ACCOUNT_OF]->(p:Person) RETURN a.id AS a, p.id AS p"
+                )
+                person_of = {r["a"]: r["p"] for r in rows}
+                fresh = IdentityService(store, Matcher(), CandidateSearch(Encoder(), VectorIndex(384)))
+                t = time.perf_counter()
+                loaded = await fresh.warm()
+                warm_s = time.perf_counter() - t
+        finally:
+            stop_spawned(proc)
+    by_truth: dict[int, set[str]] = {}
+    for rid, who in truth.items():
+        by_truth.setdefault(who, set()).add(person_of[rid])
+    pairs_merged = sum(1 for who, ps in by_truth.items() if who < n and len(ps) == 1)
+    truths_of: dict[str, set[int]] = {}
+    for rid, pid in person_of.items():
+        truths_of.setdefault(pid, set()).add(truth[rid])
+    wrong = sum(1 for t in truths_of.values() if len(t) > 1)
+    lat = sorted(latencies)
+    print(f"\nidentity resolver, {len(records)} records ({n} two-account people, {n // 2} single):")
+    median, p95 = statistics.median(lat) * 1000, lat[int(0.95 * len(lat))] * 1000
+    print(f"  per decision: median {median:.1f} ms, p95 {p95:.1f} ms")
+    print(f"  throughput:   {len(records) / elapsed:.1f} decisions/s (one resolver)")
+    print(
+        f"  merged:       {pairs_merged}/{n} two-account people into one person; {wrong} people over-merged"
+    )
+    print(f"  warm (a new owner rebuilding from the graph): {loaded} profiles in {warm_s:.1f} s")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--people", type=int, default=150, help="two-account people (plus half as many single)")
+    args = p.parse_args()
+    asyncio.run(run(args.people))
+
+
+if __name__ == "__main__":
+    main()
