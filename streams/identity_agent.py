@@ -364,7 +364,7 @@ async def default_service(settings: Settings, metrics: Metrics) -> IdentityServi
     from graph.store import GraphStore
     from identity.ann import VectorIndex
     from identity.candidates import CandidateSearch
-    from identity.matcher import Matcher
+    from identity.matcher import Matcher, Thresholds
     from streams.graph_writer import UNAVAILABLE
 
     encoder = Encoder()
@@ -372,7 +372,10 @@ async def default_service(settings: Settings, metrics: Metrics) -> IdentityServi
     delay = 0.5
     while True:
         store = await GraphStore.connect(settings, metrics)
-        service = IdentityService(store, Matcher(), search, encoder=encoder)
+        thresholds = Thresholds(
+            merge=settings.identity_merge_threshold, review=settings.identity_review_threshold
+        )
+        service = IdentityService(store, Matcher(thresholds), search, encoder=encoder)
         try:
             await service.setup()
             return service
