@@ -220,6 +220,19 @@ class IdentityService:
         return self.encoder.forget(dropped) if self.encoder is not None and dropped else 0
 
     # -- resolution ---------------------------------------------------------------------------
+    async def prefetch(self, records: Sequence[ProfileRecord]) -> None:
+        """Embed the profiles a batch of resolutions will need in ONE encoder call (the cache then
+        answers each ``resolve``): one short text at a time is the resolver's dominant cost."""
+        encoder = getattr(self._search, "encoder", None)
+        if encoder is None or not records:
+            return
+        known = dict(self.records)
+        texts: list[str] = []
+        for r in records:
+            known[r.record_id] = merge_records(known.get(r.record_id), r)
+            texts.append(profile_text(known[r.record_id]))
+        await asyncio.to_thread(encoder.encode, texts)
+
     async def resolve(self, record: ProfileRecord, cause: str = "") -> Resolution:
         if self._matcher is None or self._search is None:
             raise IdentityError(503, "this service has no matcher/candidate search: it cannot resolve")
