@@ -28,9 +28,11 @@ are re-embedded), so a new owner knows every record the previous one resolved. A
 redelivered after a crash is harmless: decisions are idempotent (deterministic person ids, the
 record's current person is read in the decision's transaction, an unchanged record is skipped).
 
-Cost. One partition bounds resolution to one process: measured rates are in the report/RESULTS.
-New or changed accounts are a small fraction of activities (the intake filters the rest on every
-worker in parallel), and the resolver batches nothing it need not. Manual operations (API) and
+Cost. One partition bounds resolution to one process. Measured (``python -m benchmarks.identity_resolve
+--people 40``, embedded ArcadeDB, 2 shared CPU cores): 8.3 decisions/s one command at a time, 28.5/s
+with the resolver's batches (profiles embedded in one encoder call; decisions still one at a time),
+no pair missed, no person mixing two people. Only new accounts and changed profiles reach it (the
+intake filters the rest on every worker in parallel). Manual operations (API) and
 erasure do not go through the owner: they are graph transactions that bump the persons they touch,
 so a concurrent automatic decision on the same person conflicts and retries.
 """
