@@ -202,6 +202,32 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
         sup.stop()
 
 
+def cmd_import_customers(settings: Settings, args: argparse.Namespace) -> int:
+    from identity.import_cli import cmd_import_customers as run
+
+    return run(settings, args)
+
+
+def cmd_graph(settings: Settings, args: argparse.Namespace) -> int:
+    """`groundswell graph migrate [--status]`: apply the versioned schema migrations, or list them."""
+    import asyncio
+
+    from graph import migrations
+    from graph.store import GraphStore
+
+    async def run() -> int:
+        async with await GraphStore.connect(settings) as store:
+            if not args.status:
+                await store.setup()
+            for st in await migrations.status(store):
+                at = st.applied_at
+                when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(at)) if at else "-"
+                print(f"{st.version:>5}  {st.state.value:<8} {when:<20} {st.owner:<10} {st.name}")
+        return 0
+
+    return asyncio.run(run())
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="groundswell", description=__doc__)
     p.add_argument(
@@ -233,6 +259,13 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--count", type=int, default=None)
     sp.add_argument("--seed", type=int, default=7)
     sp.add_argument("--max-lag", type=int, default=3000)
+    from identity.import_cli import add_arguments as import_arguments
+
+    import_arguments(sub.add_parser("import-customers", help="import a CRM contact export (CSV or JSON)"))
+    gp = sub.add_parser("graph", help="graph store administration")
+    gsub = gp.add_subparsers(dest="graph_command", required=True)
+    mig = gsub.add_parser("migrate", help="apply the versioned schema migrations (constraints, indexes)")
+    mig.add_argument("--status", action="store_true", help="only list the migrations and their state")
     src = sub.add_parser("source", help="a live firehose source as its own process (produces to social.raw)")
     live = src.add_subparsers(dest="source", required=True)
     from sources.live.registry import specs
@@ -251,6 +284,8 @@ COMMANDS = {
     "replay": cmd_replay,
     "simulate": cmd_simulate,
     "source": cmd_source,
+    "import-customers": cmd_import_customers,
+    "graph": cmd_graph,
 }
 
 
