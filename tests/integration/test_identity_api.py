@@ -19,12 +19,6 @@ from identity.ann import VectorIndex
 from identity.candidates import CandidateSearch
 from identity.matcher import Matcher
 from identity.service import IdentityService
-from tests.fixtures import graph as graph_fixtures
-
-embedded_graph = graph_fixtures.embedded_graph
-graph_backend = graph_fixtures.graph_backend
-graph_metrics = graph_fixtures.graph_metrics
-graph_store = graph_fixtures.graph_store
 
 pytestmark = pytest.mark.integration
 

@@ -28,11 +28,6 @@ from streams.identity_agent import RESOLVER_KEY, TOPIC_IDENTITY_COMMANDS, Comman
 from tests.fixtures import graph as graph_fixtures
 from tests.fixtures.broker import read_messages
 
-embedded_graph = graph_fixtures.embedded_graph
-graph_backend = graph_fixtures.graph_backend
-graph_metrics = graph_fixtures.graph_metrics
-graph_store = graph_fixtures.graph_store
-
 pytestmark = pytest.mark.integration
 
 CRM = Path(__file__).resolve().parents[1] / "data" / "crm"
