@@ -18,13 +18,18 @@ from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 
+from alerts.service import AlertServices
+from api.alerts_routes import create_alerts_router
 from api.auth import KeyStore, Role, bootstrap, create_auth_router, require_role
 from api.graph_routes import create_graph_router
+from api.identity_routes import create_identity_router
 from graph.store import GraphStore
 from groundswell import __version__
 from groundswell.metrics import LATENCY_BUCKETS, Metrics
 from groundswell.settings import Settings
-from streams.broker import broker_reachable
+from identity.service import IdentityService
+from streams.broker import broker_reachable, resolve_bootstrap
+from streams.identity_agent import CommandSender
 
 WEB_DIR = Path(__file__).resolve().parent / "web"
 #: the graph drawing library, installed from the npm registry into web/node_modules (Makefile)
@@ -51,14 +56,26 @@ def create_api(
     )
     state: dict[str, GraphStore] = {}
     api_keys = keys or KeyStore.for_settings(settings)
+    alerts = AlertServices.build(settings, metrics.registry)  # subscriptions, SSE hub, webhook sender
+    identity: dict[str, IdentityService] = {}
+    identity_sender = CommandSender(lambda: resolve_bootstrap(settings))  # broker looked up on first use
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         bootstrap(settings, api_keys)
         state["store"] = store or await GraphStore.connect(settings, metrics)
+        identity["service"] = IdentityService(
+            state["store"],
+            submit=identity_sender.submit,
+            audit=identity_sender.publish,
+            forward_erasure=identity_sender.forward_erasure,
+        )
+        if settings.alerts_dispatcher:
+            alerts.start_when_broker_ready()  # crm.alerts -> webhooks + SSE, in the background
         try:
             yield
         finally:
+            await alerts.stop()
             if store is None:
                 await state["store"].close()
 
@@ -109,7 +126,19 @@ def create_api(
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(create_auth_router())
+    # before the graph routes: their GET /persons/{id:path} would take /persons/{id}/accounts
+    app.include_router(create_identity_router(lambda: identity["service"], require_role))
     app.include_router(create_graph_router(settings, graph, require_role))
+    app.include_router(
+        create_alerts_router(
+            alerts.hub,
+            alerts.store,
+            require_role,
+            policy=alerts.policy,
+            metrics=alerts.metrics,
+            heartbeat_s=settings.sse_heartbeat_s,
+        )
+    )
 
     # -- the graph page: static files (no data; every query it makes carries the user's key) -----
     @app.get("/ui", include_in_schema=False)
