@@ -4,6 +4,8 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+#: the graph page's drawing library (Cytoscape.js), from the npm registry, pinned by web/package-lock.json
+WEB_STAMP := web/node_modules/.installed
 
 .PHONY: run test lint typecheck unit integration browser bench bench-quick clean-state clean
 
@@ -14,12 +16,16 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
+$(WEB_STAMP): web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+	touch $(WEB_STAMP)
+
 ## make run: create the venv, start broker + graph store + worker + API, feed the bundled real events
-run: $(STAMP)
+run: $(STAMP) $(WEB_STAMP)
 	$(BIN)/groundswell up
 
 ## make test: lint, types, then the whole suite (unit, property, integration on the real embedded parts)
-test: $(STAMP) browser lint typecheck
+test: $(STAMP) $(WEB_STAMP) browser lint typecheck
 	$(BIN)/python -m pytest -q
 
 ## browser: Debian's Chromium for the graph page's browser tests (skipped, with the reason, without it)
