@@ -181,11 +181,19 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
             replay(settings, demo_files(), None, max_lag=3000)
         if args.simulate:
             sup.start("simulate", "simulate", "--rate", str(args.simulate))
+        key_file = settings.data_dir / "api-admin.key"
+        key_hint = (
+            f"in {key_file} (cat it; create others at POST /admin/keys)"
+            if key_file.exists()
+            else "GROUNDSWELL_API_ADMIN_KEY"
+        )
         print(
             "\nGroundswell is up.\n"
             f"  API docs        {base}/docs\n"
-            f"  influencers     {base}/influencers\n"
-            f"  API metrics     {base}/metrics\n"
+            f"  graph page      {base}/ui/\n"
+            f"  influencers     {base}/influencers  (header X-API-Key)\n"
+            f"  admin API key   {key_hint}\n"
+            f"  API metrics     {base}/metrics  (an ops or admin key)\n"
             + "".join(f"  worker metrics  http://127.0.0.1:{port}/metrics\n" for port in metrics_ports)
             + f"  graph store     {settings.effective_graph_uri} (ArcadeDB studio: "
             f"http://127.0.0.1:{settings.arcadedb_http_port})\n"
