@@ -48,7 +48,7 @@ from streams.produce import RawProducer
 from streams.worker import spawn_worker
 
 REPO = Path(__file__).resolve().parents[1]
-STAGES = ("normalize", "identity", "graph", "scoring", "alerting")
+STAGES = ("normalize", "identity", "graph", "signals", "ranking", "alerting")
 
 
 def scrape(port: int) -> dict[str, float]:
@@ -66,6 +66,27 @@ def scrape(port: int) -> dict[str, float]:
 def stage_total(metrics: dict[str, float], counter: str, stage: str) -> float:
     pattern = re.compile(rf'^{counter}\{{.*stage="{stage}".*\}}$')
     return sum(v for k, v in metrics.items() if pattern.match(k))
+
+
+def histogram_quantile(start: dict[str, float], end: dict[str, float], stage: str, q: float) -> float:
+    """The q-quantile (upper bucket bound) of ``groundswell_stage_latency_seconds`` for ``stage``
+    over the window between two scrapes."""
+    pattern = re.compile(
+        rf'^groundswell_stage_latency_seconds_bucket\{{.*le="([^"]+)".*stage="{stage}".*\}}$'
+    )
+    buckets: dict[float, float] = {}
+    for k, v in end.items():
+        m = pattern.match(k)
+        if m:
+            le = float(m.group(1))
+            buckets[le] = buckets.get(le, 0.0) + v - start.get(k, 0.0)
+    if not buckets or buckets.get(float("inf"), 0.0) <= 0:
+        return float("nan")
+    total = buckets[float("inf")]
+    for le in sorted(buckets):
+        if buckets[le] >= q * total:
+            return le
+    return float("inf")
 
 
 def ceiling(bootstrap: str, events: list[RawEvent]) -> float:
@@ -171,7 +192,7 @@ def main() -> int:
         arcadedb_http_port=free_port(),
         arcadedb_bolt_port=free_port(),
         worker_metrics_port=free_port(),
-        alert_influence_min=1.0,
+        alert_influence_min=0.0,  # every negative company mention may alert: latency needs samples
     )
     write_address(settings.broker_address_file, bootstrap)
     print(f"broker {bootstrap}; starting ArcadeDB ...", flush=True)
@@ -285,6 +306,8 @@ def main() -> int:
             alerts=len(window_latencies),
             alert_latency_p50_s=quantile(window_latencies, 0.5),
             alert_latency_p95_s=quantile(window_latencies, 0.95),
+            influence_latency_p50_s=histogram_quantile(window_start, window_end, "influence", 0.5),
+            influence_latency_p99_s=histogram_quantile(window_start, window_end, "influence", 0.99),
             ratio_to_ceiling=graph_rate / per_raw / ceiling_rate,
             producer_throttled_s=producer.throttled_s,
             dead_letters=sum(
@@ -320,6 +343,11 @@ def main() -> int:
     print(
         f"| source-to-alert latency p50 / p95 ({result['alerts']} alerts) | "
         f"{result['alert_latency_p50_s'] * 1000:,.0f} ms / {result['alert_latency_p95_s'] * 1000:,.0f} ms |"
+    )
+    print(
+        "| source event to updated influence p50 / p99 (histogram bucket bounds) | "
+        f"{result['influence_latency_p50_s'] * 1000:,.0f} ms / "
+        f"{result['influence_latency_p99_s'] * 1000:,.0f} ms |"
     )
     print(f"| producer paused by backpressure | {result['producer_throttled_s']:.1f} s |")
     print(f"\nraw numbers: {args.out}")
