@@ -372,14 +372,14 @@ async def default_service(settings: Settings, metrics: Metrics) -> IdentityServi
     """The production service: graph store (waits while it starts), encoder, index, matcher."""
     import asyncio
 
+    import faiss
+
     from embedding.encoder import Encoder
     from graph.store import GraphStore
     from identity.ann import VectorIndex
     from identity.candidates import CandidateSearch
     from identity.matcher import Matcher, Thresholds
     from streams.graph_writer import UNAVAILABLE
-
-    import faiss
 
     faiss.omp_set_num_threads(1)  # one resolver thread: faiss's pool only contends with the workers
     encoder = Encoder()
