@@ -103,7 +103,12 @@ def create_graph_router(
     ) -> dict[str, Any]:
         """The ego network of a node: nodes (kind, influence, ring) and edges, capped."""
         result = await queries.ego_network(
-            graph(), id, depth, cap, half_life_s=half_life_s, influencer_min=settings.alert_influence_min
+            graph(),
+            id,
+            depth,
+            cap,
+            half_life_s=half_life_s,
+            influencer_min=settings.influencer_min_engagement,
         )
         if result["center"] is None:
             raise HTTPException(status_code=404, detail=f"no node {id[:200]!r}")

@@ -123,6 +123,9 @@ class Settings(BaseSettings):
     cypher_timeout_s: float = 10.0  # read-only Cypher: the deadline of one query
     cypher_row_limit: int = 1000  # read-only Cypher: rows returned at most
     ego_default_cap: int = 200  # nodes in an ego network unless the request asks fewer / more
+    #: an account drawn and listed as an "influencer" from this current engagement (decayed,
+    #: kind-weighted interactions received: scoring.influence units)
+    influencer_min_engagement: float = 3.0
 
     # --- priority -----------------------------------------------------------------------------
     #: topics besides the company, each "name:keyword,keyword,#hashtag,@handle" (case-insensitive);
