@@ -18,9 +18,10 @@ SET_SCORES = (
     "UNWIND $rows AS r MATCH (a:Account {id: r.id}) "
     "WHERE a.influence_at IS NULL OR a.influence_at <= r.at SET a += r.props"
 )
-PERSONS_OF = (
-    "UNWIND $ids AS id MATCH (a:Account {id: id})-[:ACCOUNT_OF]->(p:Person) "
-    "RETURN a.id AS account, p.id AS person, p.merged_into AS merged_into, p.customer_value AS value"
+AUTHORS = (
+    "UNWIND $ids AS id MATCH (a:Account {id: id}) OPTIONAL MATCH (a)-[:ACCOUNT_OF]->(p:Person) "
+    "RETURN a.id AS account, a.influence_composite AS influence, p.id AS person, "
+    "p.merged_into AS merged_into, p.customer_value AS value"
 )
 
 
@@ -47,17 +48,21 @@ async def write_scores(store: GraphStore, scores: Sequence[CompositeScore], half
         await store.write(work)
 
 
-async def persons_of(store: GraphStore, account_ids: Sequence[str]) -> dict[str, tuple[str, float | None]]:
-    """``account -> (person id, customer value)`` for the accounts the identity stage has linked
-    (a merged person answers with the person it was merged into)."""
+async def authors_of(
+    store: GraphStore, account_ids: Sequence[str]
+) -> dict[str, tuple[float, str | None, float | None]]:
+    """``account -> (composite influence, person id, customer value)`` as the graph holds them now
+    (the ranker writes the influence, identity the person; a merged person answers with the person
+    it was merged into). Unknown accounts are left out."""
     if not account_ids:
         return {}
-    rows = await store.read(PERSONS_OF, ids=list(dict.fromkeys(account_ids)))
-    found: dict[str, tuple[str, float | None]] = {}
+    rows = await store.read(AUTHORS, ids=list(dict.fromkeys(account_ids)))
+    found: dict[str, tuple[float, str | None, float | None]] = {}
     for r in rows:
-        value = r.get("value")
+        value, person, influence = r.get("value"), r.get("person"), r.get("influence")
         found[str(r["account"])] = (
-            str(r.get("merged_into") or r["person"]),
+            float(influence) if influence is not None else 0.0,
+            str(r.get("merged_into") or person) if person is not None else None,
             float(value) if value is not None else None,
         )
     return found

@@ -14,7 +14,8 @@ TOPIC_RAW = "social.raw"
 TOPIC_ACTIVITY = "social.activity"
 TOPIC_DEADLETTER = "social.deadletter"
 TOPIC_IDENTITY = "identity.links"
-TOPIC_SIGNALS = "scores.signals"  # internal: activity fanned out to the accounts it concerns
+TOPIC_SIGNALS = "scores.signals"  # internal: influence edges and followers, one partition (the ranker)
+TOPIC_MENTIONS = "scores.mentions"  # internal: company/topic mentions keyed by author (priority)
 TOPIC_INFLUENCE = "scores.influence"
 TOPIC_PRIORITY = "scores.priority"
 TOPIC_ALERTS = "crm.alerts"
@@ -26,6 +27,7 @@ CONSUMED_TOPICS = (
     TOPIC_ACTIVITY,
     TOPIC_IDENTITY_COMMANDS,
     TOPIC_SIGNALS,
+    TOPIC_MENTIONS,
     TOPIC_PRIORITY,
     TOPIC_TOPIC_VOLUME,
 )
@@ -35,6 +37,7 @@ ALL_TOPICS = (
     TOPIC_DEADLETTER,
     TOPIC_IDENTITY,
     TOPIC_SIGNALS,
+    TOPIC_MENTIONS,
     TOPIC_INFLUENCE,
     TOPIC_PRIORITY,
     TOPIC_ALERTS,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 import faust
 import orjson
@@ -28,6 +29,7 @@ from groundswell.settings import (
     ALL_TOPICS,
     TOPIC_ACTIVITY,
     TOPIC_IDENTITY,
+    TOPIC_MENTIONS,
     TOPIC_PRIORITY,
     TOPIC_RAW,
     TOPIC_SIGNALS,
@@ -39,7 +41,8 @@ from streams.faust_config import faust_settings
 from streams.graph_writer import GraphWriter
 from streams.identity_agent import TOPIC_IDENTITY_COMMANDS, default_service, install_identity_agent
 from streams.pipeline import NormalizeStage, Out, bad_record
-from streams.ranking import FLUSH_S, MAX_PENDING, Person, RankStage
+from streams.priority import Author, PriorityStage
+from streams.ranking import FLUSH_S, MAX_PENDING, RankStage
 from streams.signals import SignalStage
 
 log = logging.getLogger(__name__)
@@ -48,6 +51,9 @@ log = logging.getLogger(__name__)
 SNAPSHOT_S = 10.0
 #: deferred core-number work per idle tick
 KCORE_IDLE_BUDGET_S = 0.02
+#: mentions scored together (one intent embedding call, one graph read)
+MENTION_BATCH = 64
+MENTION_BATCH_S = 0.2
 
 
 def create_app(settings: Settings, bootstrap: str, metrics: Metrics) -> faust.App:
@@ -67,6 +73,7 @@ def create_app(settings: Settings, bootstrap: str, metrics: Metrics) -> faust.Ap
     raw_topic = topic(TOPIC_RAW)
     activity_topic = topic(TOPIC_ACTIVITY)
     signals_topic = topic(TOPIC_SIGNALS)
+    mentions_topic = topic(TOPIC_MENTIONS)
     priority_topic = topic(TOPIC_PRIORITY)
     volume_topic = topic(TOPIC_TOPIC_VOLUME)
     topics = {name: topic(name) for name in ALL_TOPICS if name != TOPIC_RAW}  # what stages send to
@@ -86,6 +93,7 @@ def create_app(settings: Settings, bootstrap: str, metrics: Metrics) -> faust.Ap
     normalize_stage = NormalizeStage(settings, metrics)
     signal_stage = SignalStage(settings, metrics)
     rank_stage = RankStage(settings, metrics)
+    priority_stage = PriorityStage(settings, metrics)
     post_alerting = PostAlerting(settings, metrics)
     spike_alerting = SpikeAlerting(settings, metrics)
     writer = GraphWriter(settings, metrics)
@@ -129,18 +137,10 @@ def create_app(settings: Settings, bootstrap: str, metrics: Metrics) -> faust.Ap
                         await scores_graph.stored_followers(store),
                     )
             try:
-                signal = orjson.loads(event.value)
-                mentions = rank_stage.apply(signal, event.message.offset)
+                rank_stage.apply(orjson.loads(event.value), event.message.offset)
             except Exception as e:  # a record we did not write; never stop the stream
                 await send_all([bad_record("ranking", TOPIC_SIGNALS, event.value, e, metrics)])
                 continue
-            if mentions:
-                authors = [str(m["activity"]["actor"]["id"]) for m in mentions]
-                store = await writer.open()
-                people = {
-                    a: Person(p, v) for a, (p, v) in (await scores_graph.persons_of(store, authors)).items()
-                }
-                await send_all(rank_stage.score(mentions, people))
             if len(rank_stage.pending) >= MAX_PENDING:
                 await flush_influence()
 
@@ -160,6 +160,29 @@ def create_app(settings: Settings, bootstrap: str, metrics: Metrics) -> faust.Ap
     async def snapshot_timer() -> None:
         if rank_stage.loaded:
             await asyncio.to_thread(rank_stage.save)
+
+    @app.agent(mentions_topic, name="priority")
+    async def priority_agent(stream: StreamT[bytes]) -> None:
+        # batches: one embedding call classifies their intents, one graph read finds their authors
+        async for events in stream.take_events(  # type: ignore[attr-defined]  # on faust.Stream, not StreamT
+            MENTION_BATCH, within=MENTION_BATCH_S
+        ):
+            mentions: list[dict[str, Any]] = []
+            bad: list[Out] = []
+            for event in events:
+                try:
+                    mention = orjson.loads(event.value)
+                    str(mention["activity"]["actor"]["id"])  # the one field every step needs
+                    mentions.append(mention)
+                except Exception as e:
+                    bad.append(bad_record("priority", TOPIC_MENTIONS, event.value, e, metrics))
+            if mentions:
+                await asyncio.to_thread(priority_stage.classify, mentions)  # model time
+                ids = [str(m["activity"]["actor"]["id"]) for m in mentions]
+                found = await scores_graph.authors_of(await writer.open(), ids)
+                authors = {a: Author(i, p, v) for a, (i, p, v) in found.items()}
+                bad.extend(priority_stage.score(mentions, authors))
+            await send_all(bad)
 
     @app.agent(priority_topic, name="alerting")
     async def alerting_agent(stream: StreamT[bytes]) -> None:
@@ -208,8 +231,7 @@ def create_app(settings: Settings, bootstrap: str, metrics: Metrics) -> faust.Ap
                     bad.append(bad_record("graph", TOPIC_ACTIVITY, event.value, e, metrics))
             applied, dead = await writer.write(activities, [], [])
             # scores count only what the graph applied now: a replayed event moves no score twice
-            # intent classification runs the embedding model: off the event loop
-            bad.extend(await asyncio.to_thread(signal_stage.process, applied))
+            bad.extend(signal_stage.process(applied))
             await send_all(bad + dead)
 
     @app.task

@@ -1,4 +1,4 @@
-"""The ranker: ``scores.signals`` -> influence engine -> ``scores.influence`` and ``scores.priority``.
+"""The ranker: ``scores.signals`` -> influence engine -> ``scores.influence`` (and the graph).
 
 One ``RankStage`` per process, fed only by the worker that owns the single partition the signal
 records land in (``streams.signals.RANK_KEY``). It keeps the ``InfluenceEngine`` (incremental
@@ -7,8 +7,6 @@ PageRank, core numbers, engagement, followers) in memory:
 - ``apply`` takes one signal record: edges and followers go into the engine (idempotent by
   ``(event id, src, dst)``), the accounts whose composite moved wait in ``pending`` until ``flush``
   (every ``FLUSH_S``, or at ``MAX_PENDING``), which sends one ``scores.influence`` record each;
-- mentions are scored with the author's composite influence *after* the edges of the same record
-  are applied, and the person and customer value the identity stage stored (``Person``);
 - ``save`` writes the engine's snapshot (atomically: temp file + rename) with the offset of the last
   record applied; ``load`` restores it, so a restarted ranker resumes where it stood, and records it
   already applied are skipped by offset (and by edge key inside the engine).
@@ -24,17 +22,14 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
 from groundswell.metrics import Metrics
-from groundswell.settings import TOPIC_INFLUENCE, TOPIC_PRIORITY, Settings
+from groundswell.settings import TOPIC_INFLUENCE, Settings
 from scoring.composite import CompositeScore
 from scoring.influence_engine import InfluenceEdge, InfluenceEngine
-from scoring.priority import ScoredPost, score_mention
-from scoring.priority_model import PriorityModel
 from streams.pipeline import Out
 
 log = logging.getLogger(__name__)
@@ -42,14 +37,6 @@ log = logging.getLogger(__name__)
 SNAPSHOT_FILE = "influence-engine.snapshot"
 FLUSH_S = 0.1
 MAX_PENDING = 2_000
-
-
-@dataclass(frozen=True, slots=True)
-class Person:
-    """What the ranker needs to know about a mention's author (from the identity stage)."""
-
-    person_id: str | None
-    customer_value: float | None
 
 
 Clock = Callable[[], float]
@@ -61,7 +48,6 @@ class RankStage:
         self._m = metrics
         self._clock = clock
         self.engine = InfluenceEngine.from_settings(settings)
-        self.model = PriorityModel.from_settings(settings)
         self.pending: dict[str, CompositeScore] = {}
         self._received: list[float] = []  # received_at of the edges behind ``pending``
         self.last_offset = -1
@@ -119,11 +105,10 @@ class RankStage:
         return True
 
     # -- the stream ------------------------------------------------------------------------------
-    def apply(self, signal: dict[str, Any], offset: int) -> list[dict[str, Any]]:
-        """Apply one signal record; returns its mentions, to be scored once their authors' persons
-        are known (``score``). A record at or below the last applied offset changes nothing."""
+    def apply(self, signal: dict[str, Any], offset: int) -> None:
+        """Apply one signal record. A record at or below the last applied offset changes nothing."""
         if offset <= self.last_offset:
-            return []
+            return
         self.last_offset = offset
         self._dirty = True
         edges = []
@@ -144,32 +129,12 @@ class RankStage:
             if changed is not None:
                 self.pending[changed.account_id] = changed
         self._m.events_in.labels("ranking", "signals").inc()
-        return list(signal.get("mentions") or ())
 
     def maintain(self, budget_s: float) -> None:
         """Idle-time work: deferred core-number updates."""
         if self.engine.kcore_backlog:
             self.pending.update(self.engine.maintain(budget_s))
             self._dirty = True
-
-    def score(self, mentions: Iterable[dict[str, Any]], people: dict[str, Person]) -> list[Out]:
-        """``scores.priority`` records for mentions (keyed by person, else account)."""
-        outs: list[Out] = []
-        now = self._clock()
-        for mention in mentions:
-            author = str(mention["activity"]["actor"]["id"])
-            person = people.get(author, Person(None, None))
-            post: ScoredPost = score_mention(
-                mention,
-                self.engine.score(author).value,
-                customer_value=person.customer_value,
-                person_id=person.person_id,
-                model=self.model,  # recency from the post's own receive time: replays score alike
-            )
-            outs.append(Out(TOPIC_PRIORITY, (person.person_id or author).encode(), post.to_bytes()))
-            self._m.events_out.labels("scoring", post.network).inc()
-            self._m.stage_latency.labels("scoring").observe(max(0.0, now - post.received_at))
-        return outs
 
     def flush(self) -> list[Out]:
         """One ``scores.influence`` record per account whose composite moved since the last flush."""

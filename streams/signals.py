@@ -6,11 +6,13 @@ After the graph stage applies a batch (``applied`` only, so a replayed event mov
 - ``edges``: the influence edges (``scoring.influence_engine.edges_from_activity``) as
   ``[event_id, src, dst, kind, at, weight, received_at]``;
 - ``followers``: followers counts that profile events reported, ``[account_id, followers, at]``;
-- ``mentions``: the company and topic mentions with their sentiment, topics, velocity and intent
-  (``scoring.priority.MentionSignals``: intent is classified here, one encoder call per chunk).
+and one ``scores.mentions`` record per company or topic mention, keyed by its author, with its
+sentiment, topics and velocity (``scoring.priority.MentionSignals``); its intent is classified by
+the priority stage (``streams.priority``), so the embedding model is never on the graph's path.
 
-Every record has the same key (``RANK_KEY``): PageRank is a global computation, so one ranker owns
-it, and Kafka gives the single partition those records land in to one worker at a time.
+Every ``scores.signals`` record has the same key (``RANK_KEY``): PageRank is a global computation,
+so one ranker owns it, and Kafka gives the single partition those records land in to one worker at
+a time. Mentions spread over all partitions by author.
 """
 
 from __future__ import annotations
@@ -22,9 +24,10 @@ import orjson
 
 from activity.schema import Activity
 from groundswell.metrics import Metrics
-from groundswell.settings import TOPIC_SIGNALS, Settings
+from groundswell.settings import TOPIC_MENTIONS, TOPIC_SIGNALS, Settings
 from scoring.influence_engine import edges_from_activity, followers_from_activity
-from scoring.priority import MentionSignals
+from scoring.priority import MentionSignals, TopicMatcher
+from scoring.velocity import VelocityTracker
 from streams.pipeline import Out
 
 #: the key of every scores.signals record: one partition, one ranker
@@ -36,15 +39,21 @@ CHUNK = 250
 class SignalStage:
     def __init__(self, settings: Settings, metrics: Metrics, mentions: MentionSignals | None = None) -> None:
         self._m = metrics
-        self.mentions = mentions or MentionSignals.from_settings(settings)
+        self.mentions = mentions or MentionSignals(
+            TopicMatcher.from_settings(settings),
+            velocity=VelocityTracker(window_s=settings.priority_velocity_window_minutes * 60.0),
+        )  # no intent classifier here: streams.priority classifies
 
     def process(self, activities: Iterable[Activity]) -> list[Out]:
         acts = list(activities)
         outs: list[Out] = []
         for start in range(0, len(acts), CHUNK):
-            record = self.record(acts[start : start + CHUNK])
+            chunk = acts[start : start + CHUNK]
+            record = self.record(chunk)
             if record is not None:
                 outs.append(Out(TOPIC_SIGNALS, RANK_KEY, orjson.dumps(record)))
+            for act, mention in self.mentions.signals(chunk):
+                outs.append(Out(TOPIC_MENTIONS, act.actor.id.encode(), orjson.dumps(mention)))
         return outs
 
     def record(self, chunk: list[Activity]) -> dict[str, Any] | None:
@@ -57,7 +66,6 @@ class SignalStage:
             count = followers_from_activity(act)
             if count is not None:
                 followers.append([act.actor.id, count, act.created_at])
-        mentions = [m for _, m in self.mentions.signals(chunk)]
-        if not (edges or followers or mentions):
+        if not (edges or followers):
             return None
-        return {"edges": edges, "followers": followers, "mentions": mentions}
+        return {"edges": edges, "followers": followers}

@@ -14,13 +14,15 @@ from groundswell.settings import (
     TOPIC_ACTIVITY,
     TOPIC_DEADLETTER,
     TOPIC_INFLUENCE,
+    TOPIC_MENTIONS,
     TOPIC_PRIORITY,
     TOPIC_SIGNALS,
     Settings,
 )
 from scoring.priority import ScoredPost
 from streams.pipeline import NormalizeStage
-from streams.ranking import Person, RankStage
+from streams.priority import Author, PriorityStage
+from streams.ranking import RankStage
 from streams.signals import RANK_KEY, SignalStage
 
 SETTINGS = Settings(company_keywords=("acme",), intent_enabled=False)
@@ -71,22 +73,25 @@ def test_signals_are_one_record_per_chunk_keyed_for_the_single_ranker() -> None:
             activity("e3", ActivityKind.POST, "cat", text="@acme your support is awful, worst ever"),
         ]
     )
-    assert [(o.topic, o.key) for o in outs] == [(TOPIC_SIGNALS, RANK_KEY)]
+    assert [(o.topic, o.key) for o in outs] == [(TOPIC_SIGNALS, RANK_KEY), (TOPIC_MENTIONS, b"x:cat")]
     record = orjson.loads(outs[0].value)
     edges = sorted((e[0], e[2], e[5]) for e in record["edges"])
     assert edges == [("e1", "x:star", 0.5), ("e2", "x:star", 2.0)]
-    (mention,) = record["mentions"]
+    mention = orjson.loads(outs[1].value)
     assert mention["activity"]["event_id"] == "e3"
     assert mention["sentiment"] < -0.3
     assert mention["topics"]
+    assert mention["intent"] is None  # classified later, by the priority stage
     assert stage.process([activity("e4", ActivityKind.POST, "dan", text="nothing to see")]) == []
+    assert [o.topic for o in stage.process([activity("e5", ActivityKind.POST, "eve", text="acme!")])] == [
+        TOPIC_MENTIONS
+    ]
 
 
 def _signal(*edges: tuple[str, str, str]) -> dict[str, Any]:
     return {
         "edges": [[ev, src, dst, "repost", T, 2.0, T - 0.5] for ev, src, dst in edges],
         "followers": [],
-        "mentions": [],
     }
 
 
@@ -107,24 +112,24 @@ def test_ranker_applies_each_record_once_and_reports_composites(tmp_path: Path) 
     assert stage.flush() == []
 
 
-def test_ranker_scores_mentions_with_the_authors_influence_and_person(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path, intent_enabled=False)
-    stage = RankStage(settings, Metrics.create(), clock=lambda: T + 1)
+def test_priority_stage_scores_mentions_with_the_authors_influence_and_person() -> None:
+    settings = Settings(intent_enabled=False)
+    stage = PriorityStage(settings, Metrics.create(), clock=lambda: T + 1)
     mention = {
         "activity": activity("e9", ActivityKind.POST, "star", text="acme broke it").to_dict(),
         "sentiment": -0.8,
         "topics": ["acme"],
     }
-    signal = _signal(("e1", "x:a", "x:star"), ("e2", "x:b", "x:star"))
-    signal["mentions"] = [mention]
-    mentions = stage.apply(signal, offset=1)
-    outs = stage.score(mentions, {"x:star": Person("person:1", 40_000.0)})
-    (out,) = outs
+    stage.classify([mention])  # intent disabled: nothing to add
+    (out,) = stage.score([mention], {"x:star": Author(0.4, "person:1", 40_000.0)})
     assert out.topic == TOPIC_PRIORITY and out.key == b"person:1"
     post = ScoredPost.from_dict(orjson.loads(out.value))
     assert post.person_id == "person:1" and post.customer_value == 40_000.0
-    assert post.influence == round(stage.engine.score("x:star").value, 4) > 0.0
+    assert post.influence == 0.4
     assert 0.0 <= post.priority <= 1.0
+    (unknown,) = stage.score([mention], {})
+    assert unknown.key == b"x:star"
+    assert ScoredPost.from_dict(orjson.loads(unknown.value)).priority < post.priority
 
 
 def test_ranker_snapshot_resumes_after_a_restart(tmp_path: Path) -> None:
@@ -137,7 +142,8 @@ def test_ranker_snapshot_resumes_after_a_restart(tmp_path: Path) -> None:
     again.load()
     assert again.last_offset == 5
     assert again.engine.score("x:star").value == stage.engine.score("x:star").value
-    assert again.apply(_signal(("e3", "x:c", "x:star")), offset=5) == []  # already applied
+    again.apply(_signal(("e3", "x:c", "x:star")), offset=5)  # already applied: nothing
+    assert "x:c" not in again.pending
     (tmp_path / "influence-engine.snapshot").write_bytes(b"torn")
     torn = RankStage(settings, Metrics.create())
     torn.load()  # unreadable: starts empty instead of failing

@@ -1,0 +1,87 @@
+"""The priority stage: ``scores.mentions`` -> intent, author, priority -> ``scores.priority``.
+
+Mentions arrive keyed by author (all partitions, so this stage scales with the workers), in
+batches: one embedding call classifies the intent of a batch's texts (in a thread, off the event
+loop), one graph read gets each author's composite influence (written by the ranker), person and
+customer value (written by identity), then ``scoring.priority.score_mention`` scores each one.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from groundswell.metrics import Metrics
+from groundswell.settings import TOPIC_PRIORITY, Settings
+from scoring.intent import IntentClassifier
+from scoring.priority import score_mention
+from scoring.priority_model import PriorityModel
+from streams.pipeline import Out
+
+Clock = Callable[[], float]
+
+
+@dataclass(frozen=True, slots=True)
+class Author:
+    """What the priority needs to know about a mention's author."""
+
+    influence: float = 0.0  # composite influence in [0, 1) (the ranker's, as stored on the account)
+    person_id: str | None = None
+    customer_value: float | None = None
+
+
+class PriorityStage:
+    def __init__(
+        self,
+        settings: Settings,
+        metrics: Metrics,
+        clock: Clock = time.time,
+        intents: Callable[[], IntentClassifier] | None = None,
+    ) -> None:
+        self._m = metrics
+        self._clock = clock
+        self.model = PriorityModel.from_settings(settings)
+        if intents is None and settings.intent_enabled:
+
+            def intents() -> IntentClassifier:
+                from embedding.encoder import Encoder
+
+                return IntentClassifier(Encoder())
+
+        self._intent_factory = intents
+        self._classifier: IntentClassifier | None = None
+
+    def classify(self, mentions: Sequence[dict[str, Any]]) -> None:
+        """Fill in each mention's intent, confidence and nearest example, in place (one encoder
+        call for the batch; the classifier is built on first use, when the model loads)."""
+        if self._intent_factory is None or not mentions:
+            return
+        if self._classifier is None:
+            self._classifier = self._intent_factory()
+        results = self._classifier.classify_many([str(m["activity"].get("text") or "") for m in mentions])
+        for mention, result in zip(mentions, results, strict=True):
+            if result.intent is not None:
+                mention["intent"] = result.intent
+                mention["intent_confidence"] = result.confidence
+                mention["intent_evidence"] = result.evidence
+
+    def score(self, mentions: Sequence[dict[str, Any]], authors: dict[str, Author]) -> list[Out]:
+        """``scores.priority`` records (keyed by person, else author account)."""
+        outs: list[Out] = []
+        now = self._clock()
+        for mention in mentions:
+            account = str(mention["activity"]["actor"]["id"])
+            author = authors.get(account, Author())
+            post = score_mention(
+                mention,
+                author.influence,
+                customer_value=author.customer_value,
+                person_id=author.person_id,
+                model=self.model,  # recency from the post's own receive time: replays score alike
+            )
+            outs.append(Out(TOPIC_PRIORITY, (author.person_id or account).encode(), post.to_bytes()))
+            self._m.events_out.labels("priority", post.network).inc()
+            self._m.stage_latency.labels("priority").observe(max(0.0, now - post.received_at))
+        return outs
