@@ -15,10 +15,16 @@ import confluent_kafka
 from activity.deadletter import DeadLetter, DeadLetterReason
 from activity.raw import RawEvent
 from groundswell.metrics import Metrics
-from groundswell.settings import CONSUMED_TOPICS, TOPIC_DEADLETTER, TOPIC_RAW
+from groundswell.settings import CONSUMED_TOPICS, TOPIC_DEADLETTER, TOPIC_IDENTITY_COMMANDS, TOPIC_RAW
 
 #: the pipeline's consumer-group topics whose lag throttles producers
 WATCHED_TOPICS = CONSUMED_TOPICS
+#: what throttles a producer: every consumed topic except the identity resolver's. Identity runs in
+#: one owner at the model's pace (tens of new profiles/s on this CPU) and catches up on its own;
+#: throttling the firehose to it would cap the whole pipeline at the rate of NEW accounts. Its lag
+#: is on the consumer-lag metric for ops (with the embedded broker's ~5 MB per partition, a very
+#: long backlog can drop commands: those accounts resolve at their next profile change).
+BACKPRESSURE_TOPICS = tuple(t for t in CONSUMED_TOPICS if t != TOPIC_IDENTITY_COMMANDS)
 
 
 class RawProducer:
@@ -45,7 +51,7 @@ class RawProducer:
                 "log_level": 3,
             }
         )
-        self._lag = LagProbe(bootstrap, group_id, partitions) if max_lag > 0 else None
+        self._lag = LagProbe(bootstrap, group_id, partitions, BACKPRESSURE_TOPICS) if max_lag > 0 else None
         self._max_lag = max_lag
         self._check_every = check_every
         self._m = metrics
@@ -119,7 +125,9 @@ class RawProducer:
 class LagProbe:
     """Per-partition lag (end offset - committed offset) of a consumer group over the watched topics."""
 
-    def __init__(self, bootstrap: str, group_id: str, partitions: int) -> None:
+    def __init__(
+        self, bootstrap: str, group_id: str, partitions: int, topics: tuple[str, ...] = WATCHED_TOPICS
+    ) -> None:
         self._consumer = confluent_kafka.Consumer(
             {
                 "bootstrap.servers": bootstrap,
@@ -128,7 +136,7 @@ class LagProbe:
                 "log_level": 3,
             }
         )
-        self._tps = [confluent_kafka.TopicPartition(t, p) for t in WATCHED_TOPICS for p in range(partitions)]
+        self._tps = [confluent_kafka.TopicPartition(t, p) for t in topics for p in range(partitions)]
 
     def lags(self) -> dict[tuple[str, int], int]:
         out: dict[tuple[str, int], int] = {}
