@@ -74,7 +74,9 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     faiss.omp_set_num_threads(args.threads)
-    from embedding.encoder import Encoder, load_model
+    from embedding.encoder import Encoder, load_model, set_model_threads
+
+    set_model_threads(args.threads)
     from identity.ann import VectorIndex
     from identity.candidates import CandidateSearch
     from identity.matcher import Matcher

