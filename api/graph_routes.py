@@ -6,6 +6,7 @@ statement from fixed whitelists); a bad value is a 422 with the reason, an unkno
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from typing import Annotated, Any
@@ -27,6 +28,28 @@ class CypherRequest(BaseModel):
     query: str = Field(min_length=1, max_length=10_000)
     params: dict[str, Any] = Field(default_factory=dict)
     row_limit: int | None = Field(default=None, ge=1, le=MAX_ROW_LIMIT)
+
+
+def composite_view(props: dict[str, Any]) -> dict[str, Any] | None:
+    """The ranker's composite influence as stored on an account (scoring.composite), with its
+    breakdown (each signal's contribution, summing to the value); None before the first score."""
+    value = props.get("influence_composite")
+    if value is None:
+        return None
+    try:
+        breakdown = json.loads(props.get("influence_breakdown") or "{}")
+    except ValueError:
+        breakdown = {}
+    return {
+        "value": value,
+        "breakdown": breakdown,
+        "pagerank": props.get("influence_pagerank"),
+        "pagerank_ratio": props.get("influence_pagerank_ratio"),
+        "kcore": props.get("influence_kcore"),
+        "engagement": props.get("influence_engagement"),
+        "followers": props.get("followers"),
+        "at": props.get("influence_at"),
+    }
 
 
 def create_graph_router(
@@ -77,6 +100,7 @@ def create_graph_router(
         log_score = view.get("influence_log")
         now = time.time()
         view["influence"] = value_at(float(log_score), now, half_life_s) if log_score is not None else 0.0
+        view["composite"] = composite_view(view["props"])
         return view
 
     @router.get("/persons/{person_id:path}")

@@ -5,13 +5,17 @@ input is dead-lettered while valid input around it is kept."""
 
 from __future__ import annotations
 
+import asyncio
 import time
+from typing import Any
 
 import orjson
 import pytest
 
 from activity.raw import RawEvent, RawFormat
+from api.graph_routes import composite_view
 from graph.arcadedb_server import free_port
+from graph.store import GraphStore
 from scoring import influence
 from sources.replay import iter_files
 from sources.samples import demo_files
@@ -22,6 +26,15 @@ from tests.fixtures.pipeline import REPO, Pipeline
 from tests.integration.expected_bluesky import expected_counts, weighted_in_degree
 
 pytestmark = pytest.mark.integration
+
+
+def composite_of(pipeline: Pipeline, account_id: str) -> dict[str, Any] | None:
+    async def read() -> dict[str, Any] | None:
+        async with await GraphStore.connect(pipeline.settings) as store:
+            view = await store.account_view(account_id)
+        return composite_view(view["props"]) if view else None
+
+    return asyncio.run(read())
 
 
 def jetstream_files() -> list:  # type: ignore[type-arg]
@@ -47,6 +60,9 @@ def test_replay_builds_exactly_the_graph_the_input_implies_and_a_second_replay_c
     assert ranked[0][1] > ranked[1][1]  # the data has a clear leader
     assert top[0]["id"] == ranked[0][0]
     assert {t["id"] for t in top} <= {account for account, _ in ranked}
+    composite = composite_of(pipeline, top[0]["id"])  # the ranker's score, as the API serves it
+    assert composite is not None and 0.0 < composite["value"] < 1.0
+    assert sum(composite["breakdown"].values()) == pytest.approx(composite["value"], abs=1e-9)
 
     pipeline.replay(iter_files(files))
     second = pipeline.wait_idle()
