@@ -216,6 +216,12 @@ def cmd_import_customers(settings: Settings, args: argparse.Namespace) -> int:
     return run(settings, args)
 
 
+def cmd_query(settings: Settings, args: argparse.Namespace) -> int:
+    from api.query_cli import cmd_query as run
+
+    return run(settings, args)
+
+
 def cmd_graph(settings: Settings, args: argparse.Namespace) -> int:
     """`groundswell graph migrate [--status]`: apply the versioned schema migrations, or list them."""
     import asyncio
@@ -270,6 +276,9 @@ def build_parser() -> argparse.ArgumentParser:
     from identity.import_cli import add_arguments as import_arguments
 
     import_arguments(sub.add_parser("import-customers", help="import a CRM contact export (CSV or JSON)"))
+    from api.query_cli import add_query_commands
+
+    add_query_commands(sub.add_parser("query", help="graph queries (JSON): top, person, ego, path, cypher"))
     gp = sub.add_parser("graph", help="graph store administration")
     gsub = gp.add_subparsers(dest="graph_command", required=True)
     mig = gsub.add_parser("migrate", help="apply the versioned schema migrations (constraints, indexes)")
@@ -294,6 +303,7 @@ COMMANDS = {
     "source": cmd_source,
     "import-customers": cmd_import_customers,
     "graph": cmd_graph,
+    "query": cmd_query,
 }
 
 
