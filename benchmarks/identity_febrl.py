@@ -26,10 +26,8 @@ from typing import Any
 import numpy as np
 
 from identity.blocking import candidate_pairs
-from identity.compare import prepare
-from identity.matcher import Matcher
 from identity.train_matcher import print_reliability, reliability_table
-from identity.training_data import cached_embeddings, febrl_records, pair_cosines
+from identity.training_data import febrl_records, score_pairs
 
 GOAL_F1 = 0.99
 
@@ -52,24 +50,7 @@ def run_groundswell(
     pairs = candidate_pairs(records, groups=groups)
     timings["blocking_s"] = time.perf_counter() - t
     ids = [r.record_id for r in records]
-    cosines = np.full(len(pairs), np.nan)
-    if embeddings:
-        t = time.perf_counter()
-        vectors, meta = cached_embeddings(records, "febrl4")
-        cosines = pair_cosines(vectors, pairs)
-        timings["embedding_s"] = time.perf_counter() - t
-        timings["embedding_computed_s"] = float(meta["computed_s"])
-    t = time.perf_counter()
-    matcher = Matcher()
-    prepared = [prepare(r) for r in records]
-    probs = np.empty(len(pairs))
-    last = time.perf_counter()
-    for k, ((i, j), cos) in enumerate(zip(pairs, cosines, strict=True)):
-        probs[k] = matcher.probability(prepared[i], prepared[j], None if np.isnan(cos) else float(cos))
-        if time.perf_counter() - last > 1.0:
-            print(f"  groundswell: scored {k}/{len(pairs)} pairs", flush=True)
-            last = time.perf_counter()
-    timings["scoring_s"] = time.perf_counter() - t
+    probs, matcher = score_pairs(records, pairs, embeddings=embeddings, label="febrl4", times=timings)
     labels = np.array([frozenset((ids[i], ids[j])) in true for i, j in pairs], dtype=np.int8)
     merge, review = matcher.thresholds.merge, matcher.thresholds.review
     out: dict[str, Any] = {

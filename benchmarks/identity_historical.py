@@ -37,10 +37,8 @@ import numpy.typing as npt
 from rapidfuzz.distance import JaroWinkler, Levenshtein
 
 from identity.blocking import candidate_pairs
-from identity.compare import prepare
-from identity.matcher import Matcher
 from identity.train_matcher import print_reliability, reliability_table
-from identity.training_data import cached_embeddings, pair_cosines, splink_records
+from identity.training_data import score_pairs, splink_records
 
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "identity"
 PARQUET = DATA / "historical_figures_with_errors_50k.parquet"
@@ -152,24 +150,7 @@ def run_groundswell(
     records = splink_records(df, "historical")
     pairs = candidate_pairs(records, max_block=max_block)
     times["blocking_s"] = time.perf_counter() - t
-    cosines = np.full(len(pairs), np.nan)
-    if embeddings:
-        t = time.perf_counter()
-        vectors, meta = cached_embeddings(records, label)
-        cosines = pair_cosines(vectors, pairs)
-        times["embedding_s"] = time.perf_counter() - t
-        times["embedding_computed_s"] = float(meta["computed_s"])
-    t = time.perf_counter()
-    matcher = Matcher()
-    prepared = [prepare(r) for r in records]
-    probs = np.empty(len(pairs))
-    last = time.perf_counter()
-    for k, ((i, j), cos) in enumerate(zip(pairs, cosines, strict=True)):
-        probs[k] = matcher.probability(prepared[i], prepared[j], None if np.isnan(cos) else float(cos))
-        if time.perf_counter() - last > 1.0:
-            print(f"  groundswell: scored {k}/{len(pairs)} pairs", flush=True)
-            last = time.perf_counter()
-    times["scoring_s"] = time.perf_counter() - t
+    probs, matcher = score_pairs(records, pairs, embeddings=embeddings, label=label, times=times)
     return {"pairs": pairs, "probs": probs, "merge": matcher.thresholds.merge}, times
 
 

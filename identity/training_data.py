@@ -29,6 +29,8 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd  # type: ignore[import-untyped]
 
+from identity.compare import prepare
+from identity.matcher import Matcher
 from identity.nicknames import nicknames_of
 from identity.profile_text import profile_text
 from identity.records import ProfileRecord
@@ -387,3 +389,35 @@ def pair_cosines(
         np.float64
     )
     return out
+
+
+def score_pairs(
+    records: Sequence[ProfileRecord],
+    pairs: Sequence[tuple[int, int]],
+    *,
+    embeddings: bool,
+    label: str,
+    times: dict[str, float],
+) -> tuple[npt.NDArray[np.float64], Matcher]:
+    """Match probabilities of candidate pairs (indexes into ``records``) with the shipped matcher,
+    with the cosine of cached embeddings when ``embeddings``; records the embedding and scoring
+    times in ``times`` and prints progress once a second (the benchmarks' bulk scorer)."""
+    cosines = np.full(len(pairs), np.nan)
+    if embeddings:
+        t = time.perf_counter()
+        vectors, meta = cached_embeddings(records, label)
+        cosines = pair_cosines(vectors, pairs)
+        times["embedding_s"] = time.perf_counter() - t
+        times["embedding_computed_s"] = float(meta["computed_s"])
+    t = time.perf_counter()
+    matcher = Matcher()
+    prepared = [prepare(r) for r in records]
+    probs: npt.NDArray[np.float64] = np.empty(len(pairs))
+    last = time.perf_counter()
+    for k, ((i, j), cos) in enumerate(zip(pairs, cosines, strict=True)):
+        probs[k] = matcher.probability(prepared[i], prepared[j], None if np.isnan(cos) else float(cos))
+        if time.perf_counter() - last > 1.0:
+            print(f"  groundswell: scored {k}/{len(pairs)} pairs", flush=True)
+            last = time.perf_counter()
+    times["scoring_s"] = time.perf_counter() - t
+    return probs, matcher
