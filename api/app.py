@@ -23,6 +23,7 @@ from api.alerts_routes import create_alerts_router
 from api.auth import KeyStore, Role, bootstrap, create_auth_router, require_role
 from api.graph_routes import create_graph_router
 from api.identity_routes import create_identity_router
+from embedding.encoder import set_model_precision
 from graph.store import GraphStore
 from groundswell import __version__
 from groundswell.metrics import LATENCY_BUCKETS, Metrics
@@ -43,6 +44,7 @@ def create_api(
     store: GraphStore | None = None,
     keys: KeyStore | None = None,
 ) -> FastAPI:
+    set_model_precision(settings.embedding_precision)
     metrics = metrics or Metrics.create()
     requests = Counter(
         "groundswell_api_requests_total", "API requests", ["route", "status"], registry=metrics.registry

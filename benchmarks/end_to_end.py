@@ -89,6 +89,25 @@ def histogram_quantile(start: dict[str, float], end: dict[str, float], stage: st
     return float("inf")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (Linux /proc; 0.0 where unavailable)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_by_part(workers: list[subprocess.Popen[bytes]], graph_pid: int) -> dict[str, float]:
+    """CPU seconds so far of the workers, the graph store and this process (the embedded broker,
+    the producer and the alert reader live here)."""
+    return {
+        "workers": sum(cpu_seconds(w.pid) for w in workers),
+        "graph_store": cpu_seconds(graph_pid),
+        "broker_and_producer": cpu_seconds(os.getpid()),
+    }
+
+
 def ceiling(bootstrap: str, events: list[RawEvent]) -> float:
     """records/s of a bare aiokafka consumer over the same payloads (its own topic, pre-produced)."""
     topic = f"bench.ceiling.{os.getpid()}"
@@ -244,6 +263,7 @@ def main() -> int:
         producer = RawProducer(bootstrap, settings.app_id, Metrics.create(), max_lag=4000, check_every=250)
         started = time.monotonic()
         window_start: dict[str, float] | None = None
+        cpu_start: dict[str, float] = {}
         window_t0 = 0.0
         last_print = started
         lat_start = 0
@@ -260,6 +280,7 @@ def main() -> int:
                     now,
                     len(alerts.latencies),
                 )
+                cpu_start = cpu_by_part(workers, graph.pid)
             if now - last_print >= 1.0:
                 last_print = now
                 m = scrape_all()
@@ -273,6 +294,7 @@ def main() -> int:
                 break
         window_end = scrape_all()
         elapsed = time.monotonic() - window_t0
+        cpu_end = cpu_by_part(workers, graph.pid)
         producer.close()
         alerts.stop()
         assert window_start is not None, "too few events for the warm-up"
@@ -296,8 +318,16 @@ def main() -> int:
         per_raw = stage_total(window_end, "groundswell_events_out_total", "normalize") / max(
             1.0, stage_total(window_end, "groundswell_events_in_total", "normalize")
         )
+        end_to_end = graph_rate / per_raw
+        # CPU milliseconds each part spent per raw event that went all the way through: what the
+        # machine's cores allow, independent of how busy the machine was
+        cpu_ms = {
+            part: (cpu_end[part] - cpu_start[part]) * 1000.0 / max(1.0, end_to_end * elapsed)
+            for part in cpu_end
+        }
         result.update(
             seconds=elapsed,
+            cpu_ms_per_raw_event=cpu_ms,
             raw_events_per_s=raw_rate,
             activities_per_raw_event=per_raw,
             end_to_end_raw_events_per_s=graph_rate / per_raw,
@@ -350,6 +380,14 @@ def main() -> int:
         f"{result['influence_latency_p99_s'] * 1000:,.0f} ms |"
     )
     print(f"| producer paused by backpressure | {result['producer_throttled_s']:.1f} s |")
+    for part, ms in result["cpu_ms_per_raw_event"].items():
+        print(f"| CPU per raw event end to end: {part.replace('_', ' ')} | {ms:.2f} ms |")
+    total_ms = sum(result["cpu_ms_per_raw_event"].values())
+    cores = os.cpu_count() or 1
+    allowed = cores * 1000 / total_ms
+    print(
+        f"| CPU per raw event, all parts ({cores} cores allow at most {allowed:,.0f}/s) | {total_ms:.2f} ms |"
+    )
     print(f"\nraw numbers: {args.out}")
     print("median of one run; compare ratios measured side by side, not absolute times.")
     return 0

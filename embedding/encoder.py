@@ -4,7 +4,8 @@
 ``Encoder.encode`` batches the texts it has not seen and caches every vector by the SHA-256 of its
 text (an LRU bounded by ``cache_size``), so re-embedding an unchanged profile costs a dict lookup.
 ``forget`` drops cached vectors (erasure). The model loads on first use, once per process, and is
-shared by every ``Encoder`` (it is read-only).
+shared by every ``Encoder`` (it is read-only). It runs in bf16 where the CPU has bf16 units
+(``model_precision``; setting ``embedding_precision``), else in fp32.
 """
 
 from __future__ import annotations
@@ -42,6 +43,43 @@ def set_model_threads(n: int) -> None:
         import torch
 
         torch.set_num_threads(_threads)
+
+
+#: the model's arithmetic: "fp32", or "bf16" (torch autocast; oneDNN runs it on AMX / AVX512-BF16
+#: units where the CPU has them). Measured here (Xeon with AMX, one thread, 256 profile texts of ~100
+#: word pieces): fp32 63 texts/s, bf16 202 texts/s (x3.2), cosine to the fp32 vector >= 0.99997 on
+#: every text. On a CPU without bf16 units autocast is slower than fp32, so "auto" picks bf16 only
+#: where the units exist.
+_precision = "auto"
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU runs bf16 matrix products natively (AMX tiles or AVX512-BF16)."""
+    import torch
+
+    for probe in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"):
+        check = getattr(torch.cpu, probe, None)
+        try:
+            if check is not None and check():
+                return True
+        except Exception:  # a torch without the probe, or a CPU it cannot query
+            continue
+    return False
+
+
+def set_model_precision(precision: str) -> None:
+    global _precision
+    if precision not in PRECISIONS:
+        raise ValueError(f"embedding precision must be one of {PRECISIONS}, not {precision!r}")
+    _precision = precision
+
+
+def model_precision() -> str:
+    """The precision the model runs at ("fp32" or "bf16"), "auto" resolved for this CPU."""
+    if _precision == "auto":
+        return "bf16" if cpu_has_bf16() else "fp32"
+    return _precision
 
 
 def load_model() -> Any:
@@ -120,13 +158,16 @@ class Encoder:
         return len(self._cache)
 
     def _run_model(self, texts: list[str]) -> Matrix:
+        import torch
+
         model = load_model()
-        vectors = model.encode(
-            texts,
-            batch_size=self._batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
-        out: Matrix = np.asarray(vectors, dtype=np.float32)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=model_precision() == "bf16"):
+            vectors = model.encode(
+                texts,
+                batch_size=self._batch_size,
+                normalize_embeddings=True,
+                convert_to_tensor=True,
+                show_progress_bar=False,
+            )
+        out: Matrix = vectors.float().numpy().astype(np.float32, copy=False)
         return out

@@ -19,6 +19,7 @@ import contextlib
 import logging
 import random
 import time
+import weakref
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -54,6 +55,25 @@ SCHEMA_VERSION = GRAPH_SCHEMA_VERSION
 CHUNK = 1_000
 MAX_ATTEMPTS = 10
 READ_ATTEMPTS = 4
+
+#: one write transaction at a time per process (per event loop), across every GraphStore in it.
+#: ArcadeDB detects write conflicts per PAGE, not per record: the graph writer's batch, the ranker's
+#: score writes and the identity resolver's decisions touch different accounts but the same pages of
+#: the Account bucket, and with three concurrent writers in one worker the score writes lost ten
+#: retries in a row ("Concurrent modification on page ... Account_0 ... bucket", measured in the
+#: end-to-end benchmark) -- which crashed the worker. Serialising them costs nothing here (one
+#: store, two cores: concurrent writes did not run faster); writers in other processes still meet
+#: and are retried.
+_WRITE_LOCKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+
+def write_lock() -> asyncio.Lock:
+    """This event loop's graph write lock (see ``_WRITE_LOCKS``)."""
+    loop = asyncio.get_running_loop()
+    lock = _WRITE_LOCKS.get(loop)
+    if lock is None:
+        lock = _WRITE_LOCKS[loop] = asyncio.Lock()
+    return lock
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +159,7 @@ class GraphStore:
         """Run ``work`` in one write transaction; retry conflicts with backoff. -> (result, attempts)"""
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
-                async with self._driver.session(database=self._db) as session:
+                async with write_lock(), self._driver.session(database=self._db) as session:
                     tx = await session.begin_transaction()
                     try:
                         result = await work(tx)

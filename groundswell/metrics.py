@@ -27,6 +27,7 @@ class Metrics:
     graph_batch_size: Histogram
     graph_write_seconds: Histogram
     graph_write_retries: Counter
+    graph_write_failures: Counter  # labels: writer (scores, identity); given up after retries
     consumer_lag: Gauge  # labels: topic, partition
     alerts: Counter  # labels: rule
     source_events: Counter  # labels: source  (produced to social.raw)
@@ -69,6 +70,12 @@ class Metrics:
             ),
             graph_write_retries=Counter(
                 "groundswell_graph_write_retries_total", "Graph write batches retried", registry=reg
+            ),
+            graph_write_failures=Counter(
+                "groundswell_graph_write_failures_total",
+                "Graph writes that failed after the store's retries and wait to be redone",
+                ["writer"],
+                registry=reg,
             ),
             consumer_lag=Gauge(
                 "groundswell_consumer_lag",

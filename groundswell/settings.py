@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -172,6 +173,10 @@ class Settings(BaseSettings):
     influence_half_followers: float = 1_000.0
     influence_half_engagement: float = 20.0
     influence_half_kcore: float = 5.0
+
+    # --- the embedding model (embedding/encoder.py) ------------------------------------------
+    #: "auto": bf16 where the CPU has bf16 units (AMX, AVX512-BF16; x3.2 measured), else fp32
+    embedding_precision: Literal["auto", "fp32", "bf16"] = "auto"
 
     # --- identity matching (identity/matcher.py) ---------------------------------------------
     #: match probability at which two profiles merge automatically / go to human review

@@ -273,7 +273,8 @@ async def person_accounts(store: GraphStore, person_id: str) -> dict[str, Any]:
     if person and person[0]["props"].get("erased"):
         raise IdentityError(410, f"person {person_id!r} was erased")
     accounts = await store.read(
-        "MATCH (a:Account)-[e:ACCOUNT_OF]->(p:Person {id: $id}) RETURN a.id AS id, a.network AS network, "
+        "MATCH (p:Person {id: $id}) MATCH (a:Account)-[e:ACCOUNT_OF]->(p) "
+        "RETURN a.id AS id, a.network AS network, "
         "a.handle AS handle, a.display_name AS display_name, e.probability AS probability, "
         "e.decided_by AS decided_by, e.decided_at AS decided_at, e.evidence AS evidence ORDER BY a.id",
         id=live,

@@ -116,7 +116,7 @@ async def person_states(tx: neo4j.AsyncTransaction, person_ids: Iterable[str]) -
         return {}
     found = await rows(
         tx,
-        "UNWIND $ids AS pid MATCH (r)-[:ACCOUNT_OF]->(p:Person {id: pid}) "
+        "UNWIND $ids AS pid MATCH (p:Person {id: pid}) MATCH (r)-[:ACCOUNT_OF]->(p) "
         "RETURN p.id AS p, p.created_at AS c, r.id AS r",
         ids=pids,
     )
@@ -205,7 +205,9 @@ async def live_person(tx_or_store: neo4j.AsyncTransaction | GraphStore, person_i
 
 
 async def members_of(tx: neo4j.AsyncTransaction, person_id: str) -> list[str]:
-    found = await rows(tx, "MATCH (r)-[:ACCOUNT_OF]->(p:Person {id: $id}) RETURN r.id AS r", id=person_id)
+    found = await rows(
+        tx, "MATCH (p:Person {id: $id}) MATCH (r)-[:ACCOUNT_OF]->(p) RETURN r.id AS r", id=person_id
+    )
     return sorted(r["r"] for r in found)
 
 
@@ -274,7 +276,7 @@ async def move_members(
     becomes an alias, and aliases of ``loser`` point straight at ``survivor``."""
     edges = await rows(
         tx,
-        "MATCH (r)-[e:ACCOUNT_OF]->(l:Person {id: $id}) RETURN r.id AS r, e.probability AS prob, "
+        "MATCH (l:Person {id: $id}) MATCH (r)-[e:ACCOUNT_OF]->(l) RETURN r.id AS r, e.probability AS prob, "
         "e.evidence AS ev, e.decided_by AS by, e.decided_at AS at",
         id=loser,
     )
@@ -319,7 +321,8 @@ async def refresh_customer_summary(tx: neo4j.AsyncTransaction, person_ids: Itera
     for pid in sorted(set(person_ids)):
         found = await rows(
             tx,
-            "MATCH (c:Account {network: 'crm'})-[:ACCOUNT_OF]->(p:Person {id: $id}) WHERE c.erased IS NULL "
+            "MATCH (p:Person {id: $id}) MATCH (c:Account)-[:ACCOUNT_OF]->(p) "
+            "WHERE c.network = 'crm' AND c.erased IS NULL "
             "RETURN c.customer_value AS v, c.tier AS t ORDER BY c.id",
             id=pid,
         )

@@ -23,6 +23,7 @@ from activity.schema import Activity
 from alerts.rules import SubjectState
 from alerts.spikes import TopicCount, TopicVolume
 from alerts.stage import TOPIC_TOPIC_VOLUME, PostAlerting, SpikeAlerting
+from embedding.encoder import set_model_precision
 from graph import scores as scores_graph
 from groundswell.metrics import Metrics
 from groundswell.settings import (
@@ -58,6 +59,7 @@ MENTION_BATCH_S = 0.2
 
 def create_app(settings: Settings, bootstrap: str, metrics: Metrics) -> faust.App:
     tolerate_mock_sync_group_invalid_request()
+    set_model_precision(settings.embedding_precision)
     app = faust.App(settings.app_id, **faust_settings(settings, bootstrap))
 
     def topic(name: str) -> TopicT:
@@ -148,7 +150,15 @@ def create_app(settings: Settings, bootstrap: str, metrics: Metrics) -> faust.Ap
         pending = list(rank_stage.pending.values())
         outs = rank_stage.flush()
         if outs:
-            await scores_graph.write_scores(await writer.open(), pending, half_life_s)
+            try:
+                await scores_graph.write_scores(await writer.open(), pending, half_life_s)
+            except Exception as e:  # conflicts beyond the store's retries, the store away: next flush
+                metrics.graph_write_failures.labels("scores").inc()
+                log.warning(
+                    "influence scores not written (%r); %d retried at the next flush", e, len(pending)
+                )
+                rank_stage.requeue(pending)
+                return
             await send_all(outs)
 
     @app.timer(interval=FLUSH_S)

@@ -52,7 +52,7 @@ from faust.types import StreamT, TopicT
 
 from activity.schema import TEXT_KINDS, Activity, ActivityKind
 from groundswell.metrics import Metrics
-from groundswell.settings import TOPIC_ACTIVITY, TOPIC_IDENTITY, Settings
+from groundswell.settings import TOPIC_ACTIVITY, TOPIC_DEADLETTER, TOPIC_IDENTITY, Settings
 from identity.audit import AuditEvent
 from identity.erasure import erase_person, erase_record
 from identity.persons import record_from_json, record_to_json
@@ -68,6 +68,10 @@ SEEN_TABLE = "identity-seen"
 #: the resolver takes up to this many commands at once (within this many seconds) to embed them together
 RESOLVER_BATCH = 64
 RESOLVER_BATCH_S = 0.2
+#: a command whose graph transaction still fails after the store's own retries is tried this many
+#: more times (with a pause), then dead-lettered with the error: the resolver never stops on one
+COMMAND_ATTEMPTS = 3
+COMMAND_RETRY_S = 1.0
 
 ServiceFactory = Callable[[], Awaitable[IdentityService]]
 
@@ -203,6 +207,46 @@ async def preload_model() -> None:
     await asyncio.to_thread(load_model)
 
 
+async def apply_command_safely(
+    service: IdentityService,
+    cmd: Command,
+    metrics: Metrics,
+    dead_letter: Callable[[Command, Exception], Awaitable[None]],
+    retry_s: float = COMMAND_RETRY_S,
+) -> bool:
+    """``apply_command``, retried; an unreachable store is waited for (it says nothing about the
+    command), any other error ``COMMAND_ATTEMPTS`` times, then the command is dead-lettered.
+    -> whether it was applied."""
+    import asyncio
+
+    from streams.graph_writer import UNAVAILABLE
+
+    attempt, delay = 0, retry_s
+    while True:
+        try:
+            await apply_command(service, cmd)
+            return True
+        except UNAVAILABLE as e:
+            log.warning("identity resolver: graph store unavailable (%r); retrying in %.1fs", e, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
+        except Exception as e:
+            attempt += 1
+            metrics.graph_write_failures.labels("identity").inc()
+            if attempt >= COMMAND_ATTEMPTS:
+                log.error(
+                    "identity command %s (%s) dead-lettered after %d attempts: %r",
+                    cmd.op,
+                    cmd.cause,
+                    attempt,
+                    e,
+                )
+                await dead_letter(cmd, e)
+                return False
+            log.warning("identity command %s (%s) failed (%r); attempt %d", cmd.op, cmd.cause, e, attempt + 1)
+            await asyncio.sleep(retry_s * attempt)
+
+
 async def apply_command(service: IdentityService, cmd: Command) -> None:
     if cmd.op == "resolve" and cmd.record is not None:
         await service.resolve(cmd.record, cmd.cause)
@@ -242,6 +286,7 @@ def install_identity_agent(
     activities = activity_topic or topic(TOPIC_ACTIVITY)
     links = links_topic or topic(TOPIC_IDENTITY)
     commands = commands_topic or topic(TOPIC_IDENTITY_COMMANDS)
+    deadletters = topic(TOPIC_DEADLETTER)
     seen = app.Table(SEEN_TABLE, default=None, key_type=str, value_type=bytes, partitions=settings.partitions)
 
     async def fixed() -> IdentityService:
@@ -249,6 +294,12 @@ def install_identity_agent(
         return service
 
     state = ResolverState(fixed if isinstance(service, IdentityService) else service)
+
+    async def dead_letter(cmd: Command, error: Exception) -> None:
+        from streams.pipeline import bad_record
+
+        out = bad_record("identity-resolver", TOPIC_IDENTITY_COMMANDS, cmd.to_bytes(), error, metrics)
+        await deadletters.send(key=out.key, value=out.value)
 
     async def publish(events: Sequence[AuditEvent]) -> None:
         for e in events:
@@ -291,8 +342,8 @@ def install_identity_agent(
                 service_now.audit = publish
             await service_now.prefetch([c.record for c in commands if c.record is not None])
             for cmd in commands:
-                await apply_command(service_now, cmd)
-                state.applied += 1
+                if await apply_command_safely(service_now, cmd, metrics, dead_letter):
+                    state.applied += 1
                 metrics.events_in.labels("identity-resolver", cmd.op).inc()
             metrics.stage_latency.labels("identity-resolver").observe(max(0.0, time.time() - started))
 

@@ -136,6 +136,11 @@ class RankStage:
             self.pending.update(self.engine.maintain(budget_s))
             self._dirty = True
 
+    def requeue(self, scores: Iterable[CompositeScore]) -> None:
+        """Scores whose graph write failed wait for the next flush, unless a newer one already does."""
+        for score in scores:
+            self.pending.setdefault(score.account_id, score)
+
     def flush(self) -> list[Out]:
         """One ``scores.influence`` record per account whose composite moved since the last flush."""
         if not self.pending:
