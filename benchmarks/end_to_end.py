@@ -108,6 +108,28 @@ def cpu_by_part(workers: list[subprocess.Popen[bytes]], graph_pid: int) -> dict[
     }
 
 
+def topic_ends(bootstrap: str) -> dict[str, int]:
+    """Records ever produced per topic (sum of its partitions' end offsets; the embedded broker
+    drops old records beyond ~5 MB a partition but never resets offsets)."""
+    probe = confluent_kafka.Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": "bench-probe", "log_level": 3}
+    )
+    try:
+        out: dict[str, int] = {}
+        for name, meta in probe.list_topics(timeout=10).topics.items():
+            if name.startswith("bench.") or name.startswith("__"):
+                continue
+            out[name] = sum(
+                probe.get_watermark_offsets(
+                    confluent_kafka.TopicPartition(name, p), timeout=10, cached=False
+                )[1]
+                for p in meta.partitions
+            )
+        return out
+    finally:
+        probe.close()
+
+
 def ceiling(bootstrap: str, events: list[RawEvent]) -> float:
     """records/s of a bare aiokafka consumer over the same payloads (its own topic, pre-produced)."""
     topic = f"bench.ceiling.{os.getpid()}"
@@ -264,6 +286,7 @@ def main() -> int:
         started = time.monotonic()
         window_start: dict[str, float] | None = None
         cpu_start: dict[str, float] = {}
+        topics_start: dict[str, int] = {}
         window_t0 = 0.0
         last_print = started
         lat_start = 0
@@ -281,6 +304,7 @@ def main() -> int:
                     len(alerts.latencies),
                 )
                 cpu_start = cpu_by_part(workers, graph.pid)
+                topics_start = topic_ends(bootstrap)
             if now - last_print >= 1.0:
                 last_print = now
                 m = scrape_all()
@@ -295,6 +319,7 @@ def main() -> int:
         window_end = scrape_all()
         elapsed = time.monotonic() - window_t0
         cpu_end = cpu_by_part(workers, graph.pid)
+        topics_end = topic_ends(bootstrap)
         producer.close()
         alerts.stop()
         assert window_start is not None, "too few events for the warm-up"
@@ -325,8 +350,16 @@ def main() -> int:
             part: (cpu_end[part] - cpu_start[part]) * 1000.0 / max(1.0, end_to_end * elapsed)
             for part in cpu_end
         }
+        raw_in = max(1, topics_end.get("social.raw", 0) - topics_start.get("social.raw", 0))
+        # Kafka records written per raw event produced, by topic: the stream's own message cost
+        records_per_raw = {
+            name: (end - topics_start.get(name, 0)) / raw_in
+            for name, end in sorted(topics_end.items())
+            if end - topics_start.get(name, 0) > 0
+        }
         result.update(
             seconds=elapsed,
+            records_per_raw_event=records_per_raw,
             cpu_ms_per_raw_event=cpu_ms,
             raw_events_per_s=raw_rate,
             activities_per_raw_event=per_raw,
@@ -388,6 +421,10 @@ def main() -> int:
     print(
         f"| CPU per raw event, all parts ({cores} cores allow at most {allowed:,.0f}/s) | {total_ms:.2f} ms |"
     )
+    per_raw = result["records_per_raw_event"]
+    print(f"| Kafka records written per raw event, all topics | {sum(per_raw.values()):.2f} |")
+    for name, n in per_raw.items():
+        print(f"| records per raw event: {name} | {n:.3f} |")
     print(f"\nraw numbers: {args.out}")
     print("median of one run; compare ratios measured side by side, not absolute times.")
     return 0

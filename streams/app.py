@@ -37,7 +37,7 @@ from groundswell.settings import (
     Settings,
 )
 from scoring.priority import ScoredPost
-from streams.compat import tolerate_mock_sync_group_invalid_request
+from streams import compat
 from streams.faust_config import faust_settings
 from streams.graph_writer import GraphWriter
 from streams.identity_agent import TOPIC_IDENTITY_COMMANDS, default_service, install_identity_agent
@@ -58,7 +58,7 @@ MENTION_BATCH_S = 0.2
 
 
 def create_app(settings: Settings, bootstrap: str, metrics: Metrics) -> faust.App:
-    tolerate_mock_sync_group_invalid_request()
+    compat.install()
     set_model_precision(settings.embedding_precision)
     app = faust.App(settings.app_id, **faust_settings(settings, bootstrap))
 

@@ -1,4 +1,7 @@
-"""A shim for one measured incompatibility between aiokafka 0.14 and librdkafka's mock cluster.
+"""Shims for two measured incompatibilities: aiokafka 0.14 with librdkafka's mock cluster, and
+faust-streaming 0.15 with aiokafka 0.14.
+
+1. SyncGroup on the mock.
 
 When a second member joins a running group, the mock answers the follower's SyncGroup with
 INVALID_REQUEST if it arrives before the leader's (a FIXME in librdkafka's mock handlers);
@@ -7,6 +10,14 @@ and the Faust worker hangs in that state (tests/integration/test_broker_conforma
 second worker never became ready). Real Kafka answers REBALANCE_IN_PROGRESS there, which aiokafka
 handles by rejoining. The shim makes aiokafka treat the mock's answer the same way. It changes
 nothing for any other error, and nothing on real Kafka, which never sends it here.
+
+2. Faust's stream-health check (``verify_event_path``, run every few seconds for every assigned
+partition) reads aiokafka's ``TopicPartitionState.position`` and handles ``None``; aiokafka 0.14
+turned that property into an ``assert``. While a partition's position is being reset (a fetch
+out of range: records the broker no longer holds, on the embedded broker or after retention on
+Kafka) the assert fires and crashed the whole worker (measured in the end-to-end benchmark). The
+check only logs slow-processing diagnostics: ``tolerate_unset_positions`` skips it for such a
+partition until its position is set again.
 """
 
 from __future__ import annotations
@@ -17,6 +28,30 @@ from aiokafka import errors
 from aiokafka.consumer import group_coordinator
 
 _PATCHED = "_groundswell_sync_group_patch"
+_PATCHED_POSITION = "_groundswell_position_patch"
+
+
+def install() -> None:
+    """Every shim of this module (idempotent)."""
+    tolerate_mock_sync_group_invalid_request()
+    tolerate_unset_positions()
+
+
+def tolerate_unset_positions() -> None:
+    from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+
+    if getattr(AIOKafkaConsumerThread, _PATCHED_POSITION, False):
+        return
+    original = AIOKafkaConsumerThread.verify_event_path
+
+    def verify_event_path(self: Any, now: float, tp: Any) -> Any:
+        try:
+            return original(self, now, tp)
+        except AssertionError:  # aiokafka's position of a partition being reset: nothing to verify
+            return None
+
+    AIOKafkaConsumerThread.verify_event_path = verify_event_path  # type: ignore[method-assign]
+    setattr(AIOKafkaConsumerThread, _PATCHED_POSITION, True)
 
 
 def tolerate_mock_sync_group_invalid_request() -> None:
