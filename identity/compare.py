@@ -1,13 +1,18 @@
 """Field comparisons between two profiles, as the sparse features the matcher weighs.
 
 Each field gives one of a few *levels* (exact, nickname, similar, different, ...), Fellegi-Sunter
-style, encoded as an indicator feature; a field missing on either side gives no feature at all, so a
-missing value is neither evidence for nor against. The embedding cosine of the two profile texts
-is the one continuous feature. Every feature carries a short human-readable detail that becomes the
-decision's evidence.
+style, encoded as an indicator feature; a field missing on both sides gives no feature at all, so a
+missing value is neither evidence for nor against. For the fields people fill in on one network and
+leave out on another (display name, bio) a value present on one side only is an indicator of its own
+(``*_missing_one``). The embedding cosine of the two profile texts is the one continuous feature; the
+bio is also compared word by word (the cosine mixes name, handle and bio, so two people with the same
+name and different bios can still look close). Every feature carries a short human-readable detail
+that becomes the decision's evidence.
 
 Records are first turned into ``Prepared`` (normalized once, cached), because the same record is
-compared with many candidates.
+compared with many candidates. ``Prepared.social`` says whether a record is a network account with
+no registry fields (email, phone, birth date, address, ids): two such records are weighed by the
+matcher's social-profile model.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from difflib import SequenceMatcher
 from functools import lru_cache
 
 from rapidfuzz import fuzz
@@ -22,13 +28,15 @@ from rapidfuzz.distance import JaroWinkler, Levenshtein
 
 from identity.blocking import account_keys, emails, first_last, linked_keys, personal_domains, phones
 from identity.nicknames import are_nicknames
-from identity.normalize import handle_local, normalize_name
+from identity.normalize import fold, handle_local, normalize_name
+from identity.profile_text import clean_text
 from identity.records import ProfileRecord
 
 #: every feature the matcher knows, in model order
 FEATURE_NAMES: tuple[str, ...] = (
     "cosine",
     "cosine_present",
+    "social_pair",
     "first_exact",
     "first_nickname",
     "first_initial",
@@ -36,6 +44,7 @@ FEATURE_NAMES: tuple[str, ...] = (
     "first_weak",
     "first_different",
     "last_exact",
+    "last_initial",
     "last_similar",
     "last_weak",
     "last_different",
@@ -44,10 +53,13 @@ FEATURE_NAMES: tuple[str, ...] = (
     "full_name_similar",
     "full_name_weak",
     "full_name_different",
+    "name_missing_one",
     "same_account",
     "linked_account",
     "handle_exact",
+    "handle_contains",
     "handle_similar",
+    "handle_overlap",
     "handle_different",
     "handle_matches_name",
     "email_same",
@@ -59,6 +71,11 @@ FEATURE_NAMES: tuple[str, ...] = (
     "location_exact",
     "location_similar",
     "location_different",
+    "bio_same",
+    "bio_overlap",
+    "bio_some",
+    "bio_different",
+    "bio_missing_one",
     "company_same",
     "company_different",
     "birth_date_exact",
@@ -76,6 +93,11 @@ FEATURE_NAMES: tuple[str, ...] = (
 )
 
 _DIGITS = re.compile(r"\d+")
+_BIO_WORD = re.compile(r"[^\W_]{3,}")
+_LETTERS = re.compile(r"[^\W\d_]+")
+_URL = re.compile(r"https?://\S+|www\.\S+")
+SOCIAL_SOURCES = frozenset({"bluesky", "mastodon", "x", "reddit"})
+MIN_HANDLE_PART = 4  # shorter shared handle parts ("ann", "joe") are shared by too many people
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,12 +122,21 @@ class Prepared:
     postcode: str
     address: str
     national_id: str
+    has_name: bool
+    bio_words: tuple[str, ...]  # the bio's words (3+ letters, folded, URLs dropped), in order
+    social: bool  # a network account without registry fields
+
+
+def _bio_words(bio: str | None) -> tuple[str, ...]:
+    return tuple(_BIO_WORD.findall(_URL.sub(" ", fold(clean_text(bio, 1000)))))
 
 
 @lru_cache(maxsize=200_000)
 def prepare(record: ProfileRecord) -> Prepared:
     first, last = first_last(record)
     full = normalize_name(record.display_name) or " ".join(p for p in (first, last) if p)
+    if not full and record.display_name:  # a name in a non-Latin script folds to nothing: keep its words
+        full = " ".join(_LETTERS.findall(record.display_name.casefold()))
     accounts = account_keys(record)
     locals_ = frozenset(x for x in (handle_local(a) for a in accounts) if len(x) >= 3)
     name_handles = frozenset(
@@ -113,6 +144,11 @@ def prepare(record: ProfileRecord) -> Prepared:
         for x in (first + last, (first[:1] + last) if last else "", last + first, full.replace(" ", ""))
         if x
     )
+    birth_date = "".join(_DIGITS.findall(record.attribute("birth_date") or ""))
+    postcode = normalize_name(record.attribute("postcode")).replace(" ", "")
+    address = normalize_name(record.attribute("address"))
+    national_id = "".join(_DIGITS.findall(record.attribute("national_id") or ""))
+    registry = record.emails or record.phones or birth_date or postcode or address or national_id
     return Prepared(
         record_id=record.record_id,
         first=first,
@@ -128,10 +164,13 @@ def prepare(record: ProfileRecord) -> Prepared:
         domains=personal_domains(record),
         location=normalize_name(record.location),
         company=normalize_name(record.company),
-        birth_date="".join(_DIGITS.findall(record.attribute("birth_date") or "")),
-        postcode=normalize_name(record.attribute("postcode")).replace(" ", ""),
-        address=normalize_name(record.attribute("address")),
-        national_id="".join(_DIGITS.findall(record.attribute("national_id") or "")),
+        birth_date=birth_date,
+        postcode=postcode,
+        address=address,
+        national_id=national_id,
+        has_name=bool(full or first or last),
+        bio_words=_bio_words(record.bio),
+        social=record.source in SOCIAL_SOURCES and bool(accounts) and not registry,
     )
 
 
@@ -145,12 +184,15 @@ def compare(a: Prepared, b: Prepared, cosine: float | None = None) -> Features:
         c = min(1.0, max(-1.0, float(cosine)))
         out["cosine"] = (c, f"profile texts' embedding cosine {c:.3f}")
         out["cosine_present"] = (1.0, "")
+    if a.social and b.social:  # the context: what agrees or differs means something else here
+        out["social_pair"] = (1.0, "two network accounts")
     _names(a, b, out)
     _accounts(a, b, out)
     _sets("email", a.emails, b.emails, out)
     _sets("phone", a.phones, b.phones, out)
     _sets("domain", a.domains, b.domains, out)
     _text_levels("location", a.location, b.location, out)
+    _bio(a.bio_words, b.bio_words, out)
     if a.company and b.company:
         same = a.company == b.company or fuzz.token_set_ratio(a.company, b.company) >= 90
         out["company_same" if same else "company_different"] = (1.0, f"{a.company!r} vs {b.company!r}")
@@ -182,6 +224,8 @@ def _names(a: Prepared, b: Prepared, out: Features) -> None:
         jw = JaroWinkler.similarity(a.last, b.last)
         if a.last == b.last:
             out["last_exact"] = (1.0, detail)
+        elif (len(a.last) == 1 or len(b.last) == 1) and a.last[0] == b.last[0]:
+            out["last_initial"] = (1.0, detail + " (initial)")  # "Anna N." for "Anna Neumaier"
         elif jw >= 0.92:
             out["last_similar"] = (1.0, f"{detail} (jaro-winkler {jw:.2f})")
         elif jw >= 0.8:
@@ -201,6 +245,8 @@ def _names(a: Prepared, b: Prepared, out: Features) -> None:
             sim = fuzz.token_set_ratio(a.full_name, b.full_name) / 100.0
             level = "similar" if sim >= 0.85 else "weak" if sim >= 0.7 else "different"
             out[f"full_name_{level}"] = (1.0, f"{detail} (token-set {sim:.2f})")
+    if a.has_name != b.has_name:
+        out["name_missing_one"] = (1.0, "a name on one side only")
 
 
 def _accounts(a: Prepared, b: Prepared, out: Features) -> None:
@@ -211,20 +257,61 @@ def _accounts(a: Prepared, b: Prepared, out: Features) -> None:
     if links:
         out["linked_account"] = (1.0, "linked: " + ", ".join(sorted(links)))
     if a.handle_locals and b.handle_locals:
-        best = max(JaroWinkler.similarity(x, y) for x in a.handle_locals for y in b.handle_locals)
-        detail = f"handles {sorted(a.handle_locals)} / {sorted(b.handle_locals)}"
-        if best == 1.0:
-            out["handle_exact"] = (1.0, detail)
-        elif best >= 0.9:
-            out["handle_similar"] = (1.0, f"{detail} (jaro-winkler {best:.2f})")
-        else:
-            out["handle_different"] = (1.0, detail)
+        level, detail = _handle_level(a.handle_locals, b.handle_locals)
+        out[f"handle_{level}"] = (1.0, detail)
     pairs = [(h, n) for h in a.handle_locals for n in b.name_handles]
     pairs += [(h, n) for h in b.handle_locals for n in a.name_handles]
     if pairs:
         h, n = max(pairs, key=lambda p: JaroWinkler.similarity(p[0], p[1]))
         if JaroWinkler.similarity(h, n) >= 0.92:
             out["handle_matches_name"] = (1.0, f"handle {h!r} ~ name {n!r}")
+
+
+def _handle_level(x: frozenset[str], y: frozenset[str]) -> tuple[str, str]:
+    """How the user-chosen handle parts relate: exact, one contained in the other ("heelwiley" /
+    "theheelwiley"), similar spelling, a long shared part ("seonaidsnail" / "seonaidbarber"), or not."""
+    detail = f"handles {sorted(x)} / {sorted(y)}"
+    best = max(JaroWinkler.similarity(p, q) for p in x for q in y)
+    if best == 1.0:
+        return "exact", detail
+    stems = [(p.rstrip("0123456789"), q.rstrip("0123456789")) for p in x for q in y]
+    if any(min(len(p), len(q)) >= MIN_HANDLE_PART and (p in q or q in p) for p, q in stems):
+        return "contains", f"{detail} (one contains the other)"
+    if best >= 0.9:
+        return "similar", f"{detail} (jaro-winkler {best:.2f})"
+    shared = max(_longest_common(p, q) for p in x for q in y)
+    if shared >= 5:
+        return "overlap", f"{detail} ({shared} characters in common)"
+    return "different", detail
+
+
+def _longest_common(x: str, y: str) -> int:
+    if x > y:  # symmetric: the same answer whichever record came first
+        x, y = y, x
+    return SequenceMatcher(None, x, y, autojunk=False).find_longest_match(0, len(x), 0, len(y)).size
+
+
+def _bio(x: tuple[str, ...], y: tuple[str, ...], out: Features) -> None:
+    """Word overlap of the two bios, over the shorter one (a bio cut short or partly dropped on the
+    other network still agrees on what is left)."""
+    if bool(x) != bool(y):
+        out["bio_missing_one"] = (1.0, "a bio on one side only")
+        return
+    if not x:
+        return
+    if x == y:
+        out["bio_same"] = (1.0, "the same bio")
+        return
+    sx, sy = set(x), set(y)
+    shared = len(sx & sy)
+    overlap = shared / min(len(sx), len(sy))
+    if overlap >= 0.6 and shared >= 3:
+        level = "overlap"
+    elif overlap >= 0.3 and shared >= 2:
+        level = "some"
+    else:
+        level = "different"
+    out[f"bio_{level}"] = (1.0, f"bios share {shared} words ({overlap:.0%} of the shorter)")
 
 
 def _sets(field: str, x: frozenset[str], y: frozenset[str], out: Features) -> None:

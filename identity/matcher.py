@@ -6,6 +6,13 @@ cosine), so every feature's contribution to the log-odds is explicit and becomes
 pairs that are not used for evaluation, and stored with how they were trained in
 ``identity/data/match_model.json``. Thresholds turn the probability into merge / review / no match.
 
+Pairs of two social-network accounts (``Prepared.social``) are weighed by a second pair of models
+fitted on social profiles only, when the stored document has them (``social_with_cosine``,
+``social_without_cosine``): on registry records (FEBRL-like person data) a wholly different given
+name is often a typo next to an agreeing birth date and address, while between two accounts of one
+person the given name rarely changes and a bio or a handle is the evidence; one set of weights cannot
+say both.
+
 One rule overrides the model: two records of the same account (the same record id, or the same
 canonical handle, e.g. a Bridgy-Fed mirror and its original) are the same person, probability 1.
 """
@@ -23,6 +30,7 @@ from identity.compare import FEATURE_NAMES, Prepared, compare, prepare
 from identity.records import Evidence, MatchDecision, MatchOutcome, ProfileRecord
 
 MODEL_PATH = Path(__file__).parent / "data" / "match_model.json"
+_SOCIAL_VARIANTS = ("social_with_cosine", "social_without_cosine")
 
 
 class ModelError(ValueError):
@@ -85,6 +93,16 @@ def load_models(path: Path = MODEL_PATH) -> tuple[MatchModel | None, MatchModel]
     return with_cosine, MatchModel.from_dict(data, "without_cosine")
 
 
+def load_social_models(path: Path = MODEL_PATH) -> tuple[MatchModel | None, MatchModel | None]:
+    """The stored social-profile models (with the cosine; without it), each ``None`` if not fitted."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ModelError(f"cannot read match model {path}: {exc}") from exc
+    models = [MatchModel.from_dict(data, v) if v in data else None for v in _SOCIAL_VARIANTS]
+    return models[0], models[1]
+
+
 def sigmoid(z: float) -> float:
     if z >= 0:
         return 1.0 / (1.0 + math.exp(-z))
@@ -96,7 +114,9 @@ class Matcher:
     """Pure decision function over two profiles (and their embedding cosine, when known).
 
     Two fitted models: one weighing the cosine, and one fitted without it, used when the cosine is
-    not known (so a probability stays calibrated whether or not the profiles were embedded).
+    not known (so a probability stays calibrated whether or not the profiles were embedded); and the
+    same two fitted on social profiles only, for pairs of two network accounts (when not given or
+    not stored, the general ones weigh those pairs too).
     """
 
     def __init__(
@@ -104,15 +124,30 @@ class Matcher:
         thresholds: Thresholds | None = None,
         model: MatchModel | None = None,
         model_without_cosine: MatchModel | None = None,
+        social_model: MatchModel | None = None,
+        social_model_without_cosine: MatchModel | None = None,
     ) -> None:
         if model is None and model_without_cosine is None:
             model, model_without_cosine = load_models()
+            if social_model is None and social_model_without_cosine is None:
+                social_model, social_model_without_cosine = load_social_models()
         plain = model_without_cosine if model_without_cosine is not None else model
         if plain is None:
             raise ModelError("no match model")
         self.model = model if model is not None else plain
         self.model_without_cosine = plain
+        social_plain = (
+            social_model_without_cosine if social_model_without_cosine is not None else social_model
+        )
+        self.social_model = social_model if social_model is not None else social_plain or self.model
+        self.social_model_without_cosine = social_plain or plain
         self.thresholds = thresholds if thresholds is not None else plain.thresholds
+
+    def model_for(self, a: Prepared, b: Prepared, with_cosine: bool) -> MatchModel:
+        """The model that weighs ``(a, b)``: social or general, with or without the cosine."""
+        if a.social and b.social:
+            return self.social_model if with_cosine else self.social_model_without_cosine
+        return self.model if with_cosine else self.model_without_cosine
 
     def decide(self, a: ProfileRecord, b: ProfileRecord, cosine: float | None = None) -> MatchDecision:
         """The calibrated decision on ``(a, b)``; ``cosine`` may be ``None``/NaN when not computed."""
@@ -131,7 +166,7 @@ class Matcher:
         self, a: Prepared, b: Prepared, cosine: float | None = None
     ) -> tuple[float, tuple[Evidence, ...]]:
         features = compare(a, b, cosine)
-        model = self.model if "cosine" in features else self.model_without_cosine
+        model = self.model_for(a, b, "cosine" in features)
         z = math.inf if "same_account" in features else model.intercept  # one account seen twice
         evidence: list[Evidence] = []
         # compare() emits features in a fixed code order whichever record came first, so the sum
@@ -146,7 +181,7 @@ class Matcher:
     def probability(self, a: Prepared, b: Prepared, cosine: float | None = None) -> float:
         """``score`` without building the evidence (bulk scoring)."""
         features = compare(a, b, cosine)
-        model = self.model if "cosine" in features else self.model_without_cosine
+        model = self.model_for(a, b, "cosine" in features)
         if "same_account" in features:
             return 1.0
         weights = model.weights

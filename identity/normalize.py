@@ -25,6 +25,7 @@ _EMAIL = re.compile(r"^[a-z0-9._%+\-]+@[a-z0-9\-]+(\.[a-z0-9\-]+)+$")
 _DOMAIN = re.compile(r"^(?=.{4,253}$)([a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9\-]{1,62}$")
 _DID = re.compile(r"^did:(plc:[a-z2-7]{24}|web:[a-z0-9.\-]+)$")
 _USER = re.compile(r"^[a-z0-9_.\-]{1,64}$")
+_BARE_URL = re.compile(r"^([a-z0-9\-]+\.)+[a-z]{2,}/\S")  # a profile URL written without its scheme
 
 #: hosts that many unrelated people share: a link to them says nothing about who someone is
 PLATFORM_DOMAINS = frozenset(
@@ -184,8 +185,8 @@ def canonical_handle(raw: str | None, network: str | None = None) -> str | None:
     value = raw.strip()
     if not value:
         return None
-    if "://" in value or value.lower().startswith(("bsky.app/", "www.")):
-        return handle_from_url(value)
+    if "://" in value or value.lower().startswith(("bsky.app/", "www.")) or _BARE_URL.match(value.lower()):
+        return handle_from_url(value)  # "x.com/jo" as written in a bio is the profile URL
     low = value.lower()
     if low.startswith("did:"):
         return low if _DID.match(low) else None

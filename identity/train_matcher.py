@@ -8,12 +8,16 @@ never read here):
   sets' true links;
 - splink's ``fake_1000.csv`` (a different dataset from the 50k historical figures): blocked pairs
   labelled by its ``cluster`` column;
-- perturbed real social profiles (``identity.training_data.social_dataset``): blocked pairs, every
-  true twin pair (found in production by the embedding search) and each record's five nearest
-  non-matching neighbours by embedding cosine (the hard negatives an ANN search would propose).
+- perturbed real social profiles (``identity.social_training.social_dataset``), built from the
+  TRAINING part of the split by person only (the held-out half of the real profiles is never read
+  here): blocked pairs, every true twin pair (found in production by the embedding search) and each
+  record's ten nearest non-matching neighbours by embedding cosine (the hard negatives the
+  resolver's k=10 ANN search would propose).
 
-Five-fold cross-validated probabilities give the reliability table and the precision/recall at
-the thresholds that are stored next to the coefficients.
+The general models are fitted on all of these pairs; the social models (used for pairs of two
+network accounts) on the social pairs alone. Five-fold cross-validated probabilities give the
+reliability table and the precision/recall at the thresholds that are stored next to the
+coefficients.
 """
 
 from __future__ import annotations
@@ -36,16 +40,20 @@ from identity.blocking import candidate_pairs
 from identity.compare import FEATURE_NAMES, compare, prepare
 from identity.matcher import MODEL_PATH
 from identity.records import ProfileRecord
-from identity.training_data import (
-    SHARED,
-    cached_embeddings,
-    febrl_records,
-    pair_cosines,
-    social_dataset,
-    splink_records,
-)
+from identity.social_training import HOLDOUT_SHARE, social_dataset
+from identity.training_data import SHARED, cached_embeddings, febrl_records, pair_cosines, splink_records
 
 _INDEX = {name: i for i, name in enumerate(FEATURE_NAMES)}
+#: evidence only two network accounts give: weighed by the social models alone. In the general
+#: models (registry records, CRM against an account) they would explain away the social pairs'
+#: negatives and leave name-only agreement too strong on sparse registry records.
+SOCIAL_ONLY = (
+    *(n for n in FEATURE_NAMES if n.startswith("bio_")),
+    "social_pair",
+    "handle_contains",
+    "handle_overlap",
+    "name_missing_one",
+)
 MERGE_THRESHOLD = 0.9
 REVIEW_THRESHOLD = 0.5
 
@@ -138,7 +146,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-embeddings", action="store_true", help="fit without the cosine feature")
     parser.add_argument("--out", type=Path, default=MODEL_PATH)
     parser.add_argument("--C", type=float, default=1.0, help="inverse L2 regularization strength")
-    parser.add_argument("--social-profiles", type=int, default=800, help="real social profiles to perturb")
+    parser.add_argument(
+        "--social-profiles",
+        type=int,
+        default=0,
+        help="real social profiles (of the training part) to perturb; 0: all of them",
+    )
     parser.add_argument(
         "--embed-sets",
         default="febrl1,fake_1000,social_perturbed",
@@ -159,9 +172,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(
             f"note: {fake} not found (needs ../shared next to the repo); training without it", file=sys.stderr
         )
-    social, social_clusters = social_dataset(limit=args.social_profiles)
+    social, social_clusters = social_dataset(limit=args.social_profiles, part="train")
     if social:
-        sets.append(_clustered("social_perturbed", social, social_clusters, "social_perturbed" in embed, 5))
+        sets.append(_clustered("social_perturbed", social, social_clusters, "social_perturbed" in embed, 10))
     xs, ys, sizes = [], [], {}
     for name, records, pairs, y, cos in sets:
         t = time.perf_counter()
@@ -171,12 +184,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"  features {name}: {len(pairs)} pairs in {time.perf_counter() - t:.1f}s", flush=True)
     x, y = np.vstack(xs), np.concatenate(ys)
     set_names = [name for name, *_rest in sets]
-    variants: dict[str, Any] = {}
-    if use_emb:
-        variants["with_cosine"] = _fit(x, y, ys, set_names, args.C, "with the embedding cosine")
     x_plain = x.copy()
     x_plain[:, [_INDEX["cosine"], _INDEX["cosine_present"]]] = 0.0
-    variants["without_cosine"] = _fit(x_plain, y, ys, set_names, args.C, "without the cosine")
+    general, general_plain = x.copy(), x_plain.copy()
+    for m in (general, general_plain):
+        m[:, [_INDEX[n] for n in SOCIAL_ONLY]] = 0.0
+    variants: dict[str, Any] = {}
+    if use_emb:
+        variants["with_cosine"] = _fit(general, y, ys, set_names, args.C, "with the embedding cosine")
+    variants["without_cosine"] = _fit(general_plain, y, ys, set_names, args.C, "without the cosine")
+    if set_names[-1] == "social_perturbed":  # the social pairs are the last block of rows
+        ys_social, rows = ys[-1], slice(len(y) - len(ys[-1]), len(y))
+        for key, xs_social, label in (
+            ("social_with_cosine", x, "social profiles only, with the cosine"),
+            ("social_without_cosine", x_plain, "social profiles only, without the cosine"),
+        ):
+            if key == "social_with_cosine" and not (use_emb and "social_perturbed" in embed):
+                continue
+            variants[key] = _fit(xs_social[rows], ys_social, [ys_social], set_names[-1:], args.C, label)
     document = {
         "thresholds": {"merge": MERGE_THRESHOLD, "review": REVIEW_THRESHOLD},
         "training": {
@@ -184,7 +209,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             "command": "python -m identity.train_matcher"
             + (" --no-embeddings" if args.no_embeddings else ""),
             "method": f"sklearn LogisticRegression(C={args.C}, L2) on indicator features of identity.compare;"
-            " 'without_cosine' is refitted on the same pairs with the cosine columns zeroed",
+            " 'without_cosine' is refitted on the same pairs with the cosine columns zeroed; 'social_*' on"
+            " the social_perturbed pairs alone (used for pairs of two network accounts)",
+            "social_split": f"real social profiles of the training part only (identity.social_training."
+            f"held_out is false; {HOLDOUT_SHARE:.0%} of persons are held out for evaluation)",
             "sets": sizes,
             "embedded_sets": sorted(embed),
             "not_used": "FEBRL 4 and historical_figures_with_errors_50k (evaluation sets)",
