@@ -98,14 +98,15 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def cpu_by_part(workers: list[subprocess.Popen[bytes]], graph_pid: int) -> dict[str, float]:
-    """CPU seconds so far of the workers, the graph store and this process (the embedded broker,
-    the producer and the alert reader live here)."""
-    return {
-        "workers": sum(cpu_seconds(w.pid) for w in workers),
-        "graph_store": cpu_seconds(graph_pid),
-        "broker_and_producer": cpu_seconds(os.getpid()),
-    }
+def cpu_by_part(workers: list[subprocess.Popen[bytes]], roles: list[str], graph_pid: int) -> dict[str, float]:
+    """CPU seconds so far of the workers (per role), the graph store and this process (the
+    embedded broker, the producer and the alert reader live here)."""
+    out: dict[str, float] = {}
+    for w, role in zip(workers, roles, strict=False):
+        out[f"{role}_workers"] = out.get(f"{role}_workers", 0.0) + cpu_seconds(w.pid)
+    out["graph_store"] = cpu_seconds(graph_pid)
+    out["broker_and_producer"] = cpu_seconds(os.getpid())
+    return out
 
 
 def topic_ends(bootstrap: str) -> dict[str, int]:
@@ -220,7 +221,12 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=60.0, help="measured window (after the warm-up)")
     ap.add_argument("--warmup", type=float, default=10.0)
-    ap.add_argument("--workers", type=int, default=1, help="worker processes in one consumer group")
+    ap.add_argument("--workers", type=int, default=1, help="ingest worker processes (one consumer group)")
+    ap.add_argument(
+        "--combined",
+        action="store_true",
+        help="every stage in each worker (role all) instead of ingest workers + one scoring worker",
+    )
     ap.add_argument("--rate", type=float, default=None, help="pace the source (events/s); default: flat out")
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "out" / "end_to_end.json")
     args = ap.parse_args()
@@ -254,7 +260,8 @@ def main() -> int:
     ceiling_rate = ceiling(bootstrap, events[:12_000])
     print(f"ceiling: bare aiokafka consumer {ceiling_rate:,.0f} records/s", flush=True)
 
-    ports = [settings.worker_metrics_port] + [free_port() for _ in range(args.workers - 1)]
+    roles = ["all"] * args.workers if args.combined else ["scoring"] + ["ingest"] * args.workers
+    ports = [settings.worker_metrics_port] + [free_port() for _ in range(len(roles) - 1)]
     workers: list[subprocess.Popen[bytes]] = []
 
     def scrape_all() -> dict[str, float]:
@@ -267,14 +274,14 @@ def main() -> int:
     result: dict[str, Any] = {
         "ceiling_records_per_s": ceiling_rate,
         "workers": args.workers,
+        "roles": roles,
         "rate": args.rate,
     }
     try:
-        for i, port in enumerate(ports):  # one after the other: a worker joins a running group
-            log = work / f"worker-{i}.log"
-            workers.append(
-                spawn_worker(settings.model_copy(update={"worker_metrics_port": port}), log, cwd=REPO)
-            )
+        for i, (role, port) in enumerate(zip(roles, ports, strict=True)):  # one after the other
+            log = work / f"worker-{i}-{role}.log"
+            update = {"worker_metrics_port": port, "worker_role": role}
+            workers.append(spawn_worker(settings.model_copy(update=update), log, cwd=REPO))
             deadline = time.monotonic() + 120
             while "Worker ready" not in log.read_text(errors="replace"):
                 if workers[-1].poll() is not None or time.monotonic() > deadline:
@@ -282,7 +289,9 @@ def main() -> int:
                 time.sleep(0.3)
         alerts = AlertReader(bootstrap)
         alerts.start()
-        producer = RawProducer(bootstrap, settings.app_id, Metrics.create(), max_lag=4000, check_every=250)
+        producer = RawProducer(
+            bootstrap, settings.consumer_groups, Metrics.create(), max_lag=4000, check_every=250
+        )
         started = time.monotonic()
         window_start: dict[str, float] | None = None
         cpu_start: dict[str, float] = {}
@@ -303,7 +312,7 @@ def main() -> int:
                     now,
                     len(alerts.latencies),
                 )
-                cpu_start = cpu_by_part(workers, graph.pid)
+                cpu_start = cpu_by_part(workers, roles, graph.pid)
                 topics_start = topic_ends(bootstrap)
             if now - last_print >= 1.0:
                 last_print = now
@@ -318,7 +327,7 @@ def main() -> int:
                 break
         window_end = scrape_all()
         elapsed = time.monotonic() - window_t0
-        cpu_end = cpu_by_part(workers, graph.pid)
+        cpu_end = cpu_by_part(workers, roles, graph.pid)
         topics_end = topic_ends(bootstrap)
         producer.close()
         alerts.stop()
@@ -357,7 +366,19 @@ def main() -> int:
             for name, end in sorted(topics_end.items())
             if end - topics_start.get(name, 0) > 0
         }
+        def window_rate(name: str, stage: str | None = None) -> float:
+            if stage is None:
+                return (window_end.get(name, 0.0) - window_start.get(name, 0.0)) / elapsed
+            return (stage_total(window_end, name, stage) - stage_total(window_start, name, stage)) / elapsed
+
         result.update(
+            # identity: commands sent to the resolver, profiles deferred (resolver backlog full),
+            # commands the resolver applied
+            identity_per_s={
+                "sent": window_rate("groundswell_events_out_total", "identity"),
+                "deferred": window_rate("groundswell_identity_deferred_total"),
+                "resolved": window_rate("groundswell_events_in_total", "identity-resolver"),
+            },
             seconds=elapsed,
             records_per_raw_event=records_per_raw,
             cpu_ms_per_raw_event=cpu_ms,
@@ -373,6 +394,7 @@ def main() -> int:
             influence_latency_p99_s=histogram_quantile(window_start, window_end, "influence", 0.99),
             ratio_to_ceiling=graph_rate / per_raw / ceiling_rate,
             producer_throttled_s=producer.throttled_s,
+            producer_throttled_by=producer.throttled_by,
             dead_letters=sum(
                 v for k, v in window_end.items() if k.startswith("groundswell_dead_letters_total")
             ),
@@ -390,7 +412,7 @@ def main() -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))
     source = f"paced at {args.rate:.0f}/s" if args.rate else "flat out"
-    print(f"\nworkers: {args.workers}; source: {source}")
+    print(f"\nworkers: {', '.join(roles)}; source: {source}")
     print("\n| measure | value |\n|---|---|")
     print(f"| ceiling: bare aiokafka consumer, same payloads | {ceiling_rate:,.0f} records/s |")
     print(
@@ -402,6 +424,11 @@ def main() -> int:
     print(f"| activities written to the graph | {result['activities_to_graph_per_s']:,.0f} /s |")
     for stage, rate in result["stage_in_per_s"].items():
         print(f"| stage {stage} (in) | {rate:,.0f} /s |")
+    ident = result["identity_per_s"]
+    print(
+        "| identity: commands sent / deferred (resolver backlog full) / applied | "
+        f"{ident['sent']:,.1f} / {ident['deferred']:,.1f} / {ident['resolved']:,.1f} per s |"
+    )
     print(f"| ratio end to end / ceiling | {result['ratio_to_ceiling']:.3f} |")
     print(
         f"| source-to-alert latency p50 / p95 ({result['alerts']} alerts) | "
@@ -412,7 +439,10 @@ def main() -> int:
         f"{result['influence_latency_p50_s'] * 1000:,.0f} ms / "
         f"{result['influence_latency_p99_s'] * 1000:,.0f} ms |"
     )
-    print(f"| producer paused by backpressure | {result['producer_throttled_s']:.1f} s |")
+    by = ", ".join(
+        f"{t} {n}" for t, n in sorted(result["producer_throttled_by"].items(), key=lambda x: -x[1])
+    )
+    print(f"| producer paused by backpressure | {result['producer_throttled_s']:.1f} s ({by or 'never'}) |")
     for part, ms in result["cpu_ms_per_raw_event"].items():
         print(f"| CPU per raw event end to end: {part.replace('_', ' ')} | {ms:.2f} ms |")
     total_ms = sum(result["cpu_ms_per_raw_event"].values())

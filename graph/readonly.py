@@ -98,10 +98,11 @@ async def readonly_cypher(
     if not isinstance(timeout_s, int | float) or not 0 < timeout_s <= MAX_TIMEOUT_S:
         raise QueryError(f"timeout_s must be in (0, {MAX_TIMEOUT_S}]")
     started = time.perf_counter()
-    driver: neo4j.AsyncDriver = store._driver  # the store's driver: this needs a tx it never commits
-    database = store._db
 
-    async def run() -> tuple[list[str], list[dict[str, Any]], bool]:
+    async def run(
+        driver: neo4j.AsyncDriver, database: str | None
+    ) -> tuple[list[str], list[dict[str, Any]], bool]:
+        # the store's driver: this needs a transaction it never commits
         async with driver.session(database=database, default_access_mode=neo4j.READ_ACCESS) as session:
             tx = await session.begin_transaction(timeout=timeout_s)
             try:
@@ -121,7 +122,7 @@ async def readonly_cypher(
 
     try:
         async with asyncio.timeout(timeout_s):
-            columns, rows, truncated = await run()
+            columns, rows, truncated = await store.with_driver(run)
     except TimeoutError as exc:
         raise QueryTimeout(f"query abandoned after {timeout_s:g} s") from exc
     except Neo4jError as exc:

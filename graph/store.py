@@ -19,9 +19,8 @@ import contextlib
 import logging
 import random
 import time
-import weakref
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -30,6 +29,8 @@ from neo4j.exceptions import ClientError, ServiceUnavailable, SessionExpired, Tr
 
 from activity.schema import Activity
 from graph import cypher, migrations
+from graph import io_thread as io_thread_module
+from graph.io_thread import IOThread
 from graph.migrations import GRAPH_SCHEMA_VERSION
 from graph.plan import (
     EDGE_KINDS,
@@ -43,6 +44,7 @@ from graph.plan import (
     company_matcher,
     link_marker_id,
 )
+from graph.write_locks import MachineLock, write_lock
 from groundswell.metrics import Metrics
 from groundswell.settings import Settings
 
@@ -55,25 +57,6 @@ SCHEMA_VERSION = GRAPH_SCHEMA_VERSION
 CHUNK = 1_000
 MAX_ATTEMPTS = 10
 READ_ATTEMPTS = 4
-
-#: one write transaction at a time per process (per event loop), across every GraphStore in it.
-#: ArcadeDB detects write conflicts per PAGE, not per record: the graph writer's batch, the ranker's
-#: score writes and the identity resolver's decisions touch different accounts but the same pages of
-#: the Account bucket, and with three concurrent writers in one worker the score writes lost ten
-#: retries in a row ("Concurrent modification on page ... Account_0 ... bucket", measured in the
-#: end-to-end benchmark) -- which crashed the worker. Serialising them costs nothing here (one
-#: store, two cores: concurrent writes did not run faster); writers in other processes still meet
-#: and are retried.
-_WRITE_LOCKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
-
-
-def write_lock() -> asyncio.Lock:
-    """This event loop's graph write lock (see ``_WRITE_LOCKS``)."""
-    loop = asyncio.get_running_loop()
-    lock = _WRITE_LOCKS.get(loop)
-    if lock is None:
-        lock = _WRITE_LOCKS[loop] = asyncio.Lock()
-    return lock
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,8 +92,14 @@ class GraphStore:
         settings: Settings,
         metrics: Metrics | None = None,
         clock: Callable[[], float] = time.time,
+        io: IOThread | None = None,
     ) -> None:
         self._driver = driver
+        self._io = io  # the driver's own loop thread (graph.io_thread), or None: the caller's loop
+        # ArcadeDB's page-level conflicts: the embedded store's writers take turns across processes
+        self._machine_lock = (
+            MachineLock(settings.data_dir / "graph-write.lock") if settings.embedded_graph else None
+        )
         self._db = settings.graph_database or None
         self._metrics = metrics
         self._clock = clock
@@ -119,17 +108,45 @@ class GraphStore:
         self._endpoints = EndpointFrequency()
 
     @classmethod
-    async def connect(cls, settings: Settings, metrics: Metrics | None = None) -> GraphStore:
-        driver = neo4j.AsyncGraphDatabase.driver(
-            settings.effective_graph_uri,
-            auth=(settings.graph_user, settings.graph_password.get_secret_value()),
-        )
-        store = cls(driver, settings, metrics)
-        await store.ping()
+    async def connect(
+        cls, settings: Settings, metrics: Metrics | None = None, *, io_thread: bool = False
+    ) -> GraphStore:
+        """``io_thread``: run the driver on the process's graph I/O thread (``graph.io_thread``)
+        instead of the caller's loop, so a busy caller does not stall the store's round trips (the
+        stream worker). Its transaction functions then run on that thread too."""
+        io = io_thread_module.shared() if io_thread else None
+
+        async def make() -> neo4j.AsyncDriver:
+            return neo4j.AsyncGraphDatabase.driver(
+                settings.effective_graph_uri,
+                auth=(settings.graph_user, settings.graph_password.get_secret_value()),
+            )
+
+        driver = await io.run(make()) if io is not None else await make()
+        store = cls(driver, settings, metrics, io=io)
+        try:
+            await store.ping()
+        except BaseException:
+            await store.close()
+            raise
         return store
 
+    def _on_io(self, coro: Coroutine[Any, Any, T]) -> Awaitable[T]:
+        return self._io.run(coro) if self._io is not None else coro
+
     async def close(self) -> None:
-        await self._driver.close()
+        await self._on_io(self._driver.close())
+        if self._machine_lock is not None:
+            self._machine_lock.close()
+
+    async def with_driver(self, fn: Callable[[neo4j.AsyncDriver, str | None], Awaitable[T]]) -> T:
+        """Run ``fn(driver, database)`` where the driver lives (for callers that need a session of
+        their own, e.g. the read-only transaction of ``graph.readonly``)."""
+
+        async def call() -> T:
+            return await fn(self._driver, self._db)
+
+        return await self._on_io(call())
 
     async def __aenter__(self) -> GraphStore:
         return self
@@ -139,6 +156,9 @@ class GraphStore:
 
     # -- plumbing ----------------------------------------------------------------------------
     async def _read(self, query: str, **params: Any) -> list[dict[str, Any]]:
+        return await self._on_io(self._read_here(query, **params))
+
+    async def _read_here(self, query: str, **params: Any) -> list[dict[str, Any]]:
         """One auto-commit read. Not ``execute_query``: its managed transaction costs a BEGIN and
         a COMMIT round trip per statement, measured as 2-3x the latency of a point lookup on
         ArcadeDB; reads need no transaction. Retried (a few times) when the store is briefly away."""
@@ -157,9 +177,16 @@ class GraphStore:
 
     async def _write_tx(self, work: Callable[[neo4j.AsyncTransaction], Awaitable[T]]) -> tuple[T, int]:
         """Run ``work`` in one write transaction; retry conflicts with backoff. -> (result, attempts)"""
+        return await self._on_io(self._write_tx_here(work))
+
+    async def _write_tx_here(self, work: Callable[[neo4j.AsyncTransaction], Awaitable[T]]) -> tuple[T, int]:
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
-                async with write_lock(), self._driver.session(database=self._db) as session:
+                async with (
+                    write_lock(),
+                    self._machine_lock.held() if self._machine_lock is not None else contextlib.nullcontext(),
+                    self._driver.session(database=self._db) as session,
+                ):
                     tx = await session.begin_transaction()
                     try:
                         result = await work(tx)
@@ -232,7 +259,7 @@ class GraphStore:
 
     async def execute(self, query: str, **params: Any) -> None:
         """Run one auto-commit statement (schema DDL, migrations); not retried here."""
-        await self._driver.execute_query(query, params, database_=self._db)
+        await self._on_io(self._driver.execute_query(query, params, database_=self._db))
 
     # -- writes ------------------------------------------------------------------------------
     async def apply(self, activities: Sequence[Activity], links: Sequence[LinkLike] = ()) -> ApplyResult:

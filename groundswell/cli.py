@@ -42,6 +42,8 @@ def cmd_graph_server(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     from streams.worker import run_worker
 
+    if args.role:
+        settings = settings.model_copy(update={"worker_role": args.role})
     run_worker(settings)
     return 0
 
@@ -76,7 +78,7 @@ def _producer(settings: Settings, max_lag: int) -> RawProducer:
 
     return RawProducer(
         resolve_bootstrap(settings),
-        settings.app_id,
+        settings.consumer_groups,
         Metrics.create(),
         max_lag=max_lag,
         partitions=settings.partitions,
@@ -168,12 +170,15 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
             ready.unlink(missing_ok=True)
             sup.start("graph-server", "graph-server")
             sup.wait_for("graph store", ready.exists, 180)
-        print(f"starting {args.workers} Faust worker(s) and the API ...", flush=True)
+        print(f"starting {args.workers} ingest worker(s), a scoring worker and the API ...", flush=True)
         sup.start("api", "api")
-        metrics_ports = [settings.worker_metrics_port + i for i in range(args.workers)]
-        for i, port in enumerate(metrics_ports):  # one after the other: each joins a running group
-            sup.start(f"worker-{i}", "worker", env={"GROUNDSWELL_WORKER_METRICS_PORT": str(port)})
-            sup.wait_for(f"worker {i} metrics", partial(http_ok, f"http://127.0.0.1:{port}/metrics"), 120)
+        metrics_ports = [settings.worker_metrics_port + i for i in range(args.workers + 1)]
+        roles = ["scoring"] + ["ingest"] * args.workers  # two Python processes use two cores (the GIL)
+        for i, (role, port) in enumerate(zip(roles, metrics_ports, strict=True)):
+            # one after the other: each joins a running group
+            name = f"worker-{role}" + (f"-{i}" if role == "ingest" and args.workers > 1 else "")
+            sup.start(name, "worker", "--role", role, env={"GROUNDSWELL_WORKER_METRICS_PORT": str(port)})
+            sup.wait_for(f"{name} metrics", partial(http_ok, f"http://127.0.0.1:{port}/metrics"), 120)
         base = f"http://{settings.api_host}:{settings.api_port}"
         sup.wait_for("API", lambda: http_ok(base + "/readyz"), 120)
         if not args.no_demo:
@@ -251,14 +256,24 @@ def build_parser() -> argparse.ArgumentParser:
     up = sub.add_parser("up", help="everything embedded: broker, graph store, worker, API, demo data")
     up.add_argument("--no-demo", action="store_true", help="do not replay the bundled sample events")
     up.add_argument(
-        "--workers", type=int, default=1, help="Faust worker processes (at most the 4 partitions)"
+        "--workers",
+        type=int,
+        default=1,
+        help="ingest worker processes (at most the 4 partitions), besides the one scoring worker",
     )
     up.add_argument(
         "--simulate", type=float, default=None, metavar="RATE", help="also run the simulator at RATE/s"
     )
     sub.add_parser("broker", help="host the embedded Kafka-protocol broker")
     sub.add_parser("graph-server", help="run embedded ArcadeDB with its Bolt endpoint")
-    sub.add_parser("worker", help="run a Faust worker (all stages)")
+    wk = sub.add_parser("worker", help="run a Faust worker (the stages of its role)")
+    wk.add_argument(
+        "--role",
+        choices=("all", "ingest", "scoring"),
+        default=None,
+        help="ingest (normalize, graph, identity intake), scoring (ranking, priority, alerts, identity "
+        "resolver) or all; default GROUNDSWELL_WORKER_ROLE, else all",
+    )
     sub.add_parser("api", help="run the HTTP API")
     rp = sub.add_parser("replay", help="replay JSONL files (Jetstream, Mastodon, Reddit, X v2; .gz ok)")
     rp.add_argument("files", nargs="+")

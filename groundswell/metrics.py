@@ -28,6 +28,8 @@ class Metrics:
     graph_write_seconds: Histogram
     graph_write_retries: Counter
     graph_write_failures: Counter  # labels: writer (scores, identity); given up after retries
+    identity_deferred: Counter  # new/changed profiles not sent while the resolver's backlog is full
+    identity_backlog: Gauge  # commands the resolver has not applied yet
     consumer_lag: Gauge  # labels: topic, partition
     alerts: Counter  # labels: rule
     source_events: Counter  # labels: source  (produced to social.raw)
@@ -75,6 +77,16 @@ class Metrics:
                 "groundswell_graph_write_failures_total",
                 "Graph writes that failed after the store's retries and wait to be redone",
                 ["writer"],
+                registry=reg,
+            ),
+            identity_deferred=Counter(
+                "groundswell_identity_deferred_total",
+                "New or changed profiles left for their next activity while the resolver's backlog is full",
+                registry=reg,
+            ),
+            identity_backlog=Gauge(
+                "groundswell_identity_backlog",
+                "Identity commands the resolver has not applied yet (its consumer group's lag)",
                 registry=reg,
             ),
             consumer_lag=Gauge(

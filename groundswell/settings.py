@@ -69,6 +69,11 @@ class Settings(BaseSettings):
     graph_batch_seconds: float = 0.25
 
     # --- processes ----------------------------------------------------------------------------
+    #: which stages a worker runs (streams.app): "ingest" (normalize, graph, identity intake),
+    #: "scoring" (ranking, priority, alerts, the identity resolver; consumer group app_id-scoring),
+    #: or "all" of them in one process. A Python process runs its stages on one core (the GIL):
+    #: ingest and scoring workers use two. Do not mix "all" with the others in one deployment.
+    worker_role: Literal["all", "ingest", "scoring"] = "all"
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     worker_metrics_port: int = 9108
@@ -183,6 +188,14 @@ class Settings(BaseSettings):
     identity_merge_threshold: float = 0.9
     identity_review_threshold: float = 0.5
 
+    #: resolver backlog (commands) at which new or changed profiles wait for their account's next
+    #: activity (streams.identity_agent.IdentityIntake): keeps identity.commands far below the
+    #: embedded broker's ~5 MB per partition (about 6,000 commands of ~800 bytes)
+    identity_max_backlog: int = 2000
+    #: identity decisions a second at most (0: no limit): each is a graph transaction of ~12
+    #: statements, and the stream's graph writes share the store (streams.identity_agent.Pace)
+    identity_max_decisions_per_s: float = 40.0
+
     # --- identity candidate search (identity/ann.py, identity/candidates.py) -------------------
     identity_ann_nprobe: int = 16  # IVF lists probed per search (recall@10 0.997 at 1M, measured)
     identity_candidates_max_block: int = 200  # blocking keys shared by more records are ignored
@@ -200,6 +213,21 @@ class Settings(BaseSettings):
                 value = json.dumps(list(value))
             env[f"GROUNDSWELL_{name.upper()}"] = str(value)
         return env
+
+    @property
+    def scoring_app_id(self) -> str:
+        """The consumer group (and Faust app id) of "scoring" workers."""
+        return self.app_id + "-scoring"
+
+    @property
+    def worker_app_id(self) -> str:
+        """The consumer group this worker joins, by its role."""
+        return self.scoring_app_id if self.worker_role == "scoring" else self.app_id
+
+    @property
+    def consumer_groups(self) -> tuple[str, ...]:
+        """Every group the pipeline's workers may consume in (lag probes look at each)."""
+        return (self.app_id, self.scoring_app_id)
 
     @property
     def embedded_broker(self) -> bool:

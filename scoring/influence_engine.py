@@ -16,8 +16,9 @@ with ``kcore_budget_s`` spends at most that much on them per ``apply`` and defer
 ``maintain(budget_s)``, which the stream calls when idle; ``kcore_backlog`` says how far behind
 core numbers are. With ``kcore_budget_s=None`` (the default) every ``apply`` is exact at once.
 An account is reported when its composite moved by more than ``change_tolerance`` since its last
-report; PageRank alone re-scores an account once its rank could have moved the composite by half
-the tolerance, so a reported score is within 1.5 tolerances of the current one.
+report (an account never reported counts as 0); PageRank alone re-scores an account once its
+rank could have moved the composite by half the tolerance, so a reported score is within 1.5
+tolerances of the current one.
 Ageing alone (engagement decaying with time) is not reported as a change: it lowers every
 engaged account alike; ``score`` always decays to the engine's clock.
 """
@@ -367,8 +368,9 @@ class InfluenceEngine:
         reported, tolerance = self._reported, self.change_tolerance
         for a in accounts:
             value = self._value(a, t)
-            last = reported.get(a)
-            if last is None or abs(value - last) > tolerance:
+            # never reported counts as 0: an account whose composite stays within the tolerance of
+            # nothing (the source of a like, a follower with no followers) is not reported at all
+            if abs(value - reported.get(a, 0.0)) > tolerance:
                 reported[a] = value
                 changed[a] = self.score(a)
         return changed

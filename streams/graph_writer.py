@@ -33,7 +33,8 @@ from graph.store import GraphStore
 from groundswell.metrics import Metrics
 from groundswell.settings import Settings
 from identity.resolver import IdentityLink
-from streams.pipeline import Out, dead_letter_out
+from streams.pipeline import dead_letter_out
+from streams.records import Out
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +57,11 @@ class _Job:
 
 
 class GraphWriter:
-    def __init__(self, settings: Settings, metrics: Metrics, max_pending: int = 2) -> None:
+    def __init__(
+        self, settings: Settings, metrics: Metrics, max_pending: int = 2, io_thread: bool = False
+    ) -> None:
         self._settings = settings
+        self._io_thread = io_thread  # the store's driver on the process's graph I/O thread
         self._m = metrics
         self._store: GraphStore | None = None
         self._queue: asyncio.Queue[_Job] = asyncio.Queue(maxsize=max(1, max_pending))
@@ -69,7 +73,7 @@ class GraphWriter:
         while self._store is None:
             store: GraphStore | None = None
             try:
-                store = await GraphStore.connect(self._settings, self._m)
+                store = await GraphStore.connect(self._settings, self._m, io_thread=self._io_thread)
                 await store.setup()
                 self._store = store
             except UNAVAILABLE as e:

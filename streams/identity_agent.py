@@ -58,6 +58,7 @@ from identity.erasure import erase_person, erase_record
 from identity.persons import record_from_json, record_to_json
 from identity.records import ProfileRecord
 from identity.service import IdentityService
+from streams.records import Out, key_partitioned_table, unpack
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,9 @@ SEEN_TABLE = "identity-seen"
 #: the resolver takes up to this many commands at once (within this many seconds) to embed them together
 RESOLVER_BATCH = 64
 RESOLVER_BATCH_S = 0.2
+#: the fixture's own intake agent takes this many records at once
+INTAKE_BATCH = 16
+INTAKE_BATCH_S = 0.05
 #: a command whose graph transaction still fails after the store's own retries is tried this many
 #: more times (with a pause), then dead-lettered with the error: the resolver never stops on one
 COMMAND_ATTEMPTS = 3
@@ -174,15 +178,85 @@ def intake(act: Activity, stored: dict[str, str] | None) -> tuple[Command | None
     return Command("resolve", act.event_id, record=record), merged
 
 
+class IdentityIntake:
+    """Activities -> commands for the resolver, with the ``identity-seen`` table as memory.
+
+    Runs where the activities are (the graph stage, on every worker, in parallel). The table is
+    keyed by account and its changelog partitioned by that key (``KeyPartitionedTable``), so each
+    entry lives in the partition its account's activities arrive on, whichever record carried them.
+
+    Bounded. The resolver is one process at the model's pace; a burst of new accounts (a cold start
+    on the firehose) can outrun it for minutes, and the embedded broker keeps only ~5 MB of a
+    partition (``identity.commands`` has one): a longer queue would lose commands silently. So
+    while the resolver's backlog (``backlog``, refreshed by the app from the consumer group's lag)
+    is at ``max_backlog`` commands, a NEW or CHANGED profile is deferred: not sent and not
+    remembered, so the account's next activity offers it again (``deferred`` counts them; an
+    erasure is never deferred). Nothing is dropped by the broker, and the firehose is not throttled
+    to the resolver's pace."""
+
+    def __init__(self, seen: Any, metrics: Metrics, max_backlog: int = 2000) -> None:
+        self._seen = seen
+        self._m = metrics
+        self.max_backlog = max_backlog
+        self.backlog = 0
+        self.read = 0  # activities looked at
+        self.deferred = 0
+
+    def commands(self, activities: Sequence[Activity]) -> list[Out]:
+        outs: list[Out] = []
+        for act in activities:
+            self.read += 1
+            self._m.events_in.labels("identity", act.network.value).inc()
+            stored = self._seen.get(act.actor.id)
+            cmd, keep = intake(act, orjson.loads(stored) if stored is not None else None)
+            if cmd is None:
+                continue
+            if cmd.op == "resolve" and self.backlog >= self.max_backlog:
+                self.deferred += 1
+                self._m.identity_deferred.inc()
+                continue
+            outs.append(Out(TOPIC_IDENTITY_COMMANDS, RESOLVER_KEY, cmd.to_bytes()))
+            if cmd.op == "resolve":
+                self.backlog += 1  # until the next lag reading: a burst within one batch stays bounded too
+            if keep is not None:
+                self._seen[act.actor.id] = orjson.dumps(keep)
+            self._m.events_out.labels("identity", act.network.value).inc()
+        return outs
+
+
+class Pace:
+    """At most ``per_s`` calls of ``wait`` a second (0: no limit), evenly spaced.
+
+    The resolver's decisions are graph transactions of about a dozen statements each: flat out on
+    a core of its own it took most of the graph store (measured: the ingest stage fell from ~700 to
+    ~125 raw events/s beside it). Paced, identity lags in a burst of new accounts (the intake defers
+    beyond ``identity_max_backlog``) and the firehose keeps its pace."""
+
+    def __init__(self, per_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._gap = 1.0 / per_s if per_s > 0 else 0.0
+        self._clock = clock
+        self._next = 0.0
+
+    async def wait(self) -> None:
+        import asyncio
+
+        if self._gap <= 0.0:
+            return
+        now = self._clock()
+        self._next = max(self._next, now - self._gap) + self._gap  # no credit saved up while idle
+        if self._next > now:
+            await asyncio.sleep(self._next - now)
+
+
 # -- the resolver owner -------------------------------------------------------------------------
 @dataclass
 class ResolverState:
     factory: ServiceFactory
+    intake: IdentityIntake | None = None  # the fixture's own intake agent's, if any
     service: IdentityService | None = None
     needs_warm: bool = True
     applied: int = 0  # commands applied by this process's resolver
     warmed: int = 0
-    intake_events: int = 0  # activities this process's intake read
     errors: list[str] = field(default_factory=list)
 
     async def get(self) -> IdentityService:
@@ -266,8 +340,12 @@ def install_identity_agent(
     links_topic: TopicT | None = None,
     commands_topic: TopicT | None = None,
     preload: bool = True,
+    intake_agent: bool = True,
 ) -> ResolverState:
-    """Install ``identity-intake`` and ``identity-resolver`` on ``app`` (see the module docstring).
+    """Install ``identity-resolver`` on ``app`` (see the module docstring). ``intake_agent``: also
+    an ``identity-intake`` agent reading the activity topic itself (``state.intake``); the product's
+    app instead feeds an intake (``install_identity_intake``) from its graph stage, which has the
+    activities already (one consumer of every activity instead of two).
     ``service``: the service, or an async factory (it needs the graph store, opened on first use).
     Topics default to ``social.activity``, ``identity.links`` and ``identity.commands`` declared
     with ``settings.partitions`` raw-bytes partitions. ``preload``: load the embedding model at
@@ -287,13 +365,16 @@ def install_identity_agent(
     links = links_topic or topic(TOPIC_IDENTITY)
     commands = commands_topic or topic(TOPIC_IDENTITY_COMMANDS)
     deadletters = topic(TOPIC_DEADLETTER)
-    seen = app.Table(SEEN_TABLE, default=None, key_type=str, value_type=bytes, partitions=settings.partitions)
 
     async def fixed() -> IdentityService:
         assert isinstance(service, IdentityService)
         return service
 
-    state = ResolverState(fixed if isinstance(service, IdentityService) else service)
+    pace = Pace(settings.identity_max_decisions_per_s)
+    state = ResolverState(
+        fixed if isinstance(service, IdentityService) else service,
+        intake=install_identity_intake(app, settings, metrics) if intake_agent else None,
+    )
 
     async def dead_letter(cmd: Command, error: Exception) -> None:
         from streams.pipeline import bad_record
@@ -305,23 +386,17 @@ def install_identity_agent(
         for e in events:
             await links.send(key=e.key, value=e.to_bytes())
 
-    async def intake_agent(stream: StreamT[bytes]) -> None:
-        async for event in stream.events():
-            try:
-                act = Activity.from_dict(orjson.loads(event.value))
-            except Exception as e:  # not ours to dead-letter: the graph stage reads the same record
-                log.debug("identity intake skips an undecodable activity: %r", e)
-                continue
-            metrics.events_in.labels("identity", act.network.value).inc()
-            state.intake_events += 1
-            stored = seen.get(act.actor.id)
-            cmd, keep = intake(act, orjson.loads(stored) if stored is not None else None)
-            if cmd is None:
-                continue
-            await commands.send(key=RESOLVER_KEY, value=cmd.to_bytes())
-            if keep is not None:
-                seen[act.actor.id] = orjson.dumps(keep)
-            metrics.events_out.labels("identity", act.network.value).inc()
+    async def intake_loop(stream: StreamT[bytes]) -> None:
+        async for events in stream.take_events(INTAKE_BATCH, within=INTAKE_BATCH_S):  # type: ignore[attr-defined]
+            acts: list[Activity] = []
+            for event in events:
+                try:
+                    acts.extend(Activity.from_dict(d) for d in unpack(event.value))
+                except Exception as e:  # not ours to dead-letter: the graph stage reads the same record
+                    log.debug("identity intake skips an undecodable record: %r", e)
+            assert state.intake is not None
+            for out in state.intake.commands(acts):
+                await commands.send(key=out.key, value=out.value)
 
     async def resolver_agent(stream: StreamT[bytes]) -> None:
         # commands come in batches only to embed their profiles in one encoder call; the decisions
@@ -342,6 +417,7 @@ def install_identity_agent(
                 service_now.audit = publish
             await service_now.prefetch([c.record for c in commands if c.record is not None])
             for cmd in commands:
+                await pace.wait()
                 if await apply_command_safely(service_now, cmd, metrics, dead_letter):
                     state.applied += 1
                 metrics.events_in.labels("identity-resolver", cmd.op).inc()
@@ -350,13 +426,21 @@ def install_identity_agent(
     async def on_rebalance(*_args: Any, **_kwargs: Any) -> None:
         state.needs_warm = True
 
-    app.agent(activities, name="identity-intake")(intake_agent)
+    if intake_agent:
+        app.agent(activities, name="identity-intake")(intake_loop)
     app.agent(commands, name="identity-resolver")(resolver_agent)
     app.on_partitions_revoked.connect(on_rebalance)
     app.on_partitions_assigned.connect(on_rebalance)
     if preload:  # every worker may become the owner: have the model ready for a fast take-over
         app.task(preload_model)
     return state
+
+
+def install_identity_intake(app: faust.App, settings: Settings, metrics: Metrics) -> IdentityIntake:
+    """The intake and its ``identity-seen`` table, whose entries follow their account's partition
+    (not the partition of the record being processed: ``KeyPartitionedTable``)."""
+    seen = key_partitioned_table(app, SEEN_TABLE, settings.partitions)
+    return IdentityIntake(seen, metrics, settings.identity_max_backlog)
 
 
 class CommandSender:
@@ -419,8 +503,9 @@ class CommandSender:
         await self._send_off_loop(self._links, [(e.key, e.to_bytes()) for e in events])
 
 
-async def default_service(settings: Settings, metrics: Metrics) -> IdentityService:
-    """The production service: graph store (waits while it starts), encoder, index, matcher."""
+async def default_service(settings: Settings, metrics: Metrics, io_thread: bool = False) -> IdentityService:
+    """The production service: graph store (waits while it starts), encoder, index, matcher.
+    ``io_thread``: the store's driver on the process's graph I/O thread (``GraphStore.connect``)."""
     import asyncio
 
     import faiss
@@ -441,7 +526,7 @@ async def default_service(settings: Settings, metrics: Metrics) -> IdentityServi
     )
     delay = 0.5
     while True:
-        store = await GraphStore.connect(settings, metrics)
+        store = await GraphStore.connect(settings, metrics, io_thread=io_thread)
         thresholds = Thresholds(
             merge=settings.identity_merge_threshold, review=settings.identity_review_threshold
         )

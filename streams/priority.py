@@ -18,7 +18,7 @@ from groundswell.settings import TOPIC_PRIORITY, Settings
 from scoring.intent import IntentClassifier
 from scoring.priority import score_mention
 from scoring.priority_model import PriorityModel
-from streams.pipeline import Out
+from streams.records import Out
 
 Clock = Callable[[], float]
 

@@ -8,14 +8,21 @@ any partition the worker group consumes lags by more than ``max_lag`` records.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 import confluent_kafka
 
 from activity.deadletter import DeadLetter, DeadLetterReason
 from activity.raw import RawEvent
 from groundswell.metrics import Metrics
-from groundswell.settings import CONSUMED_TOPICS, TOPIC_DEADLETTER, TOPIC_IDENTITY_COMMANDS, TOPIC_RAW
+from groundswell.settings import (
+    CONSUMED_TOPICS,
+    TOPIC_ACTIVITY,
+    TOPIC_DEADLETTER,
+    TOPIC_IDENTITY_COMMANDS,
+    TOPIC_MENTIONS,
+    TOPIC_RAW,
+)
 
 #: the pipeline's consumer-group topics whose lag throttles producers
 WATCHED_TOPICS = CONSUMED_TOPICS
@@ -25,13 +32,26 @@ WATCHED_TOPICS = CONSUMED_TOPICS
 #: is on the consumer-lag metric for ops (with the embedded broker's ~5 MB per partition, a very
 #: long backlog can drop commands: those accounts resolve at their next profile change).
 BACKPRESSURE_TOPICS = tuple(t for t in CONSUMED_TOPICS if t != TOPIC_IDENTITY_COMMANDS)
+#: topics whose records are batches (streams.records: up to a few hundred items, ~100-200 KB):
+#: their lag is bounded in records too, at this fraction of the one-item limit
+BATCH_TOPICS = (TOPIC_ACTIVITY, TOPIC_MENTIONS)
+BATCH_LAG_DIVISOR = 200
+
+
+def lag_limits(max_lag: int) -> dict[str, int]:
+    """The lag (records per partition) each watched topic may reach before producers pause: both
+    far below the embedded broker's ~5 MB a partition (3,000 raw events of ~1 KB; 15 batch records
+    of ~150 KB)."""
+    return {
+        t: max(4, max_lag // BATCH_LAG_DIVISOR) if t in BATCH_TOPICS else max_lag for t in BACKPRESSURE_TOPICS
+    }
 
 
 class RawProducer:
     def __init__(
         self,
         bootstrap: str,
-        group_id: str,
+        group_id: str | Sequence[str],
         metrics: Metrics,
         max_lag: int = 3000,
         check_every: int = 500,
@@ -53,11 +73,13 @@ class RawProducer:
         )
         self._lag = LagProbe(bootstrap, group_id, partitions, BACKPRESSURE_TOPICS) if max_lag > 0 else None
         self._max_lag = max_lag
+        self._limits = lag_limits(max_lag)
         self._check_every = check_every
         self._m = metrics
         self.sent = 0
         self.failed = 0  # records the broker refused (counted, reported by the CLI)
         self.throttled_s = 0.0
+        self.throttled_by: dict[str, int] = {}  # lag checks that paused, per lagging topic
 
     def send(self, raw: RawEvent, key: bytes | None = None) -> None:
         if len(raw.payload) > self._max_payload:
@@ -110,7 +132,9 @@ class RawProducer:
         if self._lag is None:
             return
         started = time.monotonic()
-        while self._lag.max_lag() > self._max_lag:
+        while over := self._lag.over(self._limits):
+            for topic in over:
+                self.throttled_by[topic] = self.throttled_by.get(topic, 0) + 1
             self._producer.poll(0.1)
             if time.monotonic() - started > 120:
                 break  # nobody consuming: stop waiting, the broker bound applies
@@ -126,35 +150,52 @@ class LagProbe:
     """Per-partition lag (end offset - committed offset) of a consumer group over the watched topics."""
 
     def __init__(
-        self, bootstrap: str, group_id: str, partitions: int, topics: tuple[str, ...] = WATCHED_TOPICS
+        self,
+        bootstrap: str,
+        group_id: str | Sequence[str],
+        partitions: int,
+        topics: tuple[str, ...] = WATCHED_TOPICS,
     ) -> None:
-        self._consumer = confluent_kafka.Consumer(
-            {
-                "bootstrap.servers": bootstrap,
-                "group.id": group_id,
-                "enable.auto.commit": False,
-                "log_level": 3,
-            }
-        )
+        """``group_id``: one consumer group, or several (the ingest and scoring workers' groups,
+        ``Settings.consumer_groups``): each partition's progress is that of the group that has
+        committed on it (in a deployment each topic is consumed by one of them)."""
+        groups = [group_id] if isinstance(group_id, str) else list(group_id)
+        self._consumers = [
+            confluent_kafka.Consumer(
+                {"bootstrap.servers": bootstrap, "group.id": g, "enable.auto.commit": False, "log_level": 3}
+            )
+            for g in groups
+        ]
         self._tps = [confluent_kafka.TopicPartition(t, p) for t in topics for p in range(partitions)]
 
     def lags(self) -> dict[tuple[str, int], int]:
         out: dict[tuple[str, int], int] = {}
-        try:
-            committed = self._consumer.committed(self._tps, timeout=5)
-        except confluent_kafka.KafkaException:
-            return out
-        for tp in committed:
+        done: dict[tuple[str, int], int] = {}
+        for consumer in self._consumers:
             try:
-                _, high = self._consumer.get_watermark_offsets(tp, timeout=5, cached=False)
+                committed = consumer.committed(self._tps, timeout=5)
+            except confluent_kafka.KafkaException:
+                return out
+            for tp in committed:
+                key = (tp.topic, tp.partition)
+                done[key] = max(done.get(key, 0), tp.offset if tp.offset >= 0 else 0)
+        probe = self._consumers[0]
+        for tp in self._tps:
+            try:
+                _, high = probe.get_watermark_offsets(tp, timeout=5, cached=False)
             except confluent_kafka.KafkaException:
                 continue
-            done = tp.offset if tp.offset >= 0 else 0
-            out[(tp.topic, tp.partition)] = max(0, high - done)
+            key = (tp.topic, tp.partition)
+            out[key] = max(0, high - done.get(key, 0))
         return out
 
     def max_lag(self) -> int:
         return max(self.lags().values(), default=0)
 
+    def over(self, limits: dict[str, int]) -> set[str]:
+        """The topics in ``limits`` with a partition lagging by more than the topic's limit."""
+        return {topic for (topic, _), lag in self.lags().items() if lag > limits.get(topic, lag)}
+
     def close(self) -> None:
-        self._consumer.close()
+        for consumer in self._consumers:
+            consumer.close()

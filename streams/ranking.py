@@ -7,6 +7,9 @@ PageRank, core numbers, engagement, followers) in memory:
 - ``apply`` takes one signal record: edges and followers go into the engine (idempotent by
   ``(event id, src, dst)``), the accounts whose composite moved wait in ``pending`` until ``flush``
   (every ``FLUSH_S``, or at ``MAX_PENDING``), which sends one ``scores.influence`` record each;
+  the graph's Account nodes get the latest composite of each changed account every
+  ``GRAPH_WRITE_S`` (``take_unwritten``): PageRank moves ~2 accounts per raw event, and one node
+  write per move cost the graph store more than the activities themselves;
 - ``save`` writes the engine's snapshot (atomically: temp file + rename) with the offset of the last
   record applied; ``load`` restores it, so a restarted ranker resumes where it stood, and records it
   already applied are skipped by offset (and by edge key inside the engine).
@@ -30,13 +33,14 @@ from groundswell.metrics import Metrics
 from groundswell.settings import TOPIC_INFLUENCE, Settings
 from scoring.composite import CompositeScore
 from scoring.influence_engine import InfluenceEdge, InfluenceEngine
-from streams.pipeline import Out
+from streams.records import Out
 
 log = logging.getLogger(__name__)
 
 SNAPSHOT_FILE = "influence-engine.snapshot"
 FLUSH_S = 0.1
 MAX_PENDING = 2_000
+GRAPH_WRITE_S = 1.0
 
 
 Clock = Callable[[], float]
@@ -49,6 +53,8 @@ class RankStage:
         self._clock = clock
         self.engine = InfluenceEngine.from_settings(settings)
         self.pending: dict[str, CompositeScore] = {}
+        #: reported on scores.influence, not yet on the graph's Account nodes (written less often)
+        self.unwritten: dict[str, CompositeScore] = {}
         self._received: list[float] = []  # received_at of the edges behind ``pending``
         self.last_offset = -1
         self._dirty = False
@@ -136,16 +142,22 @@ class RankStage:
             self.pending.update(self.engine.maintain(budget_s))
             self._dirty = True
 
+    def take_unwritten(self) -> list[CompositeScore]:
+        """The latest composite of every account reported since the last graph write (cleared)."""
+        done, self.unwritten = self.unwritten, {}
+        return list(done.values())
+
     def requeue(self, scores: Iterable[CompositeScore]) -> None:
-        """Scores whose graph write failed wait for the next flush, unless a newer one already does."""
+        """Scores whose graph write failed wait for the next one, unless a newer one already does."""
         for score in scores:
-            self.pending.setdefault(score.account_id, score)
+            self.unwritten.setdefault(score.account_id, score)
 
     def flush(self) -> list[Out]:
         """One ``scores.influence`` record per account whose composite moved since the last flush."""
         if not self.pending:
             return []
         done, self.pending = self.pending, {}
+        self.unwritten.update(done)
         received, self._received = self._received, []
         now = self._clock()
         outs = [

@@ -6,9 +6,10 @@ After the graph stage applies a batch (``applied`` only, so a replayed event mov
 - ``edges``: the influence edges (``scoring.influence_engine.edges_from_activity``) as
   ``[event_id, src, dst, kind, at, weight, received_at]``;
 - ``followers``: followers counts that profile events reported, ``[account_id, followers, at]``;
-and one ``scores.mentions`` record per company or topic mention, keyed by its author, with its
-sentiment, topics and velocity (``scoring.priority.MentionSignals``); its intent is classified by
-the priority stage (``streams.priority``), so the embedding model is never on the graph's path.
+and for each company or topic mention, keyed by its author, an item of a ``scores.mentions`` batch
+record (``streams.records``) with its sentiment, topics and velocity
+(``scoring.priority.MentionSignals``); its intent is classified by the priority stage
+(``streams.priority``), so the embedding model is never on the graph's path.
 
 Every ``scores.signals`` record has the same key (``RANK_KEY``): PageRank is a global computation,
 so one ranker owns it, and Kafka gives the single partition those records land in to one worker at
@@ -28,7 +29,7 @@ from groundswell.settings import TOPIC_MENTIONS, TOPIC_SIGNALS, Settings
 from scoring.influence_engine import edges_from_activity, followers_from_activity
 from scoring.priority import MentionSignals, TopicMatcher
 from scoring.velocity import VelocityTracker
-from streams.pipeline import Out
+from streams.records import Out, batch_records
 
 #: the key of every scores.signals record: one partition, one ranker
 RANK_KEY = b"rank"
@@ -39,6 +40,7 @@ CHUNK = 250
 class SignalStage:
     def __init__(self, settings: Settings, metrics: Metrics, mentions: MentionSignals | None = None) -> None:
         self._m = metrics
+        self._partitions = settings.partitions
         self.mentions = mentions or MentionSignals(
             TopicMatcher.from_settings(settings),
             velocity=VelocityTracker(window_s=settings.priority_velocity_window_minutes * 60.0),
@@ -47,14 +49,17 @@ class SignalStage:
     def process(self, activities: Iterable[Activity]) -> list[Out]:
         acts = list(activities)
         outs: list[Out] = []
+        mentions: list[tuple[bytes, bytes]] = []
         for start in range(0, len(acts), CHUNK):
             chunk = acts[start : start + CHUNK]
             record = self.record(chunk)
             if record is not None:
                 outs.append(Out(TOPIC_SIGNALS, RANK_KEY, orjson.dumps(record)))
-            for act, mention in self.mentions.signals(chunk):
-                outs.append(Out(TOPIC_MENTIONS, act.actor.id.encode(), orjson.dumps(mention)))
-        return outs
+            mentions.extend(
+                (act.actor.id.encode(), orjson.dumps(mention))
+                for act, mention in self.mentions.signals(chunk)
+            )
+        return outs + batch_records(TOPIC_MENTIONS, mentions, self._partitions)
 
     def record(self, chunk: list[Activity]) -> dict[str, Any] | None:
         edges: list[list[Any]] = []

@@ -28,7 +28,7 @@ def run_live_source(settings: Settings, spec: SourceSpec, args: argparse.Namespa
     source.metrics = live_metrics  # connectors count their reconnects here
     producer = RawProducer(
         resolve_bootstrap(settings),
-        settings.app_id,
+        settings.consumer_groups,
         metrics,
         max_lag=0,  # a live source cannot pause the network; the workers' lag is watched in Grafana
         partitions=settings.partitions,

@@ -59,3 +59,32 @@ def test_command_roundtrip_and_bad_commands() -> None:
         Command.from_bytes(b'{"op": "drop_all"}')
     with pytest.raises(ValueError, match="without a record"):
         Command.from_bytes(b'{"op": "resolve"}')
+
+
+async def test_pace_spaces_decisions_evenly_and_saves_no_credit(monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+
+    from streams.identity_agent import Pace
+
+    now = [100.0]
+    slept: list[float] = []
+
+    async def fake_sleep(s: float) -> None:
+        slept.append(round(s, 6))
+        now[0] += s
+
+    monkeypatch.setattr(asyncio, "sleep", fake_sleep)
+    pace = Pace(10.0, clock=lambda: now[0])
+    for _ in range(4):
+        await pace.wait()
+    assert slept == [0.1, 0.1, 0.1]  # the first goes at once, then one every 0.1 s
+    now[0] += 60.0  # idle for a minute: no burst of 600 allowed afterwards
+    slept.clear()
+    for _ in range(3):
+        await pace.wait()
+    assert slept == [0.1, 0.1]
+    unlimited = Pace(0.0, clock=lambda: now[0])
+    slept.clear()
+    for _ in range(5):
+        await unlimited.wait()
+    assert slept == []

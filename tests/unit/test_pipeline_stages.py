@@ -20,9 +20,10 @@ from groundswell.settings import (
     Settings,
 )
 from scoring.priority import ScoredPost
-from streams.pipeline import NormalizeStage
+from streams.pipeline import NormalizeStage, unpack_all
 from streams.priority import Author, PriorityStage
 from streams.ranking import RankStage
+from streams.records import batch_records, partition_for, unpack
 from streams.signals import RANK_KEY, SignalStage
 
 SETTINGS = Settings(company_keywords=("acme",), intent_enabled=False)
@@ -56,12 +57,51 @@ def test_normalize_stage_keys_activities_by_actor_and_dead_letters_bad_input() -
     tweet = {
         "data": {"id": "1", "text": "hi @acme", "author_id": "7", "created_at": "2026-07-04T14:38:08.000Z"}
     }
-    outs = stage.process(RawEvent(RawFormat.TWITTER_V2, "test", T, orjson.dumps(tweet)))
+    outs = stage.process([RawEvent(RawFormat.TWITTER_V2, "test", T, orjson.dumps(tweet))])
     assert [o.topic for o in outs] == [TOPIC_ACTIVITY]
-    assert outs[0].key == b"x:7"
-    bad = stage.process(RawEvent(RawFormat.TWITTER_V2, "test", T, b"{oops"))
+    assert outs[0].key == b"x:7" and outs[0].partition == partition_for(b"x:7", SETTINGS.partitions)
+    assert [Activity.from_dict(a).actor.id for a in unpack(outs[0].value)] == ["x:7"]
+    bad = stage.process([RawEvent(RawFormat.TWITTER_V2, "test", T, b"{oops")])
     assert [o.topic for o in bad] == [TOPIC_DEADLETTER]
     assert orjson.loads(bad[0].value)["reason"] == "malformed_json"
+
+
+def test_a_batch_of_raw_events_leaves_as_one_record_per_partition_in_order() -> None:
+    stage = NormalizeStage(SETTINGS, Metrics.create(), clock=lambda: T + 1)
+
+    def tweet(i: int, author: int) -> RawEvent:
+        data = {
+            "id": str(i),
+            "text": f"post {i}",
+            "author_id": str(author),
+            "created_at": "2026-07-04T14:38:08Z",
+        }
+        return RawEvent(RawFormat.TWITTER_V2, "test", T, orjson.dumps({"data": data}))
+
+    raws = [tweet(i, author=i % 7) for i in range(40)]
+    outs = stage.process(raws)
+    assert len(outs) == len({o.partition for o in outs}) <= SETTINGS.partitions  # one record a partition
+    seen: list[str] = []
+    for out in outs:
+        acts = [Activity.from_dict(a) for a in unpack(out.value)]
+        assert {partition_for(a.actor.id.encode(), SETTINGS.partitions) for a in acts} == {out.partition}
+        assert out.key == acts[0].actor.id.encode()
+        ids = [int(a.post_id.removeprefix("x:")) for a in acts if a.post_id]
+        assert ids == sorted(ids)  # input order kept within a partition
+        seen.extend(a.event_id for a in acts)
+    assert len(seen) == 40
+
+
+def test_unpack_all_dead_letters_a_bad_record_and_a_bad_item_and_keeps_the_rest() -> None:
+    good = activity("e1", ActivityKind.POST, "x:1", text="hello")
+    items = [(b"x:1", orjson.dumps(good.to_dict())), (b"x:1", orjson.dumps({"event_id": "e2"}))]
+    (record,) = batch_records(TOPIC_ACTIVITY, items, partitions=1)
+    parsed, bad = unpack_all(
+        [record.value, b"{not json", None], Activity.from_dict, "graph", TOPIC_ACTIVITY, Metrics.create()
+    )
+    assert parsed == [good]
+    assert [o.topic for o in bad] == [TOPIC_DEADLETTER] * 3
+    assert {orjson.loads(o.value)["stage"] for o in bad} == {"graph"}
 
 
 def test_signals_are_one_record_per_chunk_keyed_for_the_single_ranker() -> None:
@@ -77,7 +117,8 @@ def test_signals_are_one_record_per_chunk_keyed_for_the_single_ranker() -> None:
     record = orjson.loads(outs[0].value)
     edges = sorted((e[0], e[2], e[5]) for e in record["edges"])
     assert edges == [("e1", "x:star", 0.5), ("e2", "x:star", 2.0)]
-    mention = orjson.loads(outs[1].value)
+    assert outs[1].partition == partition_for(b"x:cat", SETTINGS.partitions)
+    [mention] = unpack(outs[1].value)
     assert mention["activity"]["event_id"] == "e3"
     assert mention["sentiment"] < -0.3
     assert mention["topics"]
@@ -110,6 +151,16 @@ def test_ranker_applies_each_record_once_and_reports_composites(tmp_path: Path) 
     star = next(orjson.loads(o.value) for o in outs if o.key == b"x:star")
     assert abs(sum(c["contribution"] for c in star["breakdown"]) - star["value"]) < 1e-9
     assert stage.flush() == []
+    # the graph gets each reported account's latest composite, once, on its own (slower) clock
+    stage.apply(_signal(("e4", "x:d", "x:star")), offset=12)
+    stage.flush()
+    unwritten = {sc.account_id: sc for sc in stage.take_unwritten()}
+    assert unwritten["x:star"].value > star["value"] and stage.take_unwritten() == []
+    stage.requeue(unwritten.values())  # a failed write waits for the next one ...
+    stage.apply(_signal(("e5", "x:e", "x:star")), offset=13)
+    stage.flush()
+    newest = {sc.account_id: sc for sc in stage.take_unwritten()}
+    assert newest["x:star"].value > unwritten["x:star"].value  # ... unless a newer score is waiting
 
 
 def test_priority_stage_scores_mentions_with_the_authors_influence_and_person() -> None:

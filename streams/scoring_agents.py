@@ -1,0 +1,184 @@
+"""The scoring role: ranking, priority, alerts and spikes, and the identity resolver.
+
+- ``ranking`` (one owner: every ``scores.signals`` record has one key) keeps the influence engine,
+  reports changed composites on ``scores.influence`` every ``FLUSH_S`` and writes the latest of each
+  to the graph every ``GRAPH_WRITE_S`` (``streams.ranking``);
+- ``priority`` takes mention batch records, classifies their intent in one model call and reads
+  their authors from the graph in one query (``streams.priority``);
+- ``alerting`` applies the rules with a cooldown per subject, ``spikes`` the volume baselines
+  (``alerts.stage``);
+- ``identity-resolver`` (one owner) applies identity commands (``streams.identity_agent``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import orjson
+from faust.types import StreamT
+
+from alerts.rules import SubjectState
+from alerts.spikes import TopicCount, TopicVolume
+from alerts.stage import TOPIC_TOPIC_VOLUME, PostAlerting, SpikeAlerting
+from graph import scores as scores_graph
+from groundswell.settings import (
+    TOPIC_IDENTITY,
+    TOPIC_IDENTITY_COMMANDS,
+    TOPIC_MENTIONS,
+    TOPIC_PRIORITY,
+    TOPIC_SIGNALS,
+)
+from scoring.priority import ScoredPost
+from streams.app import Wiring
+from streams.identity_agent import default_service, install_identity_agent
+from streams.pipeline import bad_record, unpack_all
+from streams.priority import Author, PriorityStage
+from streams.ranking import FLUSH_S, GRAPH_WRITE_S, MAX_PENDING, RankStage
+from streams.records import Out
+
+log = logging.getLogger(__name__)
+
+#: the ranker saves its engine this often (streams.ranking); a restarted ranker re-reads the signals
+#: since, which the embedded broker must still hold (~5 MB: about 20 s of signals at 1,000 events/s)
+SNAPSHOT_S = 10.0
+#: deferred core-number work per idle tick
+KCORE_IDLE_BUDGET_S = 0.02
+#: mention batch records scored together (one intent embedding call, one graph read)
+MENTION_BATCH = 16
+MENTION_BATCH_S = 0.2
+
+
+def install_scoring(w: Wiring) -> None:
+    install_ranking(w)
+    install_priority_and_alerts(w)
+    settings, metrics = w.settings, w.metrics
+    install_identity_agent(
+        w.app,
+        settings=settings,
+        metrics=metrics,
+        service=lambda: default_service(settings, metrics, io_thread=True),
+        links_topic=w.topic(TOPIC_IDENTITY),
+        commands_topic=w.topic(TOPIC_IDENTITY_COMMANDS),
+        intake_agent=False,  # the ingest role's graph stage feeds the commands
+    )
+
+
+def install_ranking(w: Wiring) -> None:
+    app, settings, metrics, writer = w.app, w.settings, w.metrics, w.writer
+    rank_stage = RankStage(settings, metrics)
+    half_life_s = settings.influence_half_life_hours * 3600.0
+
+    @app.agent(w.topic(TOPIC_SIGNALS), name="ranking")
+    async def ranking_agent(stream: StreamT[bytes]) -> None:
+        # every record has one key (streams.signals.RANK_KEY): this worker owns the whole graph's
+        # ranking while it holds that partition
+        async for event in stream.events():
+            if not rank_stage.loaded:
+                rank_stage.load()
+                if len(rank_stage.engine) == 0:  # no snapshot: start from what the graph holds
+                    store = await writer.open()
+                    rank_stage.rebuild(
+                        await scores_graph.stored_event_edges(store),
+                        await scores_graph.stored_followers(store),
+                    )
+            try:
+                rank_stage.apply(orjson.loads(event.value), event.message.offset)
+            except Exception as e:  # a record we did not write; never stop the stream
+                await w.send_all([bad_record("ranking", TOPIC_SIGNALS, event.value, e, metrics)])
+                continue
+            if len(rank_stage.pending) >= MAX_PENDING:
+                await flush_influence()
+
+    async def flush_influence() -> None:
+        outs = rank_stage.flush()
+        if outs:
+            await w.send_outputs(outs)  # about one record per raw event: the cheap path
+
+    @app.timer(interval=FLUSH_S)
+    async def influence_timer() -> None:
+        rank_stage.maintain(KCORE_IDLE_BUDGET_S)
+        await flush_influence()
+
+    @app.timer(interval=GRAPH_WRITE_S)
+    async def influence_to_graph() -> None:
+        scores = rank_stage.take_unwritten()
+        if not scores:
+            return
+        try:
+            await scores_graph.write_scores(await writer.open(), scores, half_life_s)
+        except Exception as e:  # conflicts beyond the store's retries, the store away: next time
+            metrics.graph_write_failures.labels("scores").inc()
+            log.warning("influence scores not written (%r); %d wait for the next write", e, len(scores))
+            rank_stage.requeue(scores)
+
+    @app.timer(interval=SNAPSHOT_S)
+    async def snapshot_timer() -> None:
+        if rank_stage.loaded:
+            await asyncio.to_thread(rank_stage.save)
+
+
+def checked_mention(mention: dict[str, Any]) -> dict[str, Any]:
+    str(mention["activity"]["actor"]["id"])  # the one field every step needs
+    return mention
+
+
+def install_priority_and_alerts(w: Wiring) -> None:
+    app, settings, metrics, writer = w.app, w.settings, w.metrics, w.writer
+    priority_stage = PriorityStage(settings, metrics)
+    post_alerting = PostAlerting(settings, metrics)
+    spike_alerting = SpikeAlerting(settings, metrics)
+    alert_state = w.table("alert-subjects")  # cooldowns and recent event ids per person/account
+    volume_state = w.table("alert-topic-volume")  # mentions per topic and hour, for spikes
+    volume_topic = w.topic(TOPIC_TOPIC_VOLUME)
+
+    @app.agent(w.topic(TOPIC_MENTIONS), name="priority")
+    async def priority_agent(stream: StreamT[bytes]) -> None:
+        # batches: one embedding call classifies their intents, one graph read finds their authors
+        async for events in stream.take_events(  # type: ignore[attr-defined]  # on faust.Stream, not StreamT
+            MENTION_BATCH, within=MENTION_BATCH_S
+        ):
+            mentions, bad = unpack_all(
+                (e.value for e in events), checked_mention, "priority", TOPIC_MENTIONS, metrics
+            )
+            if mentions:
+                await asyncio.to_thread(priority_stage.classify, mentions)  # model time
+                ids = [str(m["activity"]["actor"]["id"]) for m in mentions]
+                found = await scores_graph.authors_of(await writer.open(), ids)
+                authors = {a: Author(i, p, v) for a, (i, p, v) in found.items()}
+                bad.extend(priority_stage.score(mentions, authors))
+            await w.send_all(bad)
+
+    @app.agent(w.topic(TOPIC_PRIORITY), name="alerting")
+    async def alerting_agent(stream: StreamT[bytes]) -> None:
+        async for event in stream.events():
+            try:
+                post = ScoredPost.from_dict(orjson.loads(event.value))
+            except Exception as e:
+                await w.send_all([bad_record("alerting", TOPIC_PRIORITY, event.value, e, metrics)])
+                continue
+            subject = post_alerting.subject(post)
+            state = SubjectState.from_bytes(alert_state.get(subject))
+            emits = post_alerting.process(post, state)
+            alert_state[subject] = state.to_bytes()  # de-dup memory: a redelivered post alerts once
+            await w.send_all([Out(e.topic, e.key, e.value) for e in emits])
+
+    @app.timer(interval=1.0)
+    async def volume_timer() -> None:
+        for e in post_alerting.drain_counts():
+            await volume_topic.send(key=e.key, value=e.value)
+
+    @app.agent(volume_topic, name="spikes")
+    async def spikes_agent(stream: StreamT[bytes]) -> None:
+        async for event in stream.events():
+            topic_name = event.key.decode() if isinstance(event.key, bytes) else str(event.key)
+            try:
+                count = TopicCount.from_bytes(event.value)
+            except Exception as e:
+                await w.send_all([bad_record("spikes", TOPIC_TOPIC_VOLUME, event.value, e, metrics)])
+                continue
+            state = TopicVolume.from_bytes(volume_state.get(topic_name))
+            emits = spike_alerting.process(count, state)
+            volume_state[topic_name] = state.to_bytes()
+            await w.send_all([Out(e.topic, e.key, e.value) for e in emits])
