@@ -366,6 +366,7 @@ def main() -> int:
             for name, end in sorted(topics_end.items())
             if end - topics_start.get(name, 0) > 0
         }
+
         def window_rate(name: str, stage: str | None = None) -> float:
             if stage is None:
                 return (window_end.get(name, 0.0) - window_start.get(name, 0.0)) / elapsed
@@ -378,6 +379,11 @@ def main() -> int:
                 "sent": window_rate("groundswell_events_out_total", "identity"),
                 "deferred": window_rate("groundswell_identity_deferred_total"),
                 "resolved": window_rate("groundswell_events_in_total", "identity-resolver"),
+            },
+            # seconds from the source event's receive time to each stage's output (bucket bounds)
+            stage_latency_p50_s={
+                stage: histogram_quantile(window_start, window_end, stage, 0.5)
+                for stage in ("normalize", "graph", "priority", "alerting", "influence")
             },
             seconds=elapsed,
             records_per_raw_event=records_per_raw,
@@ -438,6 +444,11 @@ def main() -> int:
         "| source event to updated influence p50 / p99 (histogram bucket bounds) | "
         f"{result['influence_latency_p50_s'] * 1000:,.0f} ms / "
         f"{result['influence_latency_p99_s'] * 1000:,.0f} ms |"
+    )
+    print(
+        "| source event to each stage's output, p50 (bucket bounds) | "
+        + ", ".join(f"{k} {v * 1000:,.0f} ms" for k, v in result["stage_latency_p50_s"].items())
+        + " |"
     )
     by = ", ".join(
         f"{t} {n}" for t, n in sorted(result["producer_throttled_by"].items(), key=lambda x: -x[1])

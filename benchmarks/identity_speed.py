@@ -74,7 +74,7 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     faiss.omp_set_num_threads(args.threads)
-    from embedding.encoder import Encoder, load_model, set_model_threads
+    from embedding.encoder import Encoder, load_model, model_precision, set_model_threads
 
     set_model_threads(args.threads)
     from identity.ann import VectorIndex
@@ -177,6 +177,7 @@ def main() -> None:
         "index_build_s": build_s,
         "batch": args.batch,
         "threads": args.threads,
+        "model_precision": model_precision(),  # bf16 where the CPU has bf16 units (embedding.encoder)
         "profiles_per_s_wall": tput_wall,
         "profiles_per_cpu_s": tput_cpu,
         "batch_stage_share": dict(
