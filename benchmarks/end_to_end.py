@@ -191,6 +191,7 @@ class AlertReader(threading.Thread):
                 "bootstrap.servers": bootstrap,
                 "group.id": f"bench-alerts-{os.getpid()}",
                 "auto.offset.reset": "latest",
+                "fetch.wait.max.ms": 20,  # the embedded broker holds a fetch this long (streams.compat)
                 "log_level": 3,
             }
         )

@@ -80,6 +80,7 @@ def create_app(settings: Settings, bootstrap: str, metrics: Metrics) -> faust.Ap
     from streams.scoring_agents import install_scoring
 
     compat.install()
+    compat.set_fetch_max_wait(settings.consumer_fetch_max_wait_ms)
     set_model_precision(settings.embedding_precision)
     app = faust.App(settings.worker_app_id, **faust_settings(settings, bootstrap))
     w = Wiring(

@@ -40,3 +40,20 @@ async def test_the_health_check_skips_a_partition_whose_position_is_unset(
     compat.tolerate_unset_positions()  # idempotent: not wrapped twice
     assert thread.verify_event_path(0.0, "steady") == "checked"
     assert calls == ["resetting", "steady", "steady"]
+
+
+async def test_faust_worker_consumers_wait_the_configured_fetch_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    import faust
+
+    monkeypatch.delattr(AIOKafkaConsumerThread, "_groundswell_fetch_wait_patch", raising=False)
+    monkeypatch.setattr(
+        AIOKafkaConsumerThread, "_create_worker_consumer", AIOKafkaConsumerThread._create_worker_consumer
+    )
+    app = faust.App("compat-fetch-wait", broker="kafka://127.0.0.1:9")
+    thread: Any = app.consumer._thread  # type: ignore[attr-defined]
+    assert thread._create_worker_consumer(app.transport)._fetch_max_wait_ms == 1500  # Faust's own
+    compat.set_fetch_max_wait(20)
+    compat.set_fetch_max_wait(20)  # idempotent: not wrapped twice
+    assert thread._create_worker_consumer(app.transport)._fetch_max_wait_ms == 20
+    with pytest.raises(ValueError, match="positive"):
+        compat.set_fetch_max_wait(0)
