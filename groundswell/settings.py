@@ -201,6 +201,10 @@ class Settings(BaseSettings):
     #: identity decisions a second at most (0: no limit): each is a graph transaction of ~12
     #: statements, and the stream's graph writes share the store (streams.identity_agent.Pace)
     identity_max_decisions_per_s: float = 40.0
+    #: consecutive decisions the resolver makes in one graph transaction (1: one each). More: the
+    #: resolver keeps up with more new accounts (8: 1.5x, measured), but each round of the store's
+    #: write lock is held longer and alerts come later (p50 2x at 300/s); see streams.identity_agent
+    identity_resolve_group: int = Field(default=1, ge=1)
 
     # --- identity candidate search (identity/ann.py, identity/candidates.py) -------------------
     identity_ann_nprobe: int = 16  # IVF lists probed per search (recall@10 0.997 at 1M, measured)

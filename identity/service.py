@@ -36,16 +36,17 @@ import neo4j
 from graph.store import GraphStore
 from identity import manual
 from identity import persons as gp
-from identity.audit import AuditAction, AuditEvent, evidence_json
+from identity.audit import AuditEvent
 from identity.crm_import import ParseResult
-from identity.linking import LinkPlan, Neighbourhood, plan_resolution
+from identity.linking import LinkPlan, plan_resolution
 from identity.manual import IdentityError as IdentityError  # re-exported: callers catch it from here
+from identity.plan_writes import AUTO as AUTO  # re-exported
+from identity.plan_writes import apply_plan
 from identity.profile_text import profile_text
 from identity.records import MatchDecision, ProfileRecord
 
 log = logging.getLogger(__name__)
 
-AUTO = "auto"
 MAX_RECENT_POSTS = 5
 
 
@@ -234,126 +235,80 @@ class IdentityService:
         await asyncio.to_thread(encoder.encode, texts)
 
     async def resolve(self, record: ProfileRecord, cause: str = "") -> Resolution:
+        return (await self.resolve_many([(record, cause)]))[0]
+
+    async def resolve_many(self, items: Sequence[tuple[ProfileRecord, str]]) -> list[Resolution]:
+        """Resolve ``(record, cause)`` pairs in order, in ONE graph transaction: each sees what the
+        ones before it wrote, exactly as one call each would (their candidates, searched in order,
+        include the earlier records; their neighbourhoods are read inside the transaction), at one
+        round of the store's write lock instead of one per record. If the transaction fails,
+        nothing of it is written and every record may be resolved again (one at a time)."""
         if self._matcher is None or self._search is None:
             raise IdentityError(503, "this service has no matcher/candidate search: it cannot resolve")
-        rid = record.record_id
-        merged = merge_records(self.records.get(rid), record)
-        if rid in self._resolved and self.records.get(rid) == merged:
-            return Resolution(rid, None, False)
-        self.records[rid] = merged
-        self._texts.setdefault(rid, set()).add(profile_text(merged))
         search = self._search
+        results: list[Resolution | None] = []
+        pending: list[tuple[int, ProfileRecord, str, list[tuple[str, float]]]] = []
+        for record, cause in items:
+            rid = record.record_id
+            merged = merge_records(self.records.get(rid), record)
+            if rid in self._resolved and self.records.get(rid) == merged:
+                results.append(Resolution(rid, None, False))
+                continue
+            self.records[rid] = merged
+            self._texts.setdefault(rid, set()).add(profile_text(merged))
 
-        def embed_and_search() -> list[tuple[str, float]]:
-            search.add(merged)
-            return search.candidates(merged, self._k)
+            def embed_and_search(merged: ProfileRecord = merged) -> list[tuple[str, float]]:
+                search.add(merged)
+                return search.candidates(merged, self._k)
 
-        # the model runs off the event loop: a stream worker must keep heart-beating meanwhile
-        hits = [(o, c) for o, c in await asyncio.to_thread(embed_and_search) if o != rid]
+            # the model runs off the event loop: a stream worker must keep heart-beating meanwhile
+            hits = [(o, c) for o, c in await asyncio.to_thread(embed_and_search) if o != rid]
+            pending.append((len(results), merged, cause or rid, hits))
+            results.append(None)
+        if not pending:
+            return [r for r in results if r is not None]
+        ids = {i for _, m, _, hits in pending for i in (m.record_id, *(o for o, _ in hits))}
         gone = await self.store.read(  # erased here or by another process (the API): never resolved
             "UNWIND $ids AS id MATCH (a:Account {id: id}) WHERE a.erased = true RETURN a.id AS id",
-            ids=[rid, *(o for o, _ in hits)],
+            ids=sorted(ids),
         )
-        if gone:
-            self.forget_local([r["id"] for r in gone])
-            if any(r["id"] == rid for r in gone):
-                return Resolution(rid, None, False)
-        decisions = tuple(
-            self._matcher.decide(merged, self.records[o], float(c)) for o, c in hits if o in self.records
-        )
+        erased = {r["id"] for r in gone}
+        if erased:
+            self.forget_local(sorted(erased))
+        todo: list[tuple[int, ProfileRecord, str, tuple[MatchDecision, ...]]] = []
+        for at, merged, cause, hits in pending:
+            if merged.record_id in erased:
+                results[at] = Resolution(merged.record_id, None, False)
+                continue
+            decisions = tuple(
+                self._matcher.decide(merged, self.records[o], float(c))
+                for o, c in hits
+                if o in self.records and o not in erased
+            )
+            todo.append((at, merged, cause, decisions))
         now = self._clock()
 
-        async def work(tx: neo4j.AsyncTransaction) -> tuple[LinkPlan, list[AuditEvent]]:
-            await gp.ensure_record(tx, merged, now)
-            hood = await gp.read_neighbourhood(tx, rid, [d.other_id for d in decisions])
-            new_id = "" if hood.person_of.get(rid) else await gp.free_person_id(tx, rid)
-            plan = plan_resolution(hood, decisions, new_id)
-            events = await self._apply(tx, plan, hood, now, cause or rid)
-            return plan, events
+        async def work(tx: neo4j.AsyncTransaction) -> list[tuple[LinkPlan, list[AuditEvent]]]:
+            done: list[tuple[LinkPlan, list[AuditEvent]]] = []
+            for _, merged, cause, decisions in todo:
+                rid = merged.record_id
+                await gp.ensure_record(tx, merged, now)
+                hood = await gp.read_neighbourhood(tx, rid, [d.other_id for d in decisions])
+                new_id = "" if hood.person_of.get(rid) else await gp.free_person_id(tx, rid)
+                plan = plan_resolution(hood, decisions, new_id)
+                done.append((plan, await apply_plan(tx, plan, hood, now, cause)))
+            return done
 
-        plan, events = await self.store.write(work)
-        self._resolved.add(rid)
-        await self.emit(events)
-        return Resolution(rid, plan.survivor, plan.changes_membership, decisions, plan, tuple(events))
-
-    async def _apply(
-        self, tx: neo4j.AsyncTransaction, plan: LinkPlan, hood: Neighbourhood, now: float, cause: str
-    ) -> list[AuditEvent]:
+        written = await self.store.write(work) if todo else []
         events: list[AuditEvent] = []
-        best = plan.best
-        prob = best.probability if best is not None else None
-        ev = best.evidence if best is not None else ()
-        if plan.create_person:
-            await gp.ensure_person(tx, plan.survivor, now)
-        for loser in plan.merges:
-            moved = await gp.move_members(tx, loser, plan.survivor, now, via=cause)
-            events.append(
-                AuditEvent(
-                    AuditAction.MERGE,
-                    now,
-                    AUTO if loser not in plan.forced else "manual-rule",
-                    person_id=plan.survivor,
-                    record_ids=tuple(moved),
-                    other_person_id=loser,
-                    probability=prob,
-                    evidence=ev,
-                    reason="must-link rule" if loser in plan.forced else "match above the merge threshold",
-                    cause=cause,
-                )
+        for (at, merged, _, decisions), (plan, evs) in zip(todo, written, strict=True):
+            self._resolved.add(merged.record_id)
+            events.extend(evs)
+            results[at] = Resolution(
+                merged.record_id, plan.survivor, plan.changes_membership, decisions, plan, tuple(evs)
             )
-        if plan.attach:
-            await gp.set_link(
-                tx,
-                plan.record_id,
-                plan.survivor,
-                probability=prob if prob is not None else 1.0,
-                evidence=evidence_json(ev),
-                decided_by=AUTO if best is not None else AUTO + ":new-person",
-                at=now,
-            )
-            events.append(
-                AuditEvent(
-                    AuditAction.LINK,
-                    now,
-                    AUTO,
-                    person_id=plan.survivor,
-                    record_ids=(plan.record_id,),
-                    probability=prob if prob is not None else 1.0,
-                    evidence=ev,
-                    reason="new person: no match"
-                    if plan.create_person
-                    else "match above the merge threshold",
-                    cause=cause,
-                )
-            )
-        for d in plan.reviews:
-            review = await gp.upsert_review(
-                tx, d.record_id, d.other_id, d.probability, evidence_json(d.evidence), now
-            )
-            if review is not None:
-                events.append(
-                    AuditEvent(
-                        AuditAction.REVIEW,
-                        now,
-                        AUTO,
-                        person_id=hood.person_of.get(d.other_id),
-                        record_ids=(d.record_id, d.other_id),
-                        probability=d.probability,
-                        evidence=d.evidence,
-                        reason="match between the review and merge thresholds",
-                        review_id=review,
-                        status=gp.PENDING,
-                        cause=cause,
-                    )
-                )
-        if plan.changes_membership:
-            if not (plan.create_person and not plan.merges):  # a brand-new person: nobody else holds it
-                await gp.touch_persons(tx, [plan.survivor, *plan.merges], now)
-            group = {plan.record_id, *hood.members(plan.survivor)}
-            group.update(m for p in plan.merges for m in hood.members(p))
-            if any(r.startswith("crm:") for r in group):
-                await gp.refresh_customer_summary(tx, [plan.survivor])
-        return events
+        await self.emit(events)
+        return [r for r in results if r is not None]
 
     # -- CRM import ---------------------------------------------------------------------------
     async def import_customers(self, parsed: ParseResult, cause: str = "crm-import") -> ImportReport:

@@ -24,7 +24,7 @@ from identity.profile_text import profile_text
 from identity.records import ProfileRecord
 from identity.service import IdentityError, IdentityService
 from streams.broker import write_address
-from streams.identity_agent import RESOLVER_KEY, TOPIC_IDENTITY_COMMANDS, Command
+from streams.identity_commands import RESOLVER_KEY, TOPIC_IDENTITY_COMMANDS, Command
 from tests.fixtures import graph as graph_fixtures
 from tests.fixtures.broker import read_messages
 
@@ -326,3 +326,49 @@ async def test_cli_import_hands_new_customers_to_the_resolver(
     assert again["queued"] == 2  # not linked yet (no resolver ran): queued again, harmless (idempotent)
     code, bad = await run_import(settings, "x.json", b"[{", False, prefix)
     assert code == 2 and "not JSON" in str(bad["error"])
+
+
+async def test_decisions_in_one_transaction_see_each_other(service: IdentityService) -> None:
+    """resolve_many: Jane's second account, decided in the same transaction as her first, joins it."""
+    store = service.store
+    done = await service.resolve_many([(JANE_BSKY, "e1"), (RAVI, "e2"), (JANE_MASTO, "e3"), (TOM, "e4")])
+    assert [r.record_id for r in done] == [r.record_id for r in (JANE_BSKY, RAVI, JANE_MASTO, TOM)]
+    assert done[2].person_id == done[0].person_id == await person_of(store, JANE_MASTO.record_id)
+    assert len({done[0].person_id, done[1].person_id, done[3].person_id}) == 3
+    assert await live_persons(store) == 3
+    assert [e.action for e in sink(service).events].count(AuditAction.LINK) == 4
+    before, n_events = await store.counts(), len(sink(service).events)
+    again = await service.resolve_many([(JANE_MASTO, "r1"), (TOM, "r2")])
+    assert not any(r.changed for r in again)
+    assert await store.counts() == before and len(sink(service).events) == n_events
+
+
+async def test_a_failed_group_is_applied_one_command_at_a_time(service: IdentityService) -> None:
+    """A group whose transaction fails is retried command by command: nothing lost, nothing twice."""
+    from groundswell.metrics import Metrics
+    from streams.identity_agent import apply_commands
+
+    real = service.resolve_many
+    groups: list[int] = []
+
+    async def fails_on_groups(items: Any) -> Any:
+        groups.append(len(items))
+        if len(items) > 1:
+            raise RuntimeError("a statement of the group failed")
+        return await real(items)
+
+    service.resolve_many = fails_on_groups  # type: ignore[method-assign]
+    dead: list[Command] = []
+
+    async def dead_letter(cmd: Command, _e: Exception) -> None:
+        dead.append(cmd)
+
+    cmds = [Command("resolve", f"e{i}", record=r) for i, r in enumerate((JANE_BSKY, RAVI, JANE_MASTO))]
+    cmds.append(Command("erase_record", "e9", record_id=RAVI.record_id, reason="account deleted"))
+    applied = await apply_commands(service, cmds, Metrics.create(), dead_letter, group=8, retry_s=0.0)
+    assert applied == 4 and not dead
+    assert groups == [3, 1, 1, 1]  # the group, then each of its commands alone
+    assert await person_of(service.store, JANE_MASTO.record_id) == await person_of(
+        service.store, JANE_BSKY.record_id
+    )
+    assert await person_of(service.store, RAVI.record_id) is None  # the erasure came after, in order

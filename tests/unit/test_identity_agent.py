@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from activity.schema import AccountRef, Activity, ActivityKind, Network, Profile
-from streams.identity_agent import ERASED, Command, intake, record_from_activity
+from streams.identity_commands import ERASED, Command, intake, record_from_activity
 
 ACTOR = AccountRef("bluesky:did:plc:abc", Network.BLUESKY, handle="abc.bsky.social", display_name="Abe C")
 
@@ -64,7 +64,7 @@ def test_command_roundtrip_and_bad_commands() -> None:
 async def test_pace_spaces_decisions_evenly_and_saves_no_credit(monkeypatch: pytest.MonkeyPatch) -> None:
     import asyncio
 
-    from streams.identity_agent import Pace
+    from streams.identity_commands import Pace
 
     now = [100.0]
     slept: list[float] = []
@@ -83,6 +83,10 @@ async def test_pace_spaces_decisions_evenly_and_saves_no_credit(monkeypatch: pyt
     for _ in range(3):
         await pace.wait()
     assert slept == [0.1, 0.1]
+    slept.clear()
+    await pace.wait(5)  # a group standing for five decisions goes on its turn ...
+    await pace.wait()  # ... and the next waits for all five
+    assert slept == [0.1, 0.5]
     unlimited = Pace(0.0, clock=lambda: now[0])
     slept.clear()
     for _ in range(5):

@@ -1,0 +1,193 @@
+"""Identity commands, pure: what an activity tells the resolver, and the intake that decides what
+is sent (only new accounts, changed profiles and erasures). The Faust agents around them are in
+``streams/identity_agent.py``."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from activity.schema import TEXT_KINDS, Activity, ActivityKind
+from groundswell.metrics import Metrics
+from identity.persons import record_from_json, record_to_json
+from identity.records import ProfileRecord
+from streams.records import Out
+
+TOPIC_IDENTITY_COMMANDS = "identity.commands"
+#: every command has this key: one partition, one resolver
+RESOLVER_KEY = b"resolver"
+
+
+# -- pure: activities -> commands ---------------------------------------------------------------
+def record_from_activity(act: Activity) -> ProfileRecord:
+    """What one activity tells about its author's identity."""
+    ref, p = act.actor, act.profile
+    return ProfileRecord(
+        record_id=ref.id,
+        source=act.network.value,
+        display_name=(p.display_name if p is not None and p.display_name else None) or ref.display_name,
+        handle=ref.handle,
+        websites=(p.url,) if p is not None and p.url else (),
+        bio=p.bio if p is not None else None,
+        location=p.location if p is not None else None,
+        recent_posts=(act.text,) if act.kind in TEXT_KINDS and act.text else (),
+    )
+
+
+IDENTITY_FIELDS = ("display_name", "handle", "websites", "bio", "location")
+ERASED = {"erased": "1"}
+
+
+def field_hashes(record: ProfileRecord) -> dict[str, str]:
+    """A short hash of each identity field the fragment carries (posts excluded: a new post is not a
+    changed profile). Hashes only: the changelogged table must not hold personal data."""
+    out: dict[str, str] = {}
+    for name in IDENTITY_FIELDS:
+        value = getattr(record, name)
+        if value:
+            out[name] = hashlib.sha256(orjson.dumps(value)).hexdigest()[:16]
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    op: str  # resolve | erase_record | erase_person
+    cause: str
+    record: ProfileRecord | None = None
+    record_id: str | None = None
+    person_id: str | None = None
+    reason: str = ""
+    actor: str = "platform"
+
+    def to_bytes(self) -> bytes:
+        return orjson.dumps(
+            {
+                "op": self.op,
+                "cause": self.cause,
+                "record": orjson.loads(record_to_json(self.record)) if self.record is not None else None,
+                "record_id": self.record_id,
+                "person_id": self.person_id,
+                "reason": self.reason,
+                "actor": self.actor,
+            }
+        )
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Command:
+        d = orjson.loads(data)
+        op = d["op"]
+        if op not in ("resolve", "erase_record", "erase_person"):
+            raise ValueError(f"unknown identity command {op!r}")
+        record = record_from_json(orjson.dumps(d["record"]).decode()) if d.get("record") else None
+        if op == "resolve" and record is None:
+            raise ValueError("resolve command without a record")
+        return cls(
+            op,
+            str(d.get("cause") or ""),
+            record,
+            d.get("record_id"),
+            d.get("person_id"),
+            str(d.get("reason") or ""),
+            str(d.get("actor") or "platform"),
+        )
+
+
+def intake(act: Activity, stored: dict[str, str] | None) -> tuple[Command | None, dict[str, str] | None]:
+    """One activity -> (a command or None, what to store for the account or None: unchanged).
+
+    ``stored`` holds the hashes of the identity fields already sent for resolution: a fragment
+    that adds or changes a field is sent, anything else (a like, another post) is not."""
+    if not act.actor.id:
+        return None, None
+    if act.kind is ActivityKind.DELETE and not act.post_id:
+        cmd = Command(
+            "erase_record", act.event_id, record_id=act.actor.id, reason="account deleted on its platform"
+        )
+        return cmd, ERASED
+    if act.kind is ActivityKind.PROFILE and act.profile is not None and not act.profile.active:
+        cmd = Command("erase_record", act.event_id, record_id=act.actor.id, reason="account deactivated")
+        return cmd, ERASED
+    if stored == ERASED:
+        return None, None
+    record = record_from_activity(act)
+    merged = {**(stored or {}), **field_hashes(record)}
+    if stored is not None and merged == stored:
+        return None, None
+    return Command("resolve", act.event_id, record=record), merged
+
+
+class IdentityIntake:
+    """Activities -> commands for the resolver, with the ``identity-seen`` table as memory.
+
+    Runs where the activities are (the graph stage, on every worker, in parallel). The table is
+    keyed by account and its changelog partitioned by that key (``KeyPartitionedTable``), so each
+    entry lives in the partition its account's activities arrive on, whichever record carried them.
+
+    Bounded. The resolver is one process at the model's pace; a burst of new accounts (a cold start
+    on the firehose) can outrun it for minutes, and the embedded broker keeps only ~5 MB of a
+    partition (``identity.commands`` has one): a longer queue would lose commands silently. So
+    while the resolver's backlog (``backlog``, refreshed by the app from the consumer group's lag)
+    is at ``max_backlog`` commands, a NEW or CHANGED profile is deferred: not sent and not
+    remembered, so the account's next activity offers it again (``deferred`` counts them; an
+    erasure is never deferred). Nothing is dropped by the broker, and the firehose is not throttled
+    to the resolver's pace."""
+
+    def __init__(self, seen: Any, metrics: Metrics, max_backlog: int = 2000) -> None:
+        self._seen = seen
+        self._m = metrics
+        self.max_backlog = max_backlog
+        self.backlog = 0
+        self.read = 0  # activities looked at
+        self.deferred = 0
+
+    def commands(self, activities: Sequence[Activity]) -> list[Out]:
+        outs: list[Out] = []
+        for act in activities:
+            self.read += 1
+            self._m.events_in.labels("identity", act.network.value).inc()
+            stored = self._seen.get(act.actor.id)
+            cmd, keep = intake(act, orjson.loads(stored) if stored is not None else None)
+            if cmd is None:
+                continue
+            if cmd.op == "resolve" and self.backlog >= self.max_backlog:
+                self.deferred += 1
+                self._m.identity_deferred.inc()
+                continue
+            outs.append(Out(TOPIC_IDENTITY_COMMANDS, RESOLVER_KEY, cmd.to_bytes()))
+            if cmd.op == "resolve":
+                self.backlog += 1  # until the next lag reading: a burst within one batch stays bounded too
+            if keep is not None:
+                self._seen[act.actor.id] = orjson.dumps(keep)
+            self._m.events_out.labels("identity", act.network.value).inc()
+        return outs
+
+
+class Pace:
+    """At most ``per_s`` calls of ``wait`` a second (0: no limit), evenly spaced.
+
+    The resolver's decisions are graph transactions of about a dozen statements each: flat out on
+    a core of its own it took most of the graph store (measured: the ingest stage fell from ~700 to
+    ~125 raw events/s beside it). Paced, identity lags in a burst of new accounts (the intake defers
+    beyond ``identity_max_backlog``) and the firehose keeps its pace."""
+
+    def __init__(self, per_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._gap = 1.0 / per_s if per_s > 0 else 0.0
+        self._clock = clock
+        self._next = 0.0
+
+    async def wait(self, n: int = 1) -> None:
+        """Wait for this call's turn; ``n``: it stands for n calls (a group of decisions made in one
+        transaction), so the next call waits n gaps."""
+        if self._gap <= 0.0:
+            return
+        now = self._clock()
+        at = max(self._next, now - self._gap) + self._gap  # no credit saved up while idle
+        self._next = at + self._gap * (max(1, n) - 1)  # the group's other calls: the next waits for them
+        if at > now:
+            await asyncio.sleep(at - now)
