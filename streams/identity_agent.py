@@ -40,6 +40,8 @@ so a concurrent automatic decision on the same person conflicts and retries.
 
 from __future__ import annotations
 
+import functools
+import itertools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -78,12 +80,6 @@ INTAKE_BATCH_S = 0.05
 #: more times (with a pause), then dead-lettered with the error: the resolver never stops on one
 COMMAND_ATTEMPTS = 3
 COMMAND_RETRY_S = 1.0
-#: consecutive resolve commands decided in one graph transaction (IdentityService.resolve_many), by
-#: default (``Settings.identity_resolve_group`` sets it for the product). Measured side by side
-#: (benchmarks/RESULTS.md, 300 raw events/s): 8 a transaction applies 19.2 commands/s against 12.8
-#: one each, but the longer transactions hold the store's write lock longer and source-to-alert
-#: p50 went 0.53 -> 1.03 s; the product keeps 1 and a cold start's backlog may raise it.
-RESOLVE_GROUP = 8
 
 ServiceFactory = Callable[[], Awaitable[IdentityService]]
 
@@ -121,6 +117,24 @@ async def preload_model() -> None:
     await asyncio.to_thread(load_model)
 
 
+async def wait_out_outages(call: Callable[[], Awaitable[Any]], retry_s: float = COMMAND_RETRY_S) -> None:
+    """``call()``, again and again (backing off to 30 s) while the graph store is unreachable: an
+    outage says nothing about what is being written. Any other error is raised."""
+    import asyncio
+
+    from streams.graph_writer import UNAVAILABLE
+
+    delay = retry_s
+    while True:
+        try:
+            await call()
+            return
+        except UNAVAILABLE as e:
+            log.warning("identity resolver: graph store unavailable (%r); retry in %.1fs", e, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
+
+
 async def apply_command_safely(
     service: IdentityService,
     cmd: Command,
@@ -128,24 +142,16 @@ async def apply_command_safely(
     dead_letter: Callable[[Command, Exception], Awaitable[None]],
     retry_s: float = COMMAND_RETRY_S,
 ) -> bool:
-    """``apply_command``, retried; an unreachable store is waited for (it says nothing about the
-    command), any other error ``COMMAND_ATTEMPTS`` times, then the command is dead-lettered.
+    """``apply_command``, retried; an unreachable store is waited for (``wait_out_outages``), any
+    other error ``COMMAND_ATTEMPTS`` times, then the command is dead-lettered.
     -> whether it was applied."""
     import asyncio
 
-    from streams.graph_writer import UNAVAILABLE
-
-    attempt, delay = 0, retry_s
-    while True:
+    for attempt in range(1, COMMAND_ATTEMPTS + 1):
         try:
-            await apply_command(service, cmd)
+            await wait_out_outages(lambda: apply_command(service, cmd), retry_s)
             return True
-        except UNAVAILABLE as e:
-            log.warning("identity resolver: graph store unavailable (%r); retry in %.1fs", e, delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 30.0)
         except Exception as e:
-            attempt += 1
             metrics.graph_write_failures.labels("identity").inc()
             if attempt >= COMMAND_ATTEMPTS:
                 log.error(
@@ -156,9 +162,14 @@ async def apply_command_safely(
                     e,
                 )
                 await dead_letter(cmd, e)
-                return False
+                break
             log.warning("identity command %s (%s) failed (%r); attempt %d", cmd.op, cmd.cause, e, attempt + 1)
             await asyncio.sleep(retry_s * attempt)
+    return False
+
+
+def _groupable(cmd: Command) -> bool:
+    return cmd.op == "resolve" and cmd.record is not None
 
 
 async def apply_commands(
@@ -167,51 +178,37 @@ async def apply_commands(
     metrics: Metrics,
     dead_letter: Callable[[Command, Exception], Awaitable[None]],
     pace: Pace | None = None,
-    group: int = RESOLVE_GROUP,
+    group: int = 1,
     retry_s: float = COMMAND_RETRY_S,
 ) -> int:
     """Apply ``commands`` in order -> how many were applied. Runs of consecutive resolve commands
-    (at most ``group``) are decided in one graph transaction (``IdentityService.resolve_many``); if
-    that transaction fails for any reason but an unreachable store (waited for), its commands are
-    applied again one at a time (``apply_command_safely``), so one bad command costs only itself.
-    Erasures go one at a time, in their place: a record erased after a resolve stays erased."""
-    import asyncio
+    (at most ``group``; ``Settings.identity_resolve_group``) are decided in one graph transaction
+    (``IdentityService.resolve_many``); if that transaction fails for any reason but an unreachable
+    store (waited for), its commands are applied again one at a time (``apply_command_safely``), so
+    one bad command costs only itself. Erasures go one at a time, in their place: a record erased
+    after a resolve stays erased.
 
-    from streams.graph_writer import UNAVAILABLE
-
-    applied, i = 0, 0
-    while i < len(commands):
-        run: list[Command] = []
-        while i + len(run) < len(commands) and len(run) < group:
-            nxt = commands[i + len(run)]
-            if nxt.op != "resolve" or nxt.record is None:
-                break
-            run.append(nxt)
-        if len(run) > 1:
+    Measured side by side (benchmarks/RESULTS.md, 300 raw events/s): groups of 8 applied 19.2
+    commands/s against 12.8 one at a time, but the longer transactions hold the store's write lock
+    longer and source-to-alert p50 went 0.53 -> 1.03 s; so the product groups none by default."""
+    applied = 0
+    for resolving, same in itertools.groupby(commands, key=_groupable):
+        run = list(same)
+        size = group if resolving else 1
+        for chunk in (run[i : i + size] for i in range(0, len(run), size)):
             if pace is not None:
-                await pace.wait(len(run))
-            delay = retry_s
-            while True:
-                try:
-                    await service.resolve_many([(c.record, c.cause) for c in run if c.record is not None])
-                    applied += len(run)
-                    break
-                except UNAVAILABLE as e:
-                    log.warning("identity resolver: graph store unavailable (%r); retry in %.1fs", e, delay)
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, 30.0)
-                except Exception as e:
-                    log.warning("identity: a group of %d decisions failed (%r); one at a time", len(run), e)
-                    for cmd in run:
-                        applied += await apply_command_safely(service, cmd, metrics, dead_letter, retry_s)
-                    break
-            i += len(run)
-            continue
-        cmd = commands[i]
-        if pace is not None:
-            await pace.wait()
-        applied += await apply_command_safely(service, cmd, metrics, dead_letter, retry_s)
-        i += 1
+                await pace.wait(len(chunk))
+            if len(chunk) == 1:
+                applied += await apply_command_safely(service, chunk[0], metrics, dead_letter, retry_s)
+                continue
+            items = [(c.record, c.cause) for c in chunk if c.record is not None]
+            try:
+                await wait_out_outages(functools.partial(service.resolve_many, items), retry_s)
+                applied += len(chunk)
+            except Exception as e:
+                log.warning("identity: a group of %d decisions failed (%r); one at a time", len(chunk), e)
+                for cmd in chunk:
+                    applied += await apply_command_safely(service, cmd, metrics, dead_letter, retry_s)
     return applied
 
 

@@ -372,3 +372,45 @@ async def test_a_failed_group_is_applied_one_command_at_a_time(service: Identity
         service.store, JANE_BSKY.record_id
     )
     assert await person_of(service.store, RAVI.record_id) is None  # the erasure came after, in order
+
+
+async def test_an_outage_is_waited_out_and_a_failing_command_is_dead_lettered(
+    service: IdentityService,
+) -> None:
+    """The store unreachable: the same group again, no attempt spent. A command that keeps failing
+    (an erasure of no such person): three attempts, then a dead letter; the next one still runs."""
+    from neo4j.exceptions import ServiceUnavailable
+
+    from groundswell.metrics import Metrics
+    from streams.identity_agent import apply_commands
+
+    real = service.resolve_many
+    calls: list[int] = []
+
+    async def down_once(items: Any) -> Any:
+        calls.append(len(items))
+        if len(calls) == 1:
+            raise ServiceUnavailable("store restarting")
+        return await real(items)
+
+    service.resolve_many = down_once  # type: ignore[method-assign]
+    dead: list[tuple[Command, Exception]] = []
+
+    async def dead_letter(cmd: Command, e: Exception) -> None:
+        dead.append((cmd, e))
+
+    cmds = [
+        Command("resolve", "e1", record=JANE_BSKY),
+        Command("resolve", "e2", record=JANE_MASTO),
+        Command("erase_person", "e3", person_id="p:nobody", reason="request"),
+        Command("resolve", "e4", record=RAVI),
+    ]
+    metrics = Metrics.create()
+    applied = await apply_commands(service, cmds, metrics, dead_letter, group=8, retry_s=0.0)
+    assert applied == 3 and calls == [2, 2, 1]  # the group twice (outage), then Ravi alone
+    assert [c.cause for c, _ in dead] == ["e3"] and isinstance(dead[0][1], IdentityError)
+    assert metrics.graph_write_failures.labels("identity")._value.get() == 3
+    assert await person_of(service.store, JANE_MASTO.record_id) == await person_of(
+        service.store, JANE_BSKY.record_id
+    )
+    assert await person_of(service.store, RAVI.record_id) is not None
