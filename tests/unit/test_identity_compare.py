@@ -5,8 +5,10 @@ training."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from identity.compare import compare, prepare
+from identity.compare import _longest_common, compare, prepare
 from identity.matcher import Matcher
 from identity.normalize import canonical_handle
 from identity.records import ProfileRecord
@@ -116,3 +118,26 @@ def test_training_never_reads_held_out_profiles() -> None:
     assert not any(held_out(r.handle, r.record_id) for r in real)
     with pytest.raises(ValueError, match="part"):
         social_dataset(part="test")
+
+
+def _longest_common_reference(x: str, y: str) -> int:
+    """The longest common substring by brute force over every pair of start positions."""
+    best = 0
+    for i in range(len(x)):
+        for j in range(len(y)):
+            n = 0
+            while i + n < len(x) and j + n < len(y) and x[i + n] == y[j + n]:
+                n += 1
+            best = max(best, n)
+    return best
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet="abcde_1", max_size=16), st.text(alphabet="abcde_1", max_size=16))
+def test_longest_common_substring_is_exact_and_symmetric(x: str, y: str) -> None:
+    assert _longest_common(x, y) == _longest_common(y, x) == _longest_common_reference(x, y)
+
+
+def test_longest_common_substring_of_handles() -> None:
+    assert _longest_common("seonaidsnail", "seonaidbarber") == len("seonaid")
+    assert _longest_common("", "anything") == 0
