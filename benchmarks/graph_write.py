@@ -6,6 +6,7 @@ reposts, follows), applied in batches of ``--batch`` activities, each batch one 
 
     python benchmarks/graph_write.py                 # starts embedded ArcadeDB in a temp dir
     python benchmarks/graph_write.py --uri bolt://127.0.0.1:17687   # an already running store
+    python benchmarks/graph_write.py --upsert both   # the store's own upsert and MERGE, runs interleaved
 """
 
 from __future__ import annotations
@@ -69,8 +70,12 @@ def synth(n: int, users: int, seed: int, run: int, prefix: str = "") -> list[Act
     return out
 
 
-async def run_once(settings: Settings, n: int, batch: int, users: int, run: int) -> tuple[int, float]:
+async def run_once(
+    settings: Settings, n: int, batch: int, users: int, run: int, merge: bool = False
+) -> tuple[int, float]:
     store = await GraphStore.connect(settings)
+    if merge:
+        store.create_absent_edges = False
     try:
         await store.setup()
         acts = synth(n, users, seed=run, run=run, prefix=f"{time.time_ns()}-")
@@ -93,6 +98,13 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--heap", default="1g")
     parser.add_argument("--warmup", type=int, default=5_000, help="activities applied first, not timed (JIT)")
+    parser.add_argument(
+        "--upsert",
+        choices=("auto", "merge", "both"),
+        default="auto",
+        help="edge upserts the store's own way (embedded: CREATE the absent, update the rest), by MERGE, "
+        "or both (each run once each way, interleaved, alternating which goes first)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="gs-bench-") as tmp:
         proc = None
@@ -109,15 +121,23 @@ def main() -> None:
         try:
             if args.warmup:
                 asyncio.run(run_once(settings, args.warmup, args.batch, args.users, 99))
-            rates = []
+            modes = {"auto": ["auto"], "merge": ["merge"], "both": ["auto", "merge"]}[args.upsert]
+            rates: dict[str, list[float]] = {m: [] for m in modes}
             for run in range(args.runs):
-                edges, secs = asyncio.run(run_once(settings, args.activities, args.batch, args.users, run))
-                rates.append(edges / secs)
-                print(
-                    f"run {run}: {args.activities} activities, {edges} edge upserts in {secs:.2f}s "
-                    f"= {edges / secs:,.0f} edge upserts/s, {args.activities / secs:,.0f} activities/s"
-                )
-            print(f"median: {statistics.median(rates):,.0f} edge upserts/s (batches of {args.batch})")
+                for mode in modes if run % 2 == 0 else modes[::-1]:  # alternate who goes first
+                    merge = mode == "merge"
+                    edges, secs = asyncio.run(
+                        run_once(settings, args.activities, args.batch, args.users, run, merge=merge)
+                    )
+                    rates[mode].append(edges / secs)
+                    print(
+                        f"run {run} ({mode}): {args.activities} activities, {edges} edge upserts in "
+                        f"{secs:.2f}s = {edges / secs:,.0f} edge upserts/s, "
+                        f"{args.activities / secs:,.0f} activities/s"
+                    )
+            for mode, values in rates.items():
+                median = statistics.median(values)
+                print(f"median ({mode}): {median:,.0f} edge upserts/s (batches of {args.batch})")
         finally:
             if proc is not None:
                 stop_spawned(proc)

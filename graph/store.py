@@ -7,8 +7,10 @@ meeting on the same new key make the loser fail with ``ConstraintValidationFaile
 does not serialise MERGE with locks): the whole batch is retried with backoff.
 
 The Cypher (``graph.cypher``) is built only from the whitelists in ``graph.plan`` (labels, types);
-every value is a parameter. Edge upserts start from each edge's sparser end (``merge_edges``):
-ArcadeDB reads the edges of the node a MERGE starts from, which for a hub cost ~60 ms a row.
+every value is a parameter. Edge upserts (``merge_edges``) on the embedded store, whose writers take
+turns: CREATE the edges that do not exist (an adjacency test, no edge records read), then update
+the others from their sparser end; elsewhere MERGE from the sparser end. ArcadeDB reads every
+edge of the node a MERGE or MATCH starts from, which for a hub cost ~60 ms a row.
 Reads are auto-commit statements. The schema is versioned in ``graph.migrations``.
 """
 
@@ -55,6 +57,10 @@ T = TypeVar("T")
 SCHEMA_VERSION = GRAPH_SCHEMA_VERSION
 
 CHUNK = 1_000
+#: an edge whose ends were both seen at least this often in the recent write stream is upserted by
+#: an adjacency test + CREATE or update, not MERGE (``_merge_edges``); measured: at 1M accounts /
+#: 5M edges x1.8 upserts/s, at 50k accounts MERGE everywhere was 3-15 % faster
+DENSE_ENDS = 8
 MAX_ATTEMPTS = 10
 READ_ATTEMPTS = 4
 
@@ -106,6 +112,9 @@ class GraphStore:
         self._company = Company(settings.company_id, settings.company_name)
         self._mentions_company = company_matcher(settings.company_keywords, settings.company_accounts)
         self._endpoints = EndpointFrequency()
+        #: upsert edges by CREATE of the absent ones + update of the rest (``_merge_edges``): safe
+        #: only where writers take turns, as on the embedded store; MERGE otherwise
+        self.create_absent_edges = self._machine_lock is not None
 
     @classmethod
     async def connect(
@@ -226,7 +235,7 @@ class GraphStore:
     ) -> None:
         """Upsert edges of one kind in ``tx``: rows ``{src, dst, n, fs, ls, conf}`` (de-duplicated
         by (src, dst) by the caller), each expanded from its sparser end."""
-        await _merge_edges(tx, kind, rows, self._endpoints)
+        await _merge_edges(tx, kind, rows, self._endpoints, self.create_absent_edges)
 
     async def ping(self) -> bool:
         rows = await self._read("RETURN 1 AS one")
@@ -280,7 +289,7 @@ class GraphStore:
                 mentions_company=self._mentions_company,
                 now=self._clock(),
             )
-            await _write_plan(tx, plan, self._endpoints)
+            await _write_plan(tx, plan, self._endpoints, self.create_absent_edges)
             return plan, frozenset(a.event_id for a in fresh)
 
         (plan, applied_ids), attempts = await self._write_tx(work)
@@ -415,17 +424,40 @@ async def _upsert_nodes(tx: neo4j.AsyncTransaction, label: str, nodes: dict[str,
 
 
 async def _merge_edges(
-    tx: neo4j.AsyncTransaction, kind: str, rows: Sequence[dict[str, Any]], endpoints: EndpointFrequency
+    tx: neo4j.AsyncTransaction,
+    kind: str,
+    rows: Sequence[dict[str, Any]],
+    endpoints: EndpointFrequency,
+    serialized: bool,
 ) -> None:
+    """Upsert edges of one kind (rows de-duplicated by (src, dst)), MERGE from the sparser end.
+    ``serialized`` (no other transaction writes meanwhile: the embedded store's machine lock): a
+    row whose both ends are busy in the write stream (``DENSE_ENDS``) is instead CREATEd if its
+    edge does not exist and updated if it does (``cypher.EDGE_CREATE_ABSENT``): MERGE would read
+    every edge of its sparser end, the adjacency test reads none. Between sparse nodes MERGE is the
+    cheaper of the two (one statement, a short scan)."""
     endpoints.observe(r["src"] for r in rows)
     endpoints.observe(r["dst"] for r in rows)
-    from_source = [r for r in rows if endpoints.from_source(r["src"], r["dst"])]
-    from_target = [r for r in rows if not endpoints.from_source(r["src"], r["dst"])]
-    await _run_rows(tx, cypher.EDGE_MERGE[kind][0], from_source)
-    await _run_rows(tx, cypher.EDGE_MERGE[kind][1], from_target)
+    merge: Sequence[dict[str, Any]] = rows
+    present: list[dict[str, Any]] = []
+    if serialized:
+        busy = [min(endpoints.count(r["src"]), endpoints.count(r["dst"])) >= DENSE_ENDS for r in rows]
+        dense = [r for r, b in zip(rows, busy, strict=True) if b]
+        if dense:
+            merge = [r for r, b in zip(rows, busy, strict=True) if not b]
+            for chunk in _chunks(dense):
+                numbered = [{**r, "i": i} for i, r in enumerate(chunk)]
+                rec = await _single(tx, cypher.EDGE_CREATE_ABSENT[kind], rows=numbered)
+                created = set(rec.get("created") or ())
+                present.extend(r for i, r in enumerate(chunk) if i not in created)
+    for statements, part in ((cypher.EDGE_MERGE[kind], merge), (cypher.EDGE_UPDATE[kind], present)):
+        await _run_rows(tx, statements[0], [r for r in part if endpoints.from_source(r["src"], r["dst"])])
+        await _run_rows(tx, statements[1], [r for r in part if not endpoints.from_source(r["src"], r["dst"])])
 
 
-async def _write_plan(tx: neo4j.AsyncTransaction, plan: WritePlan, endpoints: EndpointFrequency) -> None:
+async def _write_plan(
+    tx: neo4j.AsyncTransaction, plan: WritePlan, endpoints: EndpointFrequency, serialized: bool
+) -> None:
     if plan.is_empty:
         return
     created: dict[str, set[str]] = {}
@@ -453,7 +485,7 @@ async def _write_plan(tx: neo4j.AsyncTransaction, plan: WritePlan, endpoints: En
             endpoints.observe(r["dst"] for r in rows)
             await _run_rows(tx, cypher.EDGE_CREATE[kind], rows)
         else:
-            await _merge_edges(tx, kind, rows, endpoints)
+            await _merge_edges(tx, kind, rows, endpoints, serialized)
     events: list[dict[str, Any]] = [
         {
             "id": ev.id,

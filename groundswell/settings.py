@@ -175,6 +175,9 @@ class Settings(BaseSettings):
     #: core-number work per batch in ms; the rest waits for InfluenceEngine.maintain, called when
     #: idle (one insert can take tens of ms next to hubs); negative: all of it inside each batch
     influence_kcore_budget_ms: float = 0.0
+    #: edge keys the engine remembers to skip duplicates (the latest; ~100 bytes each, and every
+    #: snapshot carries them)
+    influence_applied_window: int = Field(default=1_000_000, ge=1)
     #: shares of the composite (must sum to 1) and the raw value giving each half its share
     influence_weight_pagerank: float = 0.40
     influence_weight_reach: float = 0.20

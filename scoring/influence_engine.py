@@ -7,7 +7,10 @@ and the followers counts reported by the networks, and scores accounts with scor
 
 Idempotence: an edge is keyed by ``(event_id, src, dst)`` (one event can address several accounts,
 each once); a key already applied changes nothing, in the same batch or after a restart
-(``snapshot``/``restore`` carry the keys). Time: the engine's clock is the latest event time it
+(``snapshot``/``restore`` carry the keys). The engine remembers the latest ``applied_window`` keys
+(``RecentKeys``), not all of them: a firehose adds millions an hour, and every snapshot carries
+them. A duplicate arrives when an upstream stage re-sends what it had sent before its crash, a
+few thousand records back, far inside the window. Time: the engine's clock is the latest event time it
 has seen, so replaying the same edges gives the same scores whatever the wall clock says.
 
 Latency: PageRank, engagement and reach are current when ``apply`` returns. A core-number insert
@@ -43,6 +46,38 @@ from scoring.kcore import IncrementalCoreNumbers
 from scoring.pagerank import IncrementalPageRank, WeightedEdge
 
 SNAPSHOT_VERSION = 1
+#: edge keys remembered for idempotence (about 100 bytes each)
+APPLIED_WINDOW = 1_000_000
+
+
+class RecentKeys:
+    """A set of the last ``capacity`` keys added (the oldest are forgotten first), kept in the order
+    they were added."""
+
+    def __init__(self, capacity: int = APPLIED_WINDOW, keys: Iterable[str] = ()) -> None:
+        self.capacity = max(1, capacity)
+        self._order: deque[str] = deque()
+        self._set: set[str] = set()
+        for k in keys:
+            self.add(k)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._set
+
+    def __len__(self) -> int:
+        return len(self._set)
+
+    def add(self, key: str) -> None:
+        if key in self._set:
+            return
+        self._set.add(key)
+        self._order.append(key)
+        if len(self._order) > self.capacity:
+            self._set.discard(self._order.popleft())
+
+    def ordered(self) -> list[str]:
+        """Oldest first."""
+        return list(self._order)
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +170,7 @@ class InfluenceEngine:
         kcore_budget_s: float | None = None,
         weights: SignalWeights | None = None,
         half_points: HalfPoints | None = None,
+        applied_window: int = APPLIED_WINDOW,
     ) -> None:
         self.half_life_s = half_life_s
         self.alpha = alpha
@@ -149,7 +185,7 @@ class InfluenceEngine:
         self._kc_pending: deque[tuple[str, str]] = deque()
         self._engagement: dict[str, float] = {}  # log-space sums (scoring.influence)
         self._followers: dict[str, int] = {}
-        self._applied: set[str] = set()
+        self._applied = RecentKeys(applied_window)
         self._reported: dict[str, float] = {}  # last composite value returned by apply
         self._clock = -math.inf
 
@@ -268,10 +304,11 @@ class InfluenceEngine:
             "kcore_pending": list(self._kc_pending),
             "engagement": self._engagement,
             "followers": self._followers,
-            "applied": sorted(self._applied),
+            "applied": self._applied.ordered(),
             "reported": self._reported,
         }
-        return zlib.compress(orjson.dumps(state), 6)
+        # level 1: ~8x faster than 6 on a 15 MB state, ~12 % larger (it runs every few seconds)
+        return zlib.compress(orjson.dumps(state), 1)
 
     def restore(self, data: bytes) -> None:
         """Replace this engine's state by a snapshot's (weights and half-points stay this engine's)."""
@@ -292,7 +329,7 @@ class InfluenceEngine:
         self._kc_pending = deque((str(u), str(v)) for u, v in state["kcore_pending"])
         self._engagement = {str(k): float(v) for k, v in state["engagement"].items()}
         self._followers = {str(k): int(v) for k, v in state["followers"].items()}
-        self._applied = {str(k) for k in state["applied"]}
+        self._applied = RecentKeys(self._applied.capacity, (str(k) for k in state["applied"]))
         self._reported = {str(k): float(v) for k, v in state["reported"].items()}
 
     @classmethod
@@ -305,6 +342,7 @@ class InfluenceEngine:
             tol=settings.influence_pagerank_tol,
             change_tolerance=settings.influence_change_tolerance,
             kcore_budget_s=None if budget < 0 else budget / 1e3,
+            applied_window=settings.influence_applied_window,
             weights=SignalWeights(
                 pagerank=settings.influence_weight_pagerank,
                 reach=settings.influence_weight_reach,

@@ -21,6 +21,7 @@ from neo4j.exceptions import ConstraintError, Neo4jError
 
 from activity.schema import AccountRef, Activity, ActivityKind, Network
 from graph import cypher, migrations
+from graph import store as store_module
 from graph.migrations import Migration, MigrationState
 from graph.store import GraphStore, _retryable
 from groundswell.metrics import Metrics
@@ -95,6 +96,69 @@ async def test_repeated_edge_upserts_accumulate_and_keep_first_and_last_seen(gra
     assert await edge_rows(graph_store) == {("a", "b"): (6, 10.0, 90.0), ("b", "c"): (3, 5.0, 5.0)}
     rels = await graph_store.read("MATCH ()-[r:LIKED]->() RETURN count(r) AS c")
     assert rels == [{"c": 2}]  # upserts, never a second relationship
+
+
+async def test_create_absent_then_update_equals_merge(graph_store: GraphStore) -> None:
+    """The embedded store's upsert (``EDGE_CREATE_ABSENT``, then ``EDGE_UPDATE`` for the rows it
+    did not create) leaves exactly what MERGE leaves, around a hub and for rows that all exist."""
+    await accounts(graph_store, "hub", *(f"x{i}" for i in range(30)))
+    seed = [
+        {"src": f"x{i}", "dst": "hub", "n": 1, "fs": 50.0, "ls": 60.0, "conf": None} for i in range(0, 30, 2)
+    ]
+    await run(graph_store, cypher.EDGE_CREATE["LIKED"], rows=seed)
+    batch = [  # every x once: the even ones exist, the odd ones are new; one row the other way
+        {"src": f"x{i}", "dst": "hub", "n": 2, "fs": 40.0 + i, "ls": 70.0, "conf": None} for i in range(30)
+    ] + [{"src": "hub", "dst": "x3", "n": 1, "fs": 1.0, "ls": 1.0, "conf": None}]
+
+    async def upsert(tx: neo4j.AsyncTransaction) -> list[int]:
+        numbered = [{**r, "i": i} for i, r in enumerate(batch)]
+        rec = await (await tx.run(cypher.EDGE_CREATE_ABSENT["LIKED"], rows=numbered)).single(strict=False)
+        created = sorted(rec["created"]) if rec is not None else []
+        present = [r for i, r in enumerate(batch) if i not in created]
+        await tx.run(cypher.EDGE_UPDATE["LIKED"][0], rows=present[::2])
+        await tx.run(cypher.EDGE_UPDATE["LIKED"][1], rows=present[1::2])
+        return created
+
+    created = await graph_store.write(upsert)
+    assert created == [*range(1, 30, 2), 30]
+    split = await edge_rows(graph_store)
+    assert len(split) == 31  # never a second relationship for an existing pair
+    # the same again: nothing is created, every row updates
+    assert await graph_store.write(upsert) == []
+    twice = await edge_rows(graph_store)
+
+    await wipe_edges(graph_store)
+    await run(graph_store, cypher.EDGE_CREATE["LIKED"], rows=seed)
+    for _ in range(2):
+        await run(graph_store, cypher.EDGE_MERGE["LIKED"][0], rows=batch)
+    assert await edge_rows(graph_store) == twice
+    assert twice[("x0", "hub")] == (5, 40.0, 70.0) and twice[("x1", "hub")] == (4, 41.0, 70.0)
+
+
+async def wipe_edges(store: GraphStore) -> None:
+    await run(store, "MATCH ()-[r:LIKED]->() DELETE r")
+
+
+@pytest.mark.parametrize("dense", [False, True])
+async def test_the_store_upserts_the_same_whichever_way_it_writes(
+    graph_store: GraphStore, dense: bool
+) -> None:
+    """``merge_edges`` through the store: MERGE, or (embedded store, both ends busy in the write
+    stream) CREATE-if-absent + update. Repeated batches accumulate on one relationship per pair."""
+    await accounts(graph_store, "a", "b", "c")
+    if dense:  # as if a, b and c had been in many recent rows
+        graph_store._endpoints.observe(["a", "b", "c"] * store_module.DENSE_ENDS)
+    rows = [
+        {"src": "a", "dst": "b", "n": 1, "fs": 5.0, "ls": 5.0, "conf": None},
+        {"src": "b", "dst": "c", "n": 2, "fs": 6.0, "ls": 7.0, "conf": None},
+    ]
+    for k in range(3):
+
+        async def work(tx: neo4j.AsyncTransaction, k: int = k) -> None:
+            await graph_store.merge_edges(tx, "LIKED", rows[: k + 1] if k < 2 else rows)
+
+        await graph_store.write(work)
+    assert await edge_rows(graph_store) == {("a", "b"): (3, 5.0, 5.0), ("b", "c"): (4, 6.0, 7.0)}
 
 
 async def test_repeated_node_upserts_change_only_what_they_name(graph_store: GraphStore) -> None:

@@ -16,6 +16,7 @@ from scoring.composite import CompositeScore
 from scoring.influence_engine import (
     InfluenceEdge,
     InfluenceEngine,
+    RecentKeys,
     edges_from_activity,
     followers_from_activity,
 )
@@ -224,3 +225,29 @@ def test_the_engine_is_configured_by_settings() -> None:
     assert InfluenceEngine.from_settings(Settings(influence_kcore_budget_ms=2.0)).kcore_budget_s == 0.002
     with pytest.raises(ValueError, match="sum to 1"):
         InfluenceEngine.from_settings(Settings(influence_weight_kcore=0.5))
+
+
+@given(st.lists(st.integers(0, 30).map(str), max_size=80), st.integers(1, 10))
+def test_recent_keys_hold_exactly_the_latest_distinct_keys(keys: list[str], capacity: int) -> None:
+    recent = RecentKeys(capacity)
+    for k in keys:
+        recent.add(k)
+    expected: list[str] = []
+    for k in keys:  # model: a FIFO of the distinct keys held (re-adding a held key changes nothing)
+        if k not in expected:
+            expected.append(k)
+            if len(expected) > capacity:
+                expected.pop(0)
+    assert recent.ordered() == expected and len(recent) == len(expected) <= capacity
+    assert all((k in recent) == (k in expected) for k in set(keys))
+
+
+def test_the_engine_forgets_the_oldest_edge_keys_beyond_its_window() -> None:
+    engine = InfluenceEngine(applied_window=3)
+    edges = [InfluenceEdge(f"ev{i}", "x:a", "x:b", "mention", T0 + i) for i in range(5)]
+    assert engine.apply_detailed(edges).applied == 5
+    assert engine.apply_detailed(edges[2:]).duplicates == 3  # the latest three are remembered
+    restored = InfluenceEngine(applied_window=3)
+    restored.restore(engine.snapshot())
+    assert restored.apply_detailed(edges[2:]).duplicates == 3
+    assert restored.apply_detailed(edges[:1]).applied == 1  # forgotten: applied again
