@@ -101,8 +101,10 @@ def wait_until_ready(
     raise TimeoutError(f"graph store at {uri} not ready after {timeout:.0f}s: {last!r}")
 
 
-def serve_forever(settings: Settings, ready_file: Path | None = None) -> None:
-    """Start ArcadeDB, write ``ready_file`` once it answers, block until SIGINT/SIGTERM, stop."""
+def serve_forever(settings: Settings, ready_file: Path | None = None, parent_pid: int | None = None) -> None:
+    """Start ArcadeDB, write ``ready_file`` once it answers, block until SIGINT/SIGTERM, stop.
+    ``parent_pid``: also stop (cleanly) once that process is no longer this one's parent, so a
+    parent killed without the chance to stop it (SIGKILL, a crash) leaves no store behind."""
     stop = threading.Event()
 
     def _on_signal(signum: int, frame: FrameType | None) -> None:
@@ -124,7 +126,9 @@ def serve_forever(settings: Settings, ready_file: Path | None = None) -> None:
             tmp.write_text(settings.effective_graph_uri + "\n")
             tmp.replace(ready_file)
         while not stop.wait(0.5):
-            pass
+            if parent_pid is not None and os.getppid() != parent_pid:
+                log.warning("parent process %d is gone: stopping ArcadeDB", parent_pid)
+                break
     finally:
         try:
             server.stop()
@@ -164,6 +168,8 @@ def spawn(
         settings.arcadedb_heap,
         "--ready-file",
         str(ready),
+        "--parent-pid",
+        str(os.getpid()),
     ]
     env = {**os.environ, "GROUNDSWELL_GRAPH_PASSWORD": settings.graph_password.get_secret_value()}
     env["GROUNDSWELL_GRAPH_DATABASE"] = settings.graph_database
@@ -204,6 +210,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--bolt-port", type=int)
     parser.add_argument("--heap")
     parser.add_argument("--ready-file", type=Path)
+    parser.add_argument("--parent-pid", type=int, help="stop when this process is no longer the parent")
     args = parser.parse_args(argv)
     overrides: dict[str, Any] = {}
     if args.data_dir is not None:
@@ -216,7 +223,7 @@ def main(argv: list[str] | None = None) -> None:
         overrides["arcadedb_heap"] = args.heap
     settings = Settings(**overrides)
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    serve_forever(settings, args.ready_file)
+    serve_forever(settings, args.ready_file, args.parent_pid)
 
 
 if __name__ == "__main__":

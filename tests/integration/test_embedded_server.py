@@ -1,0 +1,75 @@
+"""The embedded store, started by a process that then dies without stopping it, stops on its own."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# a parent that starts the store through graph.arcadedb_server.spawn, says the store's pid, and
+# then waits to be killed (as a benchmark or a test run killed with SIGKILL would be)
+PARENT = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    from graph.arcadedb_server import free_port, spawn
+    from groundswell.settings import Settings
+
+    settings = Settings(
+        data_dir=Path(sys.argv[1]), arcadedb_http_port=free_port(), arcadedb_bolt_port=free_port(),
+        arcadedb_heap="512m",
+    )
+    proc = spawn(settings, timeout=180.0)
+    print(proc.pid, flush=True)
+    time.sleep(600)
+    """
+)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie is gone for our purpose (its parent, now init, reaps it)
+    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+        return stat.read().split(") ", 1)[1][0] != "Z"
+
+
+def test_the_store_stops_when_the_process_that_started_it_is_killed(tmp_path: Path) -> None:
+    parent = subprocess.Popen(
+        [sys.executable, "-c", PARENT, str(tmp_path)],
+        stdout=subprocess.PIPE,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    store_pid = 0
+    try:
+        assert parent.stdout is not None
+        line = parent.stdout.readline()
+        assert line.strip().isdigit(), f"the parent did not start the store: {line!r}"
+        store_pid = int(line)
+        assert _alive(store_pid)
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(10)
+        deadline = time.monotonic() + 60
+        while _alive(store_pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not _alive(store_pid), "the store outlived the process that started it"
+        assert not (tmp_path / "arcadedb.ready").exists(), "the store did not stop cleanly"
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait(10)
+        if store_pid and _alive(store_pid):
+            os.kill(store_pid, signal.SIGKILL)
