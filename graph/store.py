@@ -438,21 +438,44 @@ async def _merge_edges(
     cheaper of the two (one statement, a short scan)."""
     endpoints.observe(r["src"] for r in rows)
     endpoints.observe(r["dst"] for r in rows)
-    merge: Sequence[dict[str, Any]] = rows
+    merge: list[dict[str, Any]] = []
+    dense: list[dict[str, Any]] = []
+    for r in rows:
+        busy = serialized and min(endpoints.count(r["src"]), endpoints.count(r["dst"])) >= DENSE_ENDS
+        (dense if busy else merge).append(r)
+    present = await _create_absent_edges(tx, kind, dense)
+    await _run_from_sparser_end(tx, cypher.EDGE_MERGE[kind], merge, endpoints)
+    await _run_from_sparser_end(tx, cypher.EDGE_UPDATE[kind], present, endpoints)
+
+
+async def _create_absent_edges(
+    tx: neo4j.AsyncTransaction, kind: str, rows: Sequence[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """CREATE the edges of ``rows`` that do not exist yet (``cypher.EDGE_CREATE_ABSENT``; only where
+    no other writer can create them meanwhile). -> the rows whose edge already existed."""
     present: list[dict[str, Any]] = []
-    if serialized:
-        busy = [min(endpoints.count(r["src"]), endpoints.count(r["dst"])) >= DENSE_ENDS for r in rows]
-        dense = [r for r, b in zip(rows, busy, strict=True) if b]
-        if dense:
-            merge = [r for r, b in zip(rows, busy, strict=True) if not b]
-            for chunk in _chunks(dense):
-                numbered = [{**r, "i": i} for i, r in enumerate(chunk)]
-                rec = await _single(tx, cypher.EDGE_CREATE_ABSENT[kind], rows=numbered)
-                created = set(rec.get("created") or ())
-                present.extend(r for i, r in enumerate(chunk) if i not in created)
-    for statements, part in ((cypher.EDGE_MERGE[kind], merge), (cypher.EDGE_UPDATE[kind], present)):
-        await _run_rows(tx, statements[0], [r for r in part if endpoints.from_source(r["src"], r["dst"])])
-        await _run_rows(tx, statements[1], [r for r in part if not endpoints.from_source(r["src"], r["dst"])])
+    for chunk in _chunks(rows):
+        numbered = [{**r, "i": i} for i, r in enumerate(chunk)]
+        rec = await _single(tx, cypher.EDGE_CREATE_ABSENT[kind], rows=numbered)
+        created = set(rec.get("created") or ())
+        present.extend(r for i, r in enumerate(chunk) if i not in created)
+    return present
+
+
+async def _run_from_sparser_end(
+    tx: neo4j.AsyncTransaction,
+    statements: tuple[str, ...],
+    rows: Sequence[dict[str, Any]],
+    endpoints: EndpointFrequency,
+) -> None:
+    """Run an edge statement pair (expanding from the source, from the target: ``graph.cypher``)
+    with each row sent to the one that starts from its sparser end."""
+    from_source: list[dict[str, Any]] = []
+    from_target: list[dict[str, Any]] = []
+    for r in rows:
+        (from_source if endpoints.from_source(r["src"], r["dst"]) else from_target).append(r)
+    await _run_rows(tx, statements[0], from_source)
+    await _run_rows(tx, statements[1], from_target)
 
 
 async def _write_plan(
@@ -523,11 +546,10 @@ async def _apply_deletes(
         for kind, src, dst in zip(r["ek"] or [], r["es"] or [], r["ed"] or [], strict=True):
             if kind in EDGE_KINDS:
                 dec[(kind, src, dst)] += 1
-    by_kind: dict[str, tuple[list[dict[str, Any]], list[dict[str, Any]]]] = defaultdict(lambda: ([], []))
+    by_kind: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for (kind, src, dst), n in dec.items():
-        by_kind[kind][0 if endpoints.from_source(src, dst) else 1].append({"src": src, "dst": dst, "n": n})
-    for kind, (from_source, from_target) in by_kind.items():
-        await _run_rows(tx, cypher.EDGE_DECREMENT[kind][0], from_source)
-        await _run_rows(tx, cypher.EDGE_DECREMENT[kind][1], from_target)
+        by_kind[kind].append({"src": src, "dst": dst, "n": n})
+    for kind, kind_rows in by_kind.items():
+        await _run_from_sparser_end(tx, cypher.EDGE_DECREMENT[kind], kind_rows, endpoints)
     if posts:
         await tx.run("UNWIND $ids AS id MATCH (p:Post {id: id}) DETACH DELETE p", ids=[p for p, _ in posts])

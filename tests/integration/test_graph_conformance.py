@@ -111,13 +111,10 @@ async def test_create_absent_then_update_equals_merge(graph_store: GraphStore) -
     ] + [{"src": "hub", "dst": "x3", "n": 1, "fs": 1.0, "ls": 1.0, "conf": None}]
 
     async def upsert(tx: neo4j.AsyncTransaction) -> list[int]:
-        numbered = [{**r, "i": i} for i, r in enumerate(batch)]
-        rec = await (await tx.run(cypher.EDGE_CREATE_ABSENT["LIKED"], rows=numbered)).single(strict=False)
-        created = sorted(rec["created"]) if rec is not None else []
-        present = [r for i, r in enumerate(batch) if i not in created]
+        present = await store_module._create_absent_edges(tx, "LIKED", batch)
         await tx.run(cypher.EDGE_UPDATE["LIKED"][0], rows=present[::2])
         await tx.run(cypher.EDGE_UPDATE["LIKED"][1], rows=present[1::2])
-        return created
+        return [i for i, r in enumerate(batch) if r not in present]  # the rows it created
 
     created = await graph_store.write(upsert)
     assert created == [*range(1, 30, 2), 30]
