@@ -28,6 +28,9 @@ BATCH_QUERIES = {
     "indexed key": "UNWIND $rows AS r MATCH (n:Probe {pid: r.pid}) RETURN count(n) AS c",
     "id(n), no label": "UNWIND $rows AS r MATCH (n) WHERE id(n) = r.rid RETURN count(n) AS c",
     "elementId(n), no label": "UNWIND $rows AS r MATCH (n) WHERE elementId(n) = r.eid RETURN count(n) AS c",
+    "elementId(n) + key guard": (
+        "UNWIND $rows AS r MATCH (n) WHERE elementId(n) = r.eid AND n.pid = r.pid RETURN count(n) AS c"
+    ),
 }
 ONE_ROW_QUERIES = {
     "id(n), no label": "MATCH (n) WHERE id(n) = $rid RETURN n.pid AS pid",
@@ -69,6 +72,11 @@ def measure(driver: neo4j.Driver, db: str, args: argparse.Namespace) -> None:
     for name, query in ONE_ROW_QUERIES.items():
         ms, found = timed(driver, db, query, args.runs, rid=rows[-1]["rid"])
         print(f"  one row by {name:<28} {ms:8.1f} ms  (pid {found})")
+    # a cached record id whose node was deleted: the seek must find nothing (not fail)
+    gone = rows[0]
+    driver.execute_query("MATCH (n:Probe {pid: $pid}) DETACH DELETE n", pid=gone["pid"], database_=db)
+    _, found = timed(driver, db, BATCH_QUERIES["elementId(n), no label"], 1, rows=[gone])
+    print(f"  a deleted node's elementId finds {found or 0} node(s)")
 
 
 def main(argv: list[str] | None = None) -> int:

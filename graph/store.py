@@ -21,8 +21,7 @@ import contextlib
 import logging
 import random
 import time
-from collections import defaultdict
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -30,12 +29,11 @@ import neo4j
 from neo4j.exceptions import ClientError, ServiceUnavailable, SessionExpired, TransientError
 
 from activity.schema import Activity
-from graph import cypher, migrations
+from graph import cypher, migrations, write_path
 from graph import io_thread as io_thread_module
 from graph.io_thread import IOThread
 from graph.migrations import GRAPH_SCHEMA_VERSION
 from graph.plan import (
-    EDGE_KINDS,
     NODE_LABELS,
     REL_TYPES,
     Company,
@@ -47,6 +45,7 @@ from graph.plan import (
     link_marker_id,
 )
 from graph.write_locks import MachineLock, write_lock
+from graph.write_path import WriteContext, chunks, single
 from groundswell.metrics import Metrics
 from groundswell.settings import Settings
 
@@ -56,11 +55,6 @@ T = TypeVar("T")
 #: the graph package's own schema version (other packages may register higher ones)
 SCHEMA_VERSION = GRAPH_SCHEMA_VERSION
 
-CHUNK = 1_000
-#: an edge whose ends were both seen at least this often in the recent write stream is upserted by
-#: an adjacency test + CREATE or update, not MERGE (``_merge_edges``); measured: at 1M accounts /
-#: 5M edges x1.8 upserts/s, at 50k accounts MERGE everywhere was 3-15 % faster
-DENSE_ENDS = 8
 MAX_ATTEMPTS = 10
 READ_ATTEMPTS = 4
 
@@ -74,11 +68,6 @@ class ApplyResult:
     #: event ids of the activities this call applied (not those applied before): what downstream
     #: stages (scoring) may count, so that a replay moves no score twice
     applied_ids: frozenset[str] = frozenset()
-
-
-def _chunks(rows: Sequence[T], size: int = CHUNK) -> Iterable[Sequence[T]]:
-    for i in range(0, len(rows), size):
-        yield rows[i : i + size]
 
 
 def _retryable(exc: Exception) -> bool:
@@ -112,9 +101,12 @@ class GraphStore:
         self._company = Company(settings.company_id, settings.company_name)
         self._mentions_company = company_matcher(settings.company_keywords, settings.company_accounts)
         self._endpoints = EndpointFrequency()
-        #: upsert edges by CREATE of the absent ones + update of the rest (``_merge_edges``): safe
-        #: only where writers take turns, as on the embedded store; MERGE otherwise
+        #: upsert edges by CREATE of the absent ones + update of the rest (``write_path.merge_edges``):
+        #: safe only where writers take turns, as on the embedded store; MERGE otherwise
         self.create_absent_edges = self._machine_lock is not None
+
+    def _write_context(self) -> WriteContext:
+        return WriteContext(self._endpoints, self.create_absent_edges)
 
     @classmethod
     async def connect(
@@ -235,7 +227,7 @@ class GraphStore:
     ) -> None:
         """Upsert edges of one kind in ``tx``: rows ``{src, dst, n, fs, ls, conf}`` (de-duplicated
         by (src, dst) by the caller), each expanded from its sparser end."""
-        await _merge_edges(tx, kind, rows, self._endpoints, self.create_absent_edges)
+        await write_path.merge_edges(tx, kind, rows, self._write_context())
 
     async def ping(self) -> bool:
         rows = await self._read("RETURN 1 AS one")
@@ -278,8 +270,8 @@ class GraphStore:
         async def work(tx: neo4j.AsyncTransaction) -> tuple[WritePlan, frozenset[str]]:
             ids = list({a.event_id for a in activities} | {link_marker_id(lk) for lk in links})
             done: set[str] = set()
-            for chunk in _chunks(ids):
-                rec = await _single(tx, cypher.NODE_EXISTING["Event"], ids=list(chunk))
+            for chunk in chunks(ids):
+                rec = await single(tx, cypher.NODE_EXISTING["Event"], ids=list(chunk))
                 done.update(rec.get("ids") or [])
             fresh = [a for a in activities if a.event_id not in done]
             plan = build_plan(
@@ -289,7 +281,7 @@ class GraphStore:
                 mentions_company=self._mentions_company,
                 now=self._clock(),
             )
-            await _write_plan(tx, plan, self._endpoints, self.create_absent_edges)
+            await write_path.write_plan(tx, plan, self._write_context())
             return plan, frozenset(a.event_id for a in fresh)
 
         (plan, applied_ids), attempts = await self._write_tx(work)
@@ -310,7 +302,7 @@ class GraphStore:
         data = [{"id": a, "v": float(v), "at": float(at)} for a, v, at in {r[0]: r for r in rows}.values()]
 
         async def work(tx: neo4j.AsyncTransaction) -> None:
-            for chunk in _chunks(data):
+            for chunk in chunks(data):
                 await tx.run(
                     "UNWIND $rows AS r MERGE (a:Account {id: r.id}) WITH a, r "
                     "WHERE a.influence_updated_at IS NULL OR a.influence_updated_at <= r.at "
@@ -383,173 +375,3 @@ class GraphStore:
             rows = await self._read(f"MATCH ()-[r:{rel}]->() RETURN count(r) AS c")
             out[rel] = int(rows[0]["c"]) if rows else 0
         return out
-
-
-async def _single(tx: neo4j.AsyncTransaction, query: str, **params: Any) -> dict[str, Any]:
-    """The one record of an aggregating query; {} when there is none (ArcadeDB returns no record
-    for ``collect`` over zero rows, Neo4j returns one with an empty list)."""
-    rec = await (await tx.run(query, params)).single(strict=False)
-    return rec.data() if rec is not None else {}
-
-
-async def _run_rows(tx: neo4j.AsyncTransaction, query: str, rows: Sequence[dict[str, Any]]) -> None:
-    for chunk in _chunks(rows):
-        await tx.run(query, rows=list(chunk))
-
-
-async def _upsert_nodes(tx: neo4j.AsyncTransaction, label: str, nodes: dict[str, dict[str, Any]]) -> set[str]:
-    """CREATE the missing nodes; SET properties only where they change what is stored (an
-    Account's lookup returns its properties: most batches re-mention known accounts unchanged,
-    and an update is a write that two concurrent writers can conflict on)."""
-    if not nodes:
-        return set()
-    existing: dict[str, dict[str, Any] | None] = {}
-    query = cypher.ACCOUNT_EXISTING if label == "Account" else cypher.NODE_EXISTING[label]
-    for chunk in _chunks(list(nodes)):
-        rec = await _single(tx, query, ids=list(chunk))
-        if label == "Account":
-            existing.update((p["id"], p) for p in rec.get("props") or [])
-        else:
-            existing.update(dict.fromkeys(rec.get("ids") or []))
-    create: list[dict[str, Any]] = [{"id": k, "props": v} for k, v in nodes.items() if k not in existing]
-    update = []
-    for k, v in nodes.items():
-        if k in existing and v:
-            stored = existing[k]
-            if stored is None or any(stored.get(pk) != pv for pk, pv in v.items()):
-                update.append({"id": k, "props": v})
-    await _run_rows(tx, cypher.NODE_CREATE[label], create)
-    await _run_rows(tx, cypher.NODE_UPDATE[label], update)
-    return {row["id"] for row in create}
-
-
-async def _merge_edges(
-    tx: neo4j.AsyncTransaction,
-    kind: str,
-    rows: Sequence[dict[str, Any]],
-    endpoints: EndpointFrequency,
-    serialized: bool,
-) -> None:
-    """Upsert edges of one kind (rows de-duplicated by (src, dst)), MERGE from the sparser end.
-    ``serialized`` (no other transaction writes meanwhile: the embedded store's machine lock): a
-    row whose both ends are busy in the write stream (``DENSE_ENDS``) is instead CREATEd if its
-    edge does not exist and updated if it does (``cypher.EDGE_CREATE_ABSENT``): MERGE would read
-    every edge of its sparser end, the adjacency test reads none. Between sparse nodes MERGE is the
-    cheaper of the two (one statement, a short scan)."""
-    endpoints.observe(r["src"] for r in rows)
-    endpoints.observe(r["dst"] for r in rows)
-    merge: list[dict[str, Any]] = []
-    dense: list[dict[str, Any]] = []
-    for r in rows:
-        busy = serialized and min(endpoints.count(r["src"]), endpoints.count(r["dst"])) >= DENSE_ENDS
-        (dense if busy else merge).append(r)
-    present = await _create_absent_edges(tx, kind, dense)
-    await _run_from_sparser_end(tx, cypher.EDGE_MERGE[kind], merge, endpoints)
-    await _run_from_sparser_end(tx, cypher.EDGE_UPDATE[kind], present, endpoints)
-
-
-async def _create_absent_edges(
-    tx: neo4j.AsyncTransaction, kind: str, rows: Sequence[dict[str, Any]]
-) -> list[dict[str, Any]]:
-    """CREATE the edges of ``rows`` that do not exist yet (``cypher.EDGE_CREATE_ABSENT``; only where
-    no other writer can create them meanwhile). -> the rows whose edge already existed."""
-    present: list[dict[str, Any]] = []
-    for chunk in _chunks(rows):
-        numbered = [{**r, "i": i} for i, r in enumerate(chunk)]
-        rec = await _single(tx, cypher.EDGE_CREATE_ABSENT[kind], rows=numbered)
-        created = set(rec.get("created") or ())
-        present.extend(r for i, r in enumerate(chunk) if i not in created)
-    return present
-
-
-async def _run_from_sparser_end(
-    tx: neo4j.AsyncTransaction,
-    statements: tuple[str, ...],
-    rows: Sequence[dict[str, Any]],
-    endpoints: EndpointFrequency,
-) -> None:
-    """Run an edge statement pair (expanding from the source, from the target: ``graph.cypher``)
-    with each row sent to the one that starts from its sparser end."""
-    from_source: list[dict[str, Any]] = []
-    from_target: list[dict[str, Any]] = []
-    for r in rows:
-        (from_source if endpoints.from_source(r["src"], r["dst"]) else from_target).append(r)
-    await _run_rows(tx, statements[0], from_source)
-    await _run_rows(tx, statements[1], from_target)
-
-
-async def _write_plan(
-    tx: neo4j.AsyncTransaction, plan: WritePlan, endpoints: EndpointFrequency, serialized: bool
-) -> None:
-    if plan.is_empty:
-        return
-    created: dict[str, set[str]] = {}
-    for label in ("Person", "Company", "Account", "Post"):
-        created[label] = await _upsert_nodes(tx, label, plan.nodes(label))
-    # an edge touching a node created in this transaction cannot exist yet: CREATE it (cheaper
-    # than MERGE on ArcadeDB); MERGE the others
-    by_kind: dict[tuple[str, bool], list[dict[str, Any]]] = defaultdict(list)
-    for (kind, src, dst), d in plan.edges.items():
-        spec = EDGE_KINDS[kind]
-        new = src in created[spec.src_label] or dst in created[spec.dst_label]
-        by_kind[(kind, new)].append(
-            {
-                "src": src,
-                "dst": dst,
-                "n": d.count,
-                "fs": d.first_seen,
-                "ls": d.last_seen,
-                "conf": d.confidence,
-            }
-        )
-    for (kind, new), rows in by_kind.items():
-        if new:
-            endpoints.observe(r["src"] for r in rows)
-            endpoints.observe(r["dst"] for r in rows)
-            await _run_rows(tx, cypher.EDGE_CREATE[kind], rows)
-        else:
-            await _merge_edges(tx, kind, rows, endpoints, serialized)
-    events: list[dict[str, Any]] = [
-        {
-            "id": ev.id,
-            "kind": ev.kind,
-            "at": ev.at,
-            "ek": [k for k, _, _ in ev.edges],
-            "es": [s for _, s, _ in ev.edges],
-            "ed": [d for _, _, d in ev.edges],
-            "props": {k: v for k, v in (("post_id", ev.post_id), ("deletes", ev.deletes)) if v is not None},
-        }
-        for ev in plan.events
-    ]
-    await _run_rows(tx, cypher.EVENT_CREATE, events)
-    if plan.delete_targets:
-        await _apply_deletes(tx, list(dict.fromkeys(plan.delete_targets)), endpoints)
-
-
-async def _apply_deletes(
-    tx: neo4j.AsyncTransaction, targets: list[str], endpoints: EndpointFrequency
-) -> None:
-    """Undo the edge contributions of the named events (or of the events that created the named
-    posts), once each, then DETACH DELETE the named posts."""
-    res = await tx.run(
-        "UNWIND $ids AS id MATCH (p:Post {id: id}) RETURN p.id AS id, p.event_id AS ev", ids=targets
-    )
-    posts = [(r["id"], r["ev"]) async for r in res]
-    undo = list(dict.fromkeys([*targets, *(ev for _, ev in posts if ev)]))
-    res = await tx.run(
-        "UNWIND $ids AS id MATCH (e:Event {id: id}) WHERE e.undone = false SET e.undone = true "
-        "RETURN e.edge_kinds AS ek, e.edge_srcs AS es, e.edge_dsts AS ed",
-        ids=undo,
-    )
-    dec: dict[tuple[str, str, str], int] = defaultdict(int)
-    async for r in res:
-        for kind, src, dst in zip(r["ek"] or [], r["es"] or [], r["ed"] or [], strict=True):
-            if kind in EDGE_KINDS:
-                dec[(kind, src, dst)] += 1
-    by_kind: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for (kind, src, dst), n in dec.items():
-        by_kind[kind].append({"src": src, "dst": dst, "n": n})
-    for kind, kind_rows in by_kind.items():
-        await _run_from_sparser_end(tx, cypher.EDGE_DECREMENT[kind], kind_rows, endpoints)
-    if posts:
-        await tx.run("UNWIND $ids AS id MATCH (p:Post {id: id}) DETACH DELETE p", ids=[p for p, _ in posts])

@@ -20,8 +20,7 @@ import pytest
 from neo4j.exceptions import ConstraintError, Neo4jError
 
 from activity.schema import AccountRef, Activity, ActivityKind, Network
-from graph import cypher, migrations
-from graph import store as store_module
+from graph import cypher, migrations, write_path
 from graph.migrations import Migration, MigrationState
 from graph.store import GraphStore, _retryable
 from groundswell.metrics import Metrics
@@ -111,7 +110,7 @@ async def test_create_absent_then_update_equals_merge(graph_store: GraphStore) -
     ] + [{"src": "hub", "dst": "x3", "n": 1, "fs": 1.0, "ls": 1.0, "conf": None}]
 
     async def upsert(tx: neo4j.AsyncTransaction) -> list[int]:
-        present = await store_module._create_absent_edges(tx, "LIKED", batch)
+        present = await write_path.create_absent_edges(tx, "LIKED", batch)
         await tx.run(cypher.EDGE_UPDATE["LIKED"][0], rows=present[::2])
         await tx.run(cypher.EDGE_UPDATE["LIKED"][1], rows=present[1::2])
         return [i for i, r in enumerate(batch) if r not in present]  # the rows it created
@@ -144,7 +143,7 @@ async def test_the_store_upserts_the_same_whichever_way_it_writes(
     stream) CREATE-if-absent + update. Repeated batches accumulate on one relationship per pair."""
     await accounts(graph_store, "a", "b", "c")
     if dense:  # as if a, b and c had been in many recent rows
-        graph_store._endpoints.observe(["a", "b", "c"] * store_module.DENSE_ENDS)
+        graph_store._endpoints.observe(["a", "b", "c"] * write_path.DENSE_ENDS)
     rows = [
         {"src": "a", "dst": "b", "n": 1, "fs": 5.0, "ls": 5.0, "conf": None},
         {"src": "b", "dst": "c", "n": 2, "fs": 6.0, "ls": 7.0, "conf": None},
