@@ -130,6 +130,7 @@ def main() -> None:
     encoder = Encoder(cache_size=10)
     search = CandidateSearch(encoder, index)
     search.add_many(pool, encode_cached([profile_text(r) for r in pool]))
+    index.wait_for_retrain()  # a retrain still running on its thread would take a core from the runs
     build_s = time.perf_counter() - t0
     print(f"index built in {build_s:.0f} s ({len(index):,} vectors, exact={index.is_exact})", flush=True)
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import faiss
 import numpy as np
@@ -159,10 +161,41 @@ def test_growth_retrains_and_keeps_every_vector() -> None:
     ix = VectorIndex(DIM, train_at=200, retrain_growth=4.0, nprobe=nlist_for(3000))
     for start in range(0, 3000, 250):
         ix.add(ids(250, start), x[start : start + 250])
+        assert ix.wait_for_retrain(timeout=60)
     assert len(ix) == 3000 and not ix.is_exact
     assert ix._trained_at >= 800  # retrained at least once after the first training at 200
     hits = ix.search(x, 1)
     assert [h[0][0] for h in hits] == ids(3000)
+
+
+def test_a_retrain_runs_aside_and_keeps_the_writes_made_meanwhile(monkeypatch: pytest.MonkeyPatch) -> None:
+    """While a retrain runs on its thread the index answers from its current lists; adds,
+    replacements and removals made meanwhile are all in the new index when it takes over."""
+    x = clustered(1000, seed=11)
+    ix = VectorIndex(DIM, train_at=100, retrain_growth=4.0, nprobe=10_000)  # exhaustive IVF search
+    ix.add(ids(100), x[:100])  # the first training: inline
+    assert not ix.is_exact and ix._trained_at == 100
+    gate, train = threading.Event(), ix._train
+
+    def held_train(labels: Any, vecs: Any) -> Any:
+        assert gate.wait(60)
+        return train(labels, vecs)
+
+    monkeypatch.setattr(ix, "_train", held_train)
+    ix.add(ids(300, 100), x[100:400])  # 400 = 4 x 100: the retrain starts, held at the gate
+    assert ix._retraining is not None and ix._trained_at == 100
+    ix.add(ids(100, 400), x[400:500])  # meanwhile: new ids ...
+    ix.remove(ids(1, 3) + ids(1, 150) + ids(1, 450))  # ... removals from before the snapshot and after it ...
+    ix.add(ids(1, 7), x[999:1000])  # ... and a replacement
+    assert ix.search(x[999:1000], 1)[0][0][0] == "acct:7"  # searches go on over the current lists
+    gate.set()
+    assert ix.wait_for_retrain(timeout=60)
+    assert ix._retraining is None and ix._trained_at == 400 and len(ix) == 497
+    present = [i for i in range(500) if i not in (3, 7, 150, 450)]  # and 7 under a new vector
+    assert [row[0][0] for row in ix.search(x[present], 1)] == [f"acct:{i}" for i in present]
+    assert ix.search(x[999:1000], 1)[0][0] == ("acct:7", pytest.approx(1.0, abs=1e-5))
+    found = {rid for row in ix.search(x[:500], k=497) for rid, _ in row}
+    assert found == {f"acct:{i}" for i in [*present, 7]}  # no removed id comes back
 
 
 def test_bad_input_is_refused_with_a_reason() -> None:
