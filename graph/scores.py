@@ -13,10 +13,13 @@ from graph.store import GraphStore
 from scoring import influence
 from scoring.composite import CompositeScore
 
-#: newer scores only: a late write of an older composite changes nothing
+#: newer scores only: a late write of an older composite changes nothing. Returns the accounts it
+#: wrote: the ranking signals leave before the graph write (``streams.signals``), so a new account's
+#: first score can reach the graph before its node does
 SET_SCORES = (
     "UNWIND $rows AS r MATCH (a:Account {id: r.id}) "
-    "WHERE a.influence_at IS NULL OR a.influence_at <= r.at SET a += r.props"
+    "WHERE a.influence_at IS NULL OR a.influence_at <= r.at SET a += r.props "
+    "RETURN collect(a.id) AS written"
 )
 AUTHORS = (
     "UNWIND $ids AS id MATCH (a:Account {id: id}) OPTIONAL MATCH (a)-[:ACCOUNT_OF]->(p:Person) "
@@ -37,15 +40,24 @@ def score_properties(score: CompositeScore, half_life_s: float) -> dict[str, Any
     return props
 
 
-async def write_scores(store: GraphStore, scores: Sequence[CompositeScore], half_life_s: float) -> None:
+async def write_scores(
+    store: GraphStore, scores: Sequence[CompositeScore], half_life_s: float
+) -> list[CompositeScore]:
+    """Store the composites on their Account nodes. -> the scores not written: no node of that
+    account yet, or the node holds a newer score."""
     rows = [{"id": s.account_id, "at": s.at, "props": score_properties(s, half_life_s)} for s in scores]
 
-    async def work(tx: neo4j.AsyncTransaction) -> None:
+    async def work(tx: neo4j.AsyncTransaction) -> set[str]:
+        written: set[str] = set()
         for start in range(0, len(rows), 1000):
-            await (await tx.run(SET_SCORES, rows=rows[start : start + 1000])).consume()
+            rec = await (await tx.run(SET_SCORES, rows=rows[start : start + 1000])).single(strict=False)
+            written.update((rec.data().get("written") or ()) if rec is not None else ())
+        return written
 
-    if rows:
-        await store.write(work)
+    if not rows:
+        return []
+    written = await store.write(work)
+    return [s for s in scores if s.account_id not in written]
 
 
 async def authors_of(

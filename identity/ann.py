@@ -305,7 +305,6 @@ class VectorIndex:
     def _retrain(self, labels: Labels, vecs: Matrix) -> None:
         try:
             ivf, quantizer, trained_at = self._train(labels, vecs)  # faiss releases the GIL
-            del vecs
             with self._lock:
                 for op_labels, op_vecs in self._since_snapshot:
                     if op_vecs is None:

@@ -1,11 +1,11 @@
 """The ingest role: social.raw -> normalize -> social.activity -> graph (+ identity intake, signals).
 
 - ``normalize`` takes raw events in batches and sends their activities as one batch record per
-  partition (``streams.records``);
+  partition (``streams.records``), and their ranking signals (``streams.signals``);
 - ``graph`` takes activity batch records, writes them in ``graph_batch_size`` chunks (the writer
   runs on the graph I/O thread, so while one chunk is in the store the previous one's results are
-  worked out here), then turns what the graph applied into ranking signals and mentions, and what
-  it saw into identity commands (``streams.identity_agent.IdentityIntake``). The records are
+  worked out here), then turns what the graph applied into mentions, and what it saw into identity
+  commands (``streams.identity_agent.IdentityIntake``). The records are
   acknowledged only after their last chunk is written (at-least-once; every effect is keyed by
   event id).
 """
@@ -22,7 +22,7 @@ from activity.schema import Activity
 from groundswell.settings import TOPIC_ACTIVITY, TOPIC_IDENTITY_COMMANDS, TOPIC_RAW
 from streams.app import Wiring
 from streams.identity_agent import install_identity_intake
-from streams.pipeline import NormalizeStage, unpack_all
+from streams.pipeline import NormalizeStage, activity_records, unpack_all
 from streams.produce import LagProbe
 from streams.records import Out
 from streams.signals import SignalStage
@@ -59,12 +59,17 @@ def install_ingest(w: Wiring) -> None:
                         event.value,
                     )
                 )
-            await w.send_all(normalize_stage.process(raws))
+            activities, dead = normalize_stage.normalize(raws)
+            # the ranker's signals leave now, not after the graph write: the influence engine
+            # applies each event id once by itself (streams.signals)
+            await w.send_all(
+                dead + activity_records(activities, settings.partitions) + signal_stage.ranking(activities)
+            )
 
     def after_write(chunk: list[Activity], result: tuple[list[Activity], list[Out]]) -> list[Out]:
         applied, dead = result
-        # scores count only what the graph applied now: a replayed event moves no score twice
-        outs = dead + signal_stage.process(applied)
+        # mentions count only what the graph applied now: a replayed event alerts no one twice
+        outs = dead + signal_stage.mentions_of(applied)
         # who is speaking: new accounts and changed profiles go to the resolver (after the write,
         # so the resolver finds the accounts in the graph)
         return outs + intake.commands(chunk)

@@ -41,6 +41,10 @@ SNAPSHOT_FILE = "influence-engine.snapshot"
 FLUSH_S = 0.1
 MAX_PENDING = 2_000
 GRAPH_WRITE_S = 1.0
+#: graph writes a composite waits through for its account's node (the signals run ahead of the
+#: graph stage by up to a few seconds under load) before it is dropped; a newer composite of that
+#: account starts again
+UNWRITTEN_TRIES = 30
 
 
 Clock = Callable[[], float]
@@ -55,6 +59,7 @@ class RankStage:
         self.pending: dict[str, CompositeScore] = {}
         #: reported on scores.influence, not yet on the graph's Account nodes (written less often)
         self.unwritten: dict[str, CompositeScore] = {}
+        self._tries: dict[str, int] = {}  # graph writes an unwritten composite has missed
         self._received: list[float] = []  # received_at of the edges behind ``pending``
         self.last_offset = -1
         self._dirty = False
@@ -151,6 +156,24 @@ class RankStage:
         """Scores whose graph write failed wait for the next one, unless a newer one already does."""
         for score in scores:
             self.unwritten.setdefault(score.account_id, score)
+
+    def written(self, taken: Iterable[CompositeScore], missed: Iterable[CompositeScore]) -> None:
+        """After a graph write of ``taken``: the ``missed`` ones (no node yet, or the node already
+        newer) wait for the next write, each up to ``UNWRITTEN_TRIES`` times."""
+        missed_ids = set()
+        for score in missed:
+            missed_ids.add(score.account_id)
+            tries = self._tries.get(score.account_id, 0) + 1
+            if score.account_id in self.unwritten or tries > UNWRITTEN_TRIES:
+                self._tries.pop(score.account_id, None)  # a newer one waits, or given up
+                if tries > UNWRITTEN_TRIES:
+                    self._m.dead_letters.labels("ranking", "score_not_written").inc()
+            else:
+                self._tries[score.account_id] = tries
+                self.unwritten[score.account_id] = score
+        for score in taken:
+            if score.account_id not in missed_ids:
+                self._tries.pop(score.account_id, None)
 
     def flush(self) -> list[Out]:
         """One ``scores.influence`` record per account whose composite moved since the last flush."""

@@ -107,11 +107,13 @@ def install_ranking(w: Wiring) -> None:
         if not scores:
             return
         try:
-            await scores_graph.write_scores(await writer.open(), scores, half_life_s)
+            missed = await scores_graph.write_scores(await writer.open(), scores, half_life_s)
         except Exception as e:  # conflicts beyond the store's retries, the store away: next time
             metrics.graph_write_failures.labels("scores").inc()
             log.warning("influence scores not written (%r); %d wait for the next write", e, len(scores))
             rank_stage.requeue(scores)
+        else:
+            rank_stage.written(scores, missed)
 
     @app.timer(interval=SNAPSHOT_S)
     async def snapshot_timer() -> None:

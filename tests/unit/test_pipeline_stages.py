@@ -22,7 +22,7 @@ from groundswell.settings import (
 from scoring.priority import ScoredPost
 from streams.pipeline import NormalizeStage, unpack_all
 from streams.priority import Author, PriorityStage
-from streams.ranking import RankStage
+from streams.ranking import UNWRITTEN_TRIES, RankStage
 from streams.records import batch_records, partition_for, unpack
 from streams.signals import RANK_KEY, SignalStage
 
@@ -106,13 +106,12 @@ def test_unpack_all_dead_letters_a_bad_record_and_a_bad_item_and_keeps_the_rest(
 
 def test_signals_are_one_record_per_chunk_keyed_for_the_single_ranker() -> None:
     stage = SignalStage(SETTINGS, Metrics.create())
-    outs = stage.process(
-        [
-            activity("e1", ActivityKind.LIKE, "ann", "star"),
-            activity("e2", ActivityKind.REPOST, "bob", "star"),
-            activity("e3", ActivityKind.POST, "cat", text="@acme your support is awful, worst ever"),
-        ]
-    )
+    batch = [
+        activity("e1", ActivityKind.LIKE, "ann", "star"),
+        activity("e2", ActivityKind.REPOST, "bob", "star"),
+        activity("e3", ActivityKind.POST, "cat", text="@acme your support is awful, worst ever"),
+    ]
+    outs = stage.ranking(batch) + stage.mentions_of(batch)
     assert [(o.topic, o.key) for o in outs] == [(TOPIC_SIGNALS, RANK_KEY), (TOPIC_MENTIONS, b"x:cat")]
     record = orjson.loads(outs[0].value)
     edges = sorted((e[0], e[2], e[5]) for e in record["edges"])
@@ -123,10 +122,12 @@ def test_signals_are_one_record_per_chunk_keyed_for_the_single_ranker() -> None:
     assert mention["sentiment"] < -0.3
     assert mention["topics"]
     assert mention["intent"] is None  # classified later, by the priority stage
-    assert stage.process([activity("e4", ActivityKind.POST, "dan", text="nothing to see")]) == []
-    assert [o.topic for o in stage.process([activity("e5", ActivityKind.POST, "eve", text="acme!")])] == [
-        TOPIC_MENTIONS
-    ]
+    quiet = [activity("e4", ActivityKind.POST, "dan", text="nothing to see")]
+    assert stage.ranking(quiet) == stage.mentions_of(quiet) == []
+    loud = [activity("e5", ActivityKind.POST, "eve", text="acme!")]
+    assert stage.ranking(loud) == [] and [o.topic for o in stage.mentions_of(loud)] == [TOPIC_MENTIONS]
+    many = [activity(f"m{i}", ActivityKind.LIKE, f"fan{i}", "star") for i in range(600)]
+    assert len(stage.ranking(many)) == 3  # chunks of 250: the record size stays bounded
 
 
 def _signal(*edges: tuple[str, str, str]) -> dict[str, Any]:
@@ -161,6 +162,29 @@ def test_ranker_applies_each_record_once_and_reports_composites(tmp_path: Path) 
     stage.flush()
     newest = {sc.account_id: sc for sc in stage.take_unwritten()}
     assert newest["x:star"].value > unwritten["x:star"].value  # ... unless a newer score is waiting
+
+
+def test_a_score_whose_account_is_not_in_the_graph_yet_waits_for_it_a_bounded_time(tmp_path: Path) -> None:
+    """The signals run ahead of the graph stage, so a new account's composite can reach the graph
+    before its node: it waits through later writes, up to ``UNWRITTEN_TRIES``, then is dropped."""
+    settings = Settings(data_dir=tmp_path, intent_enabled=False)
+    stage = RankStage(settings, Metrics.create(), clock=lambda: T + 1)
+    stage.load()
+    stage.apply(_signal(("e1", "x:a", "x:star")), offset=1)
+    stage.flush()
+    taken = stage.take_unwritten()
+    missed = [sc for sc in taken if sc.account_id == "x:star"]  # its node is not there yet
+    stage.written(taken, missed)
+    assert [sc.account_id for sc in stage.take_unwritten()] == ["x:star"]  # waits for the next write
+    for _ in range(UNWRITTEN_TRIES - 1):
+        stage.written(missed, missed)
+        assert stage.take_unwritten() == missed
+    stage.written(missed, missed)  # the last try: given up
+    assert stage.take_unwritten() == []
+    stage.written(missed, missed)  # a later composite of the account starts again
+    assert stage.take_unwritten() == missed
+    stage.written(missed, [])  # written: nothing waits
+    assert stage.take_unwritten() == [] and not stage._tries
 
 
 def test_priority_stage_scores_mentions_with_the_authors_influence_and_person() -> None:
