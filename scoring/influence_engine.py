@@ -10,8 +10,12 @@ each once); a key already applied changes nothing, in the same batch or after a 
 (``snapshot``/``restore`` carry the keys). The engine remembers the latest ``applied_window`` keys
 (``RecentKeys``), not all of them: a firehose adds millions an hour, and every snapshot carries
 them. A duplicate arrives when an upstream stage re-sends what it had sent before its crash, a
-few thousand records back, far inside the window. Time: the engine's clock is the latest event time it
-has seen, so replaying the same edges gives the same scores whatever the wall clock says.
+few thousand records back, far inside the window, or when someone replays a file: the ranking
+signals leave at normalize, before the graph's own event-id check (``streams.signals``), so this
+window is what keeps a replay from counting twice; events older than the window's last
+``applied_window`` keys would count again (``GROUNDSWELL_INFLUENCE_APPLIED_WINDOW``).
+Time: the engine's clock is the latest event time it has seen, so replaying the same edges gives
+the same scores whatever the wall clock says.
 
 Latency: PageRank, engagement and reach are current when ``apply`` returns. A core-number insert
 is exact but can take tens of milliseconds next to big hubs (scoring.kcore), so an engine built
