@@ -298,7 +298,14 @@ class InfluenceEngine:
 
     def snapshot(self) -> bytes:
         """Everything needed to resume after a restart, compressed JSON (no pickle: safe to load)."""
-        state = {
+        return encode_snapshot(self.snapshot_state())
+
+    def snapshot_state(self) -> dict[str, Any]:
+        """A copy of the engine's state that shares nothing mutable with it: take it where the engine
+        is updated (its event loop), then ``encode_snapshot`` it anywhere, e.g. on a thread. (Encoding
+        the live state on a thread while the loop applied edges crashed a worker: a core-number
+        neighbour list changed under the encoder, KeyError.)"""
+        return {
             "version": SNAPSHOT_VERSION,
             "half_life_s": self.half_life_s,
             "change_tolerance": self.change_tolerance,
@@ -306,13 +313,11 @@ class InfluenceEngine:
             "pagerank": self._pr.to_state(),
             "kcore": self._kc.to_state(),
             "kcore_pending": list(self._kc_pending),
-            "engagement": self._engagement,
-            "followers": self._followers,
+            "engagement": dict(self._engagement),
+            "followers": dict(self._followers),
             "applied": self._applied.ordered(),
-            "reported": self._reported,
+            "reported": dict(self._reported),
         }
-        # level 1: ~8x faster than 6 on a 15 MB state, ~12 % larger (it runs every few seconds)
-        return zlib.compress(orjson.dumps(state), 1)
 
     def restore(self, data: bytes) -> None:
         """Replace this engine's state by a snapshot's (weights and half-points stay this engine's)."""
@@ -416,3 +421,9 @@ class InfluenceEngine:
                 reported[a] = value
                 changed[a] = self.score(a)
         return changed
+
+
+def encode_snapshot(state: dict[str, Any]) -> bytes:
+    """``InfluenceEngine.snapshot_state`` as compressed JSON (thread-safe: it touches no engine)."""
+    # level 1: ~8x faster than 6 on a 15 MB state, ~12 % larger (it runs every few seconds)
+    return zlib.compress(orjson.dumps(state), 1)

@@ -277,17 +277,18 @@ class IncrementalPageRank:
     # ---- persistence ---------------------------------------------------------------------------
 
     def to_state(self) -> dict[str, Any]:
-        """Everything needed to resume, as plain JSON-able data (node order preserved)."""
+        """Everything needed to resume, as plain JSON-able data (node order preserved), copied: it
+        shares nothing mutable with this object."""
         return {
             "alpha": self.alpha,
             "tol": self.tol,
             "half_life_s": self.half_life_s,
             "t0": self._t0,
-            "ids": self._ids,
+            "ids": list(self._ids),
             "out": [[[j, x] for j, x in row.items()] for row in self._out],
-            "p": self._p,
-            "r": self._r,
-            "p_seen": self._p_seen,
+            "p": list(self._p),
+            "r": list(self._r),
+            "p_seen": list(self._p_seen),
         }
 
     @classmethod

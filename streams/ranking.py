@@ -32,7 +32,7 @@ import orjson
 from groundswell.metrics import Metrics
 from groundswell.settings import TOPIC_INFLUENCE, Settings
 from scoring.composite import CompositeScore
-from scoring.influence_engine import InfluenceEdge, InfluenceEngine
+from scoring.influence_engine import InfluenceEdge, InfluenceEngine, encode_snapshot
 from streams.records import Out
 
 log = logging.getLogger(__name__)
@@ -48,6 +48,8 @@ UNWRITTEN_TRIES = 30
 
 
 Clock = Callable[[], float]
+#: (offset of the last record applied, the engine's state): a snapshot taken, not yet written
+Captured = tuple[int, dict[str, Any]]
 
 
 class RankStage:
@@ -103,17 +105,33 @@ class RankStage:
         return result.applied
 
     def save(self) -> bool:
-        if not self._dirty:
+        """Capture and write a snapshot if anything changed since the last one (both here)."""
+        captured = self.capture()
+        if captured is None:
             return False
-        data = orjson.dumps(
-            {"offset": self.last_offset, "engine": base64.b64encode(self.engine.snapshot()).decode()}
-        )
+        self.write(captured)
+        return True
+
+    def capture(self) -> Captured | None:
+        """The state to snapshot, copied, or None when nothing changed. Call it where the engine is
+        updated (the event loop); ``write`` may then run on a thread."""
+        if not self._dirty:
+            return None
+        self._dirty = False
+        return self.last_offset, self.engine.snapshot_state()
+
+    def write(self, captured: Captured) -> None:
+        """Encode and write a captured state (atomically: temp file + rename); any thread."""
+        offset, state = captured
+        data = orjson.dumps({"offset": offset, "engine": base64.b64encode(encode_snapshot(state)).decode()})
         tmp = self.path.with_suffix(".tmp")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp.write_bytes(data)
         os.replace(tmp, self.path)
-        self._dirty = False
-        return True
+
+    def mark_dirty(self) -> None:
+        """A captured snapshot could not be written: the next one must be taken."""
+        self._dirty = True
 
     # -- the stream ------------------------------------------------------------------------------
     def apply(self, signal: dict[str, Any], offset: int) -> None:

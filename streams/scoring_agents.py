@@ -117,8 +117,16 @@ def install_ranking(w: Wiring) -> None:
 
     @app.timer(interval=SNAPSHOT_S)
     async def snapshot_timer() -> None:
-        if rank_stage.loaded:
-            await asyncio.to_thread(rank_stage.save)
+        # the state is copied here, on the loop that updates the engine, and only encoded and
+        # written on a thread; an exception in a timer would stop the whole worker
+        captured = rank_stage.capture() if rank_stage.loaded else None
+        if captured is None:
+            return
+        try:
+            await asyncio.to_thread(rank_stage.write, captured)
+        except Exception:
+            rank_stage.mark_dirty()
+            log.exception("influence engine snapshot not written; the next timer tries again")
 
 
 def checked_mention(mention: dict[str, Any]) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from scoring.influence_engine import (
     InfluenceEngine,
     RecentKeys,
     edges_from_activity,
+    encode_snapshot,
     followers_from_activity,
 )
 
@@ -68,6 +69,24 @@ def test_an_edge_from_an_event_already_applied_changes_nothing() -> None:
     again = engine.apply_detailed([e1, e2])
     assert again.applied == 0 and again.duplicates == 2 and again.changed == {}
     assert engine.snapshot() == before
+
+
+def test_a_captured_state_stays_as_it_was_while_the_engine_goes_on() -> None:
+    """The ranker copies the state on its event loop and encodes it on a thread while the loop
+    applies more edges: the copy must share nothing mutable with the engine."""
+    edges = sample_edges()
+    engine = InfluenceEngine(half_life_s=7 * DAY)
+    engine.apply(edges[:300])
+    engine.set_followers("x:1", 10, T0)
+    state = engine.snapshot_state()
+    before = encode_snapshot(state)
+    engine.apply(edges[300:])  # new accounts, new neighbours, moved ranks and core numbers
+    engine.set_followers("x:1", 99, T0 + 1)
+    engine.set_followers("x:new", 5, T0 + 1)
+    assert encode_snapshot(state) == before
+    resumed = InfluenceEngine(half_life_s=7 * DAY)
+    resumed.restore(before)
+    assert len(resumed) < len(engine)
 
 
 def test_bad_edges_are_reported_with_a_reason_and_the_rest_applied() -> None:
