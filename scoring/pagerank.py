@@ -46,6 +46,7 @@ moves forward: rows stay proportional, so ``p`` and ``r`` stay valid (a rare O(e
 
 from __future__ import annotations
 
+import copy
 import math
 from collections import deque
 from collections.abc import Iterable
@@ -275,6 +276,19 @@ class IncrementalPageRank:
         return touched
 
     # ---- persistence ---------------------------------------------------------------------------
+
+    def copy(self) -> IncrementalPageRank:
+        """An independent copy (C-level container copies), so the owner's loop can hand a snapshot
+        to a thread and go on."""
+        pr = copy.copy(self)
+        pr._index = dict(self._index)
+        pr._ids = list(self._ids)
+        pr._out = [dict(row) for row in self._out]
+        pr._wsum = list(self._wsum)
+        pr._p = list(self._p)
+        pr._r = list(self._r)
+        pr._p_seen = list(self._p_seen)
+        return pr
 
     def to_state(self) -> dict[str, Any]:
         """Everything needed to resume, as plain JSON-able data (node order preserved), copied: it
