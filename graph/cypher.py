@@ -44,6 +44,13 @@ def _on_match(conf: bool) -> str:
     )
 
 
+def _on_create(conf: bool) -> str:
+    """The SET of a new edge: its count, first/last seen (and the link confidence)."""
+    return "e.count = r.n, e.first_seen = r.fs, e.last_seen = r.ls" + (
+        ", e.confidence = r.conf" if conf else ""
+    )
+
+
 def _endpoints(kind: str) -> str:
     spec = EDGE_KINDS[kind]
     return (
@@ -55,9 +62,9 @@ def _endpoints(kind: str) -> str:
 def _merge(kind: str, pattern: str) -> str:
     conf = kind == "ACCOUNT_OF"
     return (
-        _endpoints(kind) + f"MERGE {pattern} "
-        "ON CREATE SET e.count = r.n, e.first_seen = r.fs, e.last_seen = r.ls"
-        + (", e.confidence = r.conf" if conf else "")
+        _endpoints(kind)
+        + f"MERGE {pattern} ON CREATE SET "
+        + _on_create(conf)
         + " ON MATCH SET "
         + _on_match(conf)
     )
@@ -82,7 +89,7 @@ EDGE_MERGE = {kind: tuple(_merge(kind, p) for p in _both_ways(kind)) for kind in
 EDGE_DECREMENT = {kind: tuple(_decrement(kind, p) for p in _both_ways(kind)) for kind in EDGE_KINDS}
 
 # Upserts between busy nodes where the writers take turns (the embedded store:
-# ``graph.write_locks``; ``graph.store._merge_edges`` picks the rows): CREATE the edges that do not
+# ``graph.write_locks``; ``graph.write_path.merge_edges`` picks the rows): CREATE the edges that do not
 # exist yet, in one statement that tests adjacency first, then update the ones that existed.
 # ArcadeDB tests a pattern predicate without loading each edge record, where MERGE loads every
 # edge of the node it expands from to read the far end: at 1M accounts / 5M edges MERGE's edge
@@ -93,8 +100,7 @@ EDGE_DECREMENT = {kind: tuple(_decrement(kind, p) for p in _both_ways(kind)) for
 EDGE_CREATE_ABSENT = {
     kind: _endpoints(kind)
     + f"WITH s, t, r WHERE NOT (s)-[:{spec.rel_type}]->(t) "
-    + f"CREATE (s)-[e:{spec.rel_type}]->(t) SET e.count = r.n, e.first_seen = r.fs, e.last_seen = r.ls"
-    + (", e.confidence = r.conf" if kind == "ACCOUNT_OF" else "")
+    + f"CREATE (s)-[e:{spec.rel_type}]->(t) SET {_on_create(kind == 'ACCOUNT_OF')}"
     + " RETURN collect(r.i) AS created"
     for kind, spec in EDGE_KINDS.items()
 }
@@ -102,11 +108,7 @@ EDGE_CREATE_ABSENT = {
 EDGE_UPDATE = {kind: tuple(_update(kind, p) for p in _both_ways(kind)) for kind in EDGE_KINDS}
 #: an edge touching a node created in the same transaction cannot exist yet: CREATE, no scan
 EDGE_CREATE = {
-    kind: (
-        _endpoints(kind)
-        + f"CREATE (s)-[e:{spec.rel_type}]->(t) SET e.count = r.n, e.first_seen = r.fs, e.last_seen = r.ls"
-        + (", e.confidence = r.conf" if kind == "ACCOUNT_OF" else "")
-    )
+    kind: (_endpoints(kind) + f"CREATE (s)-[e:{spec.rel_type}]->(t) SET {_on_create(kind == 'ACCOUNT_OF')}")
     for kind, spec in EDGE_KINDS.items()
 }
 EVENT_CREATE = (

@@ -10,6 +10,7 @@ from typing import Any
 import neo4j
 
 from graph.store import GraphStore
+from graph.write_path import single
 from scoring import influence
 from scoring.composite import CompositeScore
 
@@ -50,8 +51,8 @@ async def write_scores(
     async def work(tx: neo4j.AsyncTransaction) -> set[str]:
         written: set[str] = set()
         for start in range(0, len(rows), 1000):
-            rec = await (await tx.run(SET_SCORES, rows=rows[start : start + 1000])).single(strict=False)
-            written.update((rec.data().get("written") or ()) if rec is not None else ())
+            rec = await single(tx, SET_SCORES, rows=rows[start : start + 1000])
+            written.update(rec.get("written") or ())
         return written
 
     if not rows:

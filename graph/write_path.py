@@ -93,8 +93,7 @@ async def merge_edges(
     test reads none. Between sparse nodes MERGE is the cheaper of the two (one statement, a short
     scan)."""
     endpoints = ctx.endpoints
-    endpoints.observe(r["src"] for r in rows)
-    endpoints.observe(r["dst"] for r in rows)
+    _observe_ends(endpoints, rows)
     merge: list[dict[str, Any]] = []
     dense: list[dict[str, Any]] = []
     for r in rows:
@@ -103,6 +102,10 @@ async def merge_edges(
     present = await create_absent_edges(tx, kind, dense)
     await run_from_sparser_end(tx, cypher.EDGE_MERGE[kind], merge, endpoints)
     await run_from_sparser_end(tx, cypher.EDGE_UPDATE[kind], present, endpoints)
+
+
+def _observe_ends(endpoints: EndpointFrequency, rows: Sequence[dict[str, Any]]) -> None:
+    endpoints.observe(node for r in rows for node in (r["src"], r["dst"]))
 
 
 async def create_absent_edges(
@@ -159,8 +162,7 @@ async def write_plan(tx: neo4j.AsyncTransaction, plan: WritePlan, ctx: WriteCont
         )
     for (kind, new), rows in by_kind.items():
         if new:
-            ctx.endpoints.observe(r["src"] for r in rows)
-            ctx.endpoints.observe(r["dst"] for r in rows)
+            _observe_ends(ctx.endpoints, rows)
             await run_rows(tx, cypher.EDGE_CREATE[kind], rows)
         else:
             await merge_edges(tx, kind, rows, ctx)

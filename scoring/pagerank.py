@@ -291,18 +291,18 @@ class IncrementalPageRank:
         return pr
 
     def to_state(self) -> dict[str, Any]:
-        """Everything needed to resume, as plain JSON-able data (node order preserved), copied: it
-        shares nothing mutable with this object."""
+        """Everything needed to resume, as plain JSON-able data (node order preserved). It shares
+        lists with this object: a snapshot taken while the engine goes on uses ``copy`` first."""
         return {
             "alpha": self.alpha,
             "tol": self.tol,
             "half_life_s": self.half_life_s,
             "t0": self._t0,
-            "ids": list(self._ids),
+            "ids": self._ids,
             "out": [[[j, x] for j, x in row.items()] for row in self._out],
-            "p": list(self._p),
-            "r": list(self._r),
-            "p_seen": list(self._p_seen),
+            "p": self._p,
+            "r": self._r,
+            "p_seen": self._p_seen,
         }
 
     @classmethod

@@ -178,20 +178,18 @@ class RankStage:
     def written(self, taken: Iterable[CompositeScore], missed: Iterable[CompositeScore]) -> None:
         """After a graph write of ``taken``: the ``missed`` ones (no node yet, or the node already
         newer) wait for the next write, each up to ``UNWRITTEN_TRIES`` times."""
-        missed_ids = set()
-        for score in missed:
-            missed_ids.add(score.account_id)
-            tries = self._tries.get(score.account_id, 0) + 1
-            if score.account_id in self.unwritten or tries > UNWRITTEN_TRIES:
-                self._tries.pop(score.account_id, None)  # a newer one waits, or given up
-                if tries > UNWRITTEN_TRIES:
-                    self._m.dead_letters.labels("ranking", "score_not_written").inc()
-            else:
-                self._tries[score.account_id] = tries
-                self.unwritten[score.account_id] = score
+        missed = list(missed)
+        missed_ids = {score.account_id for score in missed}
         for score in taken:
             if score.account_id not in missed_ids:
                 self._tries.pop(score.account_id, None)
+        for score in missed:
+            tries = self._tries.pop(score.account_id, 0) + 1
+            if tries > UNWRITTEN_TRIES:
+                self._m.dead_letters.labels("ranking", "score_not_written").inc()
+            elif score.account_id not in self.unwritten:  # else a newer one waits, from 0 tries
+                self._tries[score.account_id] = tries
+                self.unwritten[score.account_id] = score
 
     def flush(self) -> list[Out]:
         """One ``scores.influence`` record per account whose composite moved since the last flush."""
