@@ -12,9 +12,15 @@ native id on two networks can never collide:
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
+
+
+def event_hash(event_id: str) -> int:
+    """A 63-bit hash of an event id, for bounded "seen before" memories (8 bytes, not the id)."""
+    return int.from_bytes(hashlib.blake2b(event_id.encode("utf-8"), digest_size=8).digest(), "big") >> 1
 
 
 class Network(StrEnum):

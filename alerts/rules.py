@@ -5,7 +5,8 @@
 * One post gives at most one alert: every matching rule is listed in ``matched_rules`` and the most
   severe one names the alert (a CRM wants one ticket per post, not one per rule).
 * De-duplication: the alert id is a hash of (rule, event id), and the subject's state remembers the
-  last alerted event ids, so a redelivered event never alerts twice.
+  subject's last ``DEDUP_KEEP`` decided event ids (alerted, held back, or matching no rule), so a
+  redelivered event is answered "duplicate": it never alerts twice and is not counted again.
 * Cooldown per (subject, topic) in *event time* (deterministic on replay): a subject (person id,
   else account id) that alerted on a topic is quiet on it for ``cooldown_s``, unless the new post's
   priority is at least ``escalation_delta`` above the one that alerted. A post is suppressed only
@@ -25,13 +26,15 @@ from typing import Any
 
 import orjson
 
+from activity.recent import RecentEvents
+from activity.schema import event_hash
 from alerts.schema import SEVERITY_ORDER, Alert, AlertKind, Severity, stable_id
 from scoring.priority import ScoredPost
 
 #: the topic key for posts that matched no specific topic (a plain company mention)
 ANY_TOPIC = "*"
-#: per subject, at most this many alerted event ids are remembered for de-duplication
-DEDUP_KEEP = 64
+#: per subject, the event ids of this many latest mentions are remembered for de-duplication
+DEDUP_KEEP = 128
 
 
 class RuleConfigError(ValueError):
@@ -220,31 +223,30 @@ def post_alert(post: ScoredPost, matched: Sequence[ThresholdRule], now: float) -
 
 @dataclass
 class SubjectState:
-    """One subject's alerting memory: cooldowns per topic and the recently alerted event ids."""
+    """One subject's alerting memory: cooldowns per topic and its recently decided event ids."""
 
     #: topic -> (event time of the alert, its priority)
     cooldowns: dict[str, tuple[float, float]] = field(default_factory=dict)
-    #: recently decided event ids (alerted or held back by the cooldown), oldest first, bounded
-    #: by DEDUP_KEEP: a redelivered event gets the same answer, nothing
-    alerted: list[str] = field(default_factory=list)
+    #: the subject's recently decided event ids (``activity.recent``): a redelivered event gets the
+    #: answer "duplicate"
+    seen: RecentEvents = field(default_factory=lambda: RecentEvents(capacity=DEDUP_KEEP))
 
     def to_bytes(self) -> bytes:
-        return orjson.dumps({"v": 1, "c": self.cooldowns, "a": self.alerted})
+        return orjson.dumps({"v": 2, "c": self.cooldowns, "h": self.seen.hashes})
 
     @classmethod
     def from_bytes(cls, data: bytes | None) -> SubjectState:
         if not data:
             return cls()
         d = orjson.loads(data)
+        hashes = d.get("h") or [event_hash(str(e)) for e in d.get("a", ())]  # v1 kept the ids
         return cls(
             cooldowns={str(t): (float(v[0]), float(v[1])) for t, v in d.get("c", {}).items()},
-            alerted=[str(e) for e in d.get("a", [])],
+            seen=RecentEvents.of(hashes, DEDUP_KEEP),
         )
 
     def prune(self, event_time: float, cooldown_s: float) -> None:
         self.cooldowns = {t: v for t, v in self.cooldowns.items() if event_time - v[0] < cooldown_s}
-        if len(self.alerted) > DEDUP_KEEP:
-            del self.alerted[: len(self.alerted) - DEDUP_KEEP]
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,28 +280,25 @@ class AlertEngine:
         return [decision.alert] if decision.alert is not None else []
 
     def decide(self, post: ScoredPost, now: float, state: SubjectState | None = None) -> Decision:
-        """Evaluate ``post``; ``state`` (the subject's) is updated in place when given."""
-        matched = [r for r in self.rules if r.matches(post)]
-        if not matched:
-            return Decision(None, "no_match")
+        """Evaluate ``post``; ``state`` (the subject's) is updated in place when given. Every post is
+        remembered, matched or not, so a redelivered one is a "duplicate" whatever it matched."""
         if state is None:
             state = self._state_of(subject_of(post))
-        if post.event_id in state.alerted:
+        if not state.seen.add(post.event_id):
             return Decision(None, "duplicate")
         at = post.created_at
         state.prune(at, self.cooldown_s)
+        matched = [r for r in self.rules if r.matches(post)]
+        if not matched:
+            return Decision(None, "no_match")
         topics = topics_of(post) or (ANY_TOPIC,)
         if all(self._cooling(state, t, at, post.priority) for t in topics):
-            state.alerted.append(post.event_id)
-            state.prune(at, self.cooldown_s)
             return Decision(None, "cooldown")
         alert = post_alert(post, matched, now)
         for t in topics:
             previous = state.cooldowns.get(t)
             if previous is None or at >= previous[0]:  # keep the newest alert per topic
                 state.cooldowns[t] = (at, post.priority)
-        state.alerted.append(post.event_id)
-        state.prune(at, self.cooldown_s)
         return Decision(alert, "alerted")
 
     def _cooling(self, state: SubjectState, topic: str, at: float, priority: float) -> bool:

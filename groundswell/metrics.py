@@ -23,6 +23,7 @@ class Metrics:
     events_in: Counter  # labels: stage, source
     events_out: Counter  # labels: stage, source
     dead_letters: Counter  # labels: stage, reason
+    events_repeated: Counter  # labels: stage  (seen before: redelivered or replayed, skipped)
     stage_latency: Histogram  # labels: stage  (seconds from the event's receive time to the stage's output)
     graph_batch_size: Histogram
     graph_write_seconds: Histogram
@@ -49,6 +50,12 @@ class Metrics:
                 "groundswell_dead_letters_total",
                 "Inputs sent to social.deadletter",
                 ["stage", "reason"],
+                registry=reg,
+            ),
+            events_repeated=Counter(
+                "groundswell_events_repeated_total",
+                "Events a stage had already applied (redelivered or replayed), skipped",
+                ["stage"],
                 registry=reg,
             ),
             stage_latency=Histogram(

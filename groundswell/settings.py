@@ -172,6 +172,9 @@ class Settings(BaseSettings):
     influence_pagerank_tol: float = 1e-3
     #: a composite moving less than this is not reported again
     influence_change_tolerance: float = 1e-3
+    #: how often the latest reported composite of each account is written to its graph node (the
+    #: live ones go to scores.influence at once); each write is one transaction in the graph store
+    influence_graph_write_seconds: float = Field(default=1.0, gt=0.0)
     #: core-number work per batch in ms; the rest waits for InfluenceEngine.maintain, called when
     #: idle (one insert can take tens of ms next to hubs); negative: all of it inside each batch
     influence_kcore_budget_ms: float = 0.0

@@ -13,15 +13,12 @@ round-trips through ``to_bytes``/``from_bytes`` for a changelog table.
 
 from __future__ import annotations
 
-import hashlib
 import math
 from dataclasses import dataclass, field
 
 import orjson
 
-
-def _event_hash(event_id: str) -> int:
-    return int.from_bytes(hashlib.blake2b(event_id.encode("utf-8"), digest_size=8).digest(), "big") >> 1
+from activity.schema import event_hash
 
 
 @dataclass
@@ -50,7 +47,7 @@ class VelocityTracker:
         if at <= self._latest - self.window_s:
             return False
         bucket = self._seen.setdefault(topic, {}).setdefault(math.floor(at / self._width), set())
-        h = _event_hash(event_id)
+        h = event_hash(event_id)
         if h in bucket:
             return False
         bucket.add(h)

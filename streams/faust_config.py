@@ -12,9 +12,13 @@ from groundswell.settings import Settings
 
 
 def faust_settings(settings: Settings, bootstrap: str) -> dict[str, Any]:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
     return {
         "broker": f"kafka://{bootstrap}",
         "store": "memory://",
+        # Faust's default is "{appid}-data" in the working directory; it creates only the last
+        # folder (the parent is made below)
+        "datadir": str(settings.data_dir / "{conf.name}-faust"),
         # every record is bytes we encode ourselves; Faust's JSON default would also be used to
         # decode changelogs on recovery, whatever a table's schema says (measured)
         "key_serializer": "raw",

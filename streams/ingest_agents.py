@@ -1,13 +1,12 @@
 """The ingest role: social.raw -> normalize -> social.activity -> graph (+ identity intake, signals).
 
 - ``normalize`` takes raw events in batches and sends their activities as one batch record per
-  partition (``streams.records``), and their ranking signals (``streams.signals``);
+  partition (``streams.records``), their ranking signals and their mentions (``streams.signals``);
 - ``graph`` takes activity batch records, writes them in ``graph_batch_size`` chunks (the writer
   runs on the graph I/O thread, so while one chunk is in the store the previous one's results are
-  worked out here), then turns what the graph applied into mentions, and what it saw into identity
-  commands (``streams.identity_agent.IdentityIntake``). The records are
-  acknowledged only after their last chunk is written (at-least-once; every effect is keyed by
-  event id).
+  worked out here), then turns what it saw into identity commands
+  (``streams.identity_agent.IdentityIntake``). The records are acknowledged only after their last
+  chunk is written (at-least-once; every effect is keyed by event id).
 """
 
 from __future__ import annotations
@@ -60,19 +59,21 @@ def install_ingest(w: Wiring) -> None:
                     )
                 )
             activities, dead = normalize_stage.normalize(raws)
-            # the ranker's signals leave now, not after the graph write: the influence engine
-            # applies each event id once by itself (streams.signals)
+            # the ranker's signals and the mentions leave now, not after the graph write: the
+            # influence engine and the alerting stage each remember the event ids they applied
+            # (streams.signals)
             await w.send_all(
-                dead + activity_records(activities, settings.partitions) + signal_stage.ranking(activities)
+                dead
+                + activity_records(activities, settings.partitions)
+                + signal_stage.ranking(activities)
+                + signal_stage.mentions_of(activities)
             )
 
     def after_write(chunk: list[Activity], result: tuple[list[Activity], list[Out]]) -> list[Out]:
-        applied, dead = result
-        # mentions count only what the graph applied now: a replayed event alerts no one twice
-        outs = dead + signal_stage.mentions_of(applied)
+        _, dead = result
         # who is speaking: new accounts and changed profiles go to the resolver (after the write,
         # so the resolver finds the accounts in the graph)
-        return outs + intake.commands(chunk)
+        return dead + intake.commands(chunk)
 
     @app.agent(w.topic(TOPIC_ACTIVITY), name="graph")
     async def graph_agent(stream: StreamT[bytes]) -> None:

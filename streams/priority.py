@@ -1,9 +1,13 @@
 """The priority stage: ``scores.mentions`` -> intent, author, priority -> ``scores.priority``.
 
 Mentions arrive keyed by author (all partitions, so this stage scales with the workers), in
-batches: one embedding call classifies the intent of a batch's texts (in a thread, off the event
-loop), one graph read gets each author's composite influence (written by the ranker), person and
-customer value (written by identity), then ``scoring.priority.score_mention`` scores each one.
+batches. ``unseen`` drops the ones this author's memory (``activity.recent``, a table keyed by the
+author account) already holds: mentions leave normalize before the graph write, which is what
+used to drop a redelivered or replayed event. The alerting stage's own memory is keyed by subject,
+which changes once identity links the account to a person, so it cannot be the only one. Then one
+embedding call classifies the intent of a batch's texts (in a thread, off the event loop), one
+graph read gets each author's composite influence (written by the ranker), person and customer
+value (written by identity), and ``scoring.priority.score_mention`` scores each one.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from activity.recent import RecentEvents
 from groundswell.metrics import Metrics
 from groundswell.settings import TOPIC_PRIORITY, Settings
 from scoring.intent import IntentClassifier
@@ -52,6 +57,26 @@ class PriorityStage:
 
         self._intent_factory = intents
         self._classifier: IntentClassifier | None = None
+
+    def unseen(
+        self, mentions: Sequence[dict[str, Any]], stored: Callable[[str], bytes | None]
+    ) -> tuple[list[dict[str, Any]], dict[str, bytes]]:
+        """The mentions their author's memory (``stored(account)``, bytes or None) does not hold,
+        in order, and the authors' updated memories: store them once the outputs are sent, so a
+        crash in between repeats the mentions (at least once) rather than losing them."""
+        memories: dict[str, RecentEvents] = {}
+        fresh: list[dict[str, Any]] = []
+        for mention in mentions:
+            activity = mention["activity"]
+            account = str(activity["actor"]["id"])
+            memory = memories.get(account)
+            if memory is None:
+                memory = memories[account] = RecentEvents.from_bytes(stored(account))
+            if memory.add(str(activity["event_id"])):
+                fresh.append(mention)
+            else:
+                self._m.events_repeated.labels("priority").inc()
+        return fresh, {account: memory.to_bytes() for account, memory in memories.items()}
 
     def classify(self, mentions: Sequence[dict[str, Any]]) -> None:
         """Fill in each mention's intent, confidence and nearest example, in place (one encoder

@@ -8,8 +8,8 @@ PageRank, core numbers, engagement, followers) in memory:
   ``(event id, src, dst)``), the accounts whose composite moved wait in ``pending`` until ``flush``
   (every ``FLUSH_S``, or at ``MAX_PENDING``), which sends one ``scores.influence`` record each;
   the graph's Account nodes get the latest composite of each changed account every
-  ``GRAPH_WRITE_S`` (``take_unwritten``): PageRank moves ~2 accounts per raw event, and one node
-  write per move cost the graph store more than the activities themselves;
+  ``influence_graph_write_seconds`` (``take_unwritten``): PageRank moves ~2 accounts per raw
+  event, and one node write per move cost the graph store more than the activities themselves;
 - ``save`` writes the engine's snapshot (atomically: temp file + rename) with the offset of the last
   record applied; ``load`` restores it, so a restarted ranker resumes where it stood, and records it
   already applied are skipped by offset (and by edge key inside the engine).
@@ -40,7 +40,6 @@ log = logging.getLogger(__name__)
 SNAPSHOT_FILE = "influence-engine.snapshot"
 FLUSH_S = 0.1
 MAX_PENDING = 2_000
-GRAPH_WRITE_S = 1.0
 #: graph writes a composite waits through for its account's node (the signals run ahead of the
 #: graph stage by up to a few seconds under load) before it is dropped; a newer composite of that
 #: account starts again

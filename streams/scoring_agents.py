@@ -2,7 +2,7 @@
 
 - ``ranking`` (one owner: every ``scores.signals`` record has one key) keeps the influence engine,
   reports changed composites on ``scores.influence`` every ``FLUSH_S`` and writes the latest of each
-  to the graph every ``GRAPH_WRITE_S`` (``streams.ranking``);
+  to the graph every ``influence_graph_write_seconds`` (``streams.ranking``);
 - ``priority`` takes mention batch records, classifies their intent in one model call and reads
   their authors from the graph in one query (``streams.priority``);
 - ``alerting`` applies the rules with a cooldown per subject, ``spikes`` the volume baselines
@@ -35,8 +35,8 @@ from streams.app import Wiring
 from streams.identity_agent import default_service, install_identity_agent
 from streams.pipeline import bad_record, unpack_all
 from streams.priority import Author, PriorityStage
-from streams.ranking import FLUSH_S, GRAPH_WRITE_S, MAX_PENDING, RankStage
-from streams.records import Out
+from streams.ranking import FLUSH_S, MAX_PENDING, RankStage
+from streams.records import Out, key_partitioned_table
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ SNAPSHOT_S = 10.0
 KCORE_IDLE_BUDGET_S = 0.02
 #: mention batch records scored together (one intent embedding call, one graph read)
 MENTION_BATCH = 16
-MENTION_BATCH_S = 0.2
+MENTION_BATCH_S = 0.05
 
 
 def install_scoring(w: Wiring) -> None:
@@ -101,7 +101,7 @@ def install_ranking(w: Wiring) -> None:
         rank_stage.maintain(KCORE_IDLE_BUDGET_S)
         await flush_influence()
 
-    @app.timer(interval=GRAPH_WRITE_S)
+    @app.timer(interval=settings.influence_graph_write_seconds)
     async def influence_to_graph() -> None:
         scores = rank_stage.take_unwritten()
         if not scores:
@@ -130,7 +130,8 @@ def install_ranking(w: Wiring) -> None:
 
 
 def checked_mention(mention: dict[str, Any]) -> dict[str, Any]:
-    str(mention["activity"]["actor"]["id"])  # the one field every step needs
+    str(mention["activity"]["actor"]["id"])  # the fields every step needs
+    str(mention["activity"]["event_id"])
     return mention
 
 
@@ -139,6 +140,9 @@ def install_priority_and_alerts(w: Wiring) -> None:
     priority_stage = PriorityStage(settings, metrics)
     post_alerting = PostAlerting(settings, metrics)
     spike_alerting = SpikeAlerting(settings, metrics)
+    # recent mention event ids per author account; its entries follow their account's partition of
+    # scores.mentions (the batch records give no current event to a table)
+    mention_memory = key_partitioned_table(app, "mention-authors", settings.partitions)
     alert_state = w.table("alert-subjects")  # cooldowns and recent event ids per person/account
     volume_state = w.table("alert-topic-volume")  # mentions per topic and hour, for spikes
     volume_topic = w.topic(TOPIC_TOPIC_VOLUME)
@@ -152,6 +156,7 @@ def install_priority_and_alerts(w: Wiring) -> None:
             mentions, bad = unpack_all(
                 (e.value for e in events), checked_mention, "priority", TOPIC_MENTIONS, metrics
             )
+            mentions, memories = priority_stage.unseen(mentions, mention_memory.get)
             if mentions:
                 await asyncio.to_thread(priority_stage.classify, mentions)  # model time
                 ids = [str(m["activity"]["actor"]["id"]) for m in mentions]
@@ -159,6 +164,8 @@ def install_priority_and_alerts(w: Wiring) -> None:
                 authors = {a: Author(i, p, v) for a, (i, p, v) in found.items()}
                 bad.extend(priority_stage.score(mentions, authors))
             await w.send_all(bad)
+            for account, memory in memories.items():  # after the sends: at least once
+                mention_memory[account] = memory
 
     @app.agent(w.topic(TOPIC_PRIORITY), name="alerting")
     async def alerting_agent(stream: StreamT[bytes]) -> None:

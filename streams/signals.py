@@ -10,12 +10,15 @@
   filled when it seeds from the graph's event markers), so a replay moves no score twice, and an
   interaction moves the scores without waiting for a graph batch (at 1,000 events/s the graph
   stage held them back by seconds);
-- ``mentions(activities)``: for each company or topic mention, keyed by its author, an item of a
+- ``mentions_of(activities)``: for each company or topic mention, keyed by its author, an item of a
   ``scores.mentions`` batch record (``streams.records``) with its sentiment, topics and velocity
-  (``scoring.priority.MentionSignals``). These leave after the graph write, from what the graph
-  applied: the alert rules have a cooldown but no memory of event ids, and the priority stage reads
-  the author from the graph. Intent is classified by the priority stage (``streams.priority``), so
-  the embedding model is never on the graph's path.
+  (``scoring.priority.MentionSignals``). These too leave at normalize: the velocity counts each
+  event id once within its window (``scoring.velocity``), and the alerting stage remembers each
+  subject's latest decided event ids (``alerts.rules.SubjectState``), so a redelivered mention
+  neither alerts nor counts twice. The priority stage reads the author from the graph: an account
+  the graph has not written yet reads as a new one (no influence, no person), as it would right
+  after its first write. Intent is classified by the priority stage (``streams.priority``), so the
+  embedding model is never on the graph's path.
 
 Every ``scores.signals`` record has the same key (``RANK_KEY``): PageRank is a global computation,
 so one ranker owns it, and Kafka gives the single partition those records land in to one worker at

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from alerts.rules import (
+    DEDUP_KEEP,
     AlertEngine,
     RuleConfigError,
     SubjectState,
@@ -119,6 +120,20 @@ def test_subject_state_round_trips_through_bytes() -> None:
     assert not eng.process(scored("a", topics=("billing",)), now=T0, state=restored)  # duplicate
     assert not eng.process(scored("b", topics=("billing",), created_at=T0 + 1), now=T0, state=restored)
     assert SubjectState.from_bytes(None) == SubjectState()
+
+
+def test_subject_state_remembers_the_latest_mentions_matched_or_not_and_reads_version_1() -> None:
+    eng = engine(cooldown_s=600)
+    state = SubjectState()
+    quiet = [scored(f"q{i}", sentiment=0.5, priority=0.1, created_at=T0 + i) for i in range(DEDUP_KEEP + 1)]
+    assert [eng.decide(p, T0, state).outcome for p in quiet] == ["no_match"] * (DEDUP_KEEP + 1)
+    assert len(state.seen.hashes) == DEDUP_KEEP
+    assert eng.decide(quiet[-1], T0, state).outcome == "duplicate"
+    assert eng.decide(quiet[0], T0, state).outcome == "no_match"  # beyond the bound: forgotten
+    old = orjson.dumps({"v": 1, "c": {"billing": [T0, 0.9]}, "a": ["a", "b"]})
+    restored = SubjectState.from_bytes(old)
+    assert restored.cooldowns == {"billing": (T0, 0.9)}
+    assert eng.decide(scored("b", topics=("billing",)), T0, restored).outcome == "duplicate"
 
 
 def test_rules_from_json_and_clear_config_errors() -> None:

@@ -38,6 +38,22 @@ def test_post_stage_emits_once_per_subject_and_topic_with_state_through_bytes() 
     assert stage.drain_counts() == []
 
 
+def test_a_redelivered_mention_that_matched_no_rule_is_not_counted_again() -> None:
+    """Mentions reach alerting straight from normalize, so a redelivered one must not count twice
+    in the topic volumes (the spike baselines) either, whatever it matched."""
+    stage = PostAlerting(SETTINGS, Metrics.create(), clock=lambda: T0)
+    quiet = scored("q", topics=("billing",), sentiment=0.5, priority=0.1, influence=0.0)
+    stored: bytes | None = None
+    outcomes = []
+    for _ in range(2):
+        state = SubjectState.from_bytes(stored)
+        outcomes.append(stage.process(quiet, state))
+        stored = state.to_bytes()
+    assert outcomes == [[], []]
+    assert [orjson.loads(c.value)[2] for c in stage.drain_counts()] == [1]
+    assert stage._am.decisions.labels("duplicate")._value.get() == 1
+
+
 def test_rules_come_from_settings_json_and_bad_rules_fail_at_start() -> None:
     custom = Settings(alert_rules='[{"name": "vip", "customer_value_min": 100}]')
     stage = PostAlerting(custom, Metrics.create(), clock=lambda: T0)

@@ -207,6 +207,26 @@ def test_priority_stage_scores_mentions_with_the_authors_influence_and_person() 
     assert ScoredPost.from_dict(orjson.loads(unknown.value)).priority < post.priority
 
 
+def test_priority_stage_skips_the_mentions_their_authors_memory_holds() -> None:
+    metrics = Metrics.create()
+    stage = PriorityStage(Settings(intent_enabled=False), metrics)
+
+    def mention(event_id: str, actor: str) -> dict[str, Any]:
+        return {"activity": activity(event_id, ActivityKind.POST, actor, text="acme").to_dict()}
+
+    batch = [mention("e1", "star"), mention("e2", "star"), mention("e1", "star"), mention("e3", "bob")]
+    table: dict[str, bytes] = {}
+    fresh, memories = stage.unseen(batch, table.get)
+    assert [m["activity"]["event_id"] for m in fresh] == ["e1", "e2", "e3"]  # e1 twice in one batch
+    assert set(memories) == {"x:star", "x:bob"}
+    again, _ = stage.unseen(batch, table.get)  # the memories not stored yet: a crash repeats them
+    assert len(again) == 3
+    table.update(memories)
+    later, _ = stage.unseen([mention("e2", "star"), mention("e4", "star")], table.get)
+    assert [m["activity"]["event_id"] for m in later] == ["e4"]
+    assert metrics.events_repeated.labels("priority")._value.get() == 3
+
+
 def test_ranker_snapshot_resumes_after_a_restart(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path, intent_enabled=False)
     stage = RankStage(settings, Metrics.create(), clock=lambda: T + 1)
