@@ -173,8 +173,10 @@ class Settings(BaseSettings):
     #: a composite moving less than this is not reported again
     influence_change_tolerance: float = 1e-3
     #: how often the latest reported composite of each account is written to its graph node (the
-    #: live ones go to scores.influence at once); each write is one transaction in the graph store
-    influence_graph_write_seconds: float = Field(default=1.0, gt=0.0)
+    #: live ones go to scores.influence at once); each write is one transaction holding the graph
+    #: store's write lock. 5 s rather than 1 s: source-to-alert p95 at 1,000 events/s went down by
+    #: ~15-30 % in two side-by-side pairs (benchmarks/RESULTS.md)
+    influence_graph_write_seconds: float = Field(default=5.0, gt=0.0)
     #: core-number work per batch in ms; the rest waits for InfluenceEngine.maintain, called when
     #: idle (one insert can take tens of ms next to hubs); negative: all of it inside each batch
     influence_kcore_budget_ms: float = 0.0
