@@ -62,9 +62,10 @@ class PriorityStage:
         self, mentions: Sequence[dict[str, Any]], stored: Callable[[str], bytes | None]
     ) -> tuple[list[dict[str, Any]], dict[str, bytes]]:
         """The mentions their author's memory (``stored(account)``, bytes or None) does not hold,
-        in order, and the authors' updated memories: store them once the outputs are sent, so a
-        crash in between repeats the mentions (at least once) rather than losing them."""
+        in order, and the memories that changed: store them once the outputs are sent, so a crash
+        in between repeats the mentions (at least once) rather than losing them."""
         memories: dict[str, RecentEvents] = {}
+        changed: set[str] = set()
         fresh: list[dict[str, Any]] = []
         for mention in mentions:
             activity = mention["activity"]
@@ -74,9 +75,10 @@ class PriorityStage:
                 memory = memories[account] = RecentEvents.from_bytes(stored(account))
             if memory.add(str(activity["event_id"])):
                 fresh.append(mention)
+                changed.add(account)
             else:
                 self._m.events_repeated.labels("priority").inc()
-        return fresh, {account: memory.to_bytes() for account, memory in memories.items()}
+        return fresh, {account: memories[account].to_bytes() for account in changed}
 
     def classify(self, mentions: Sequence[dict[str, Any]]) -> None:
         """Fill in each mention's intent, confidence and nearest example, in place (one encoder

@@ -222,9 +222,10 @@ def test_priority_stage_skips_the_mentions_their_authors_memory_holds() -> None:
     again, _ = stage.unseen(batch, table.get)  # the memories not stored yet: a crash repeats them
     assert len(again) == 3
     table.update(memories)
-    later, _ = stage.unseen([mention("e2", "star"), mention("e4", "star")], table.get)
-    assert [m["activity"]["event_id"] for m in later] == ["e4"]
-    assert metrics.events_repeated.labels("priority")._value.get() == 3
+    later, changed = stage.unseen([mention("e2", "star"), mention("e4", "star")], table.get)
+    assert [m["activity"]["event_id"] for m in later] == ["e4"] and set(changed) == {"x:star"}
+    assert stage.unseen([mention("e3", "bob")], table.get) == ([], {})  # nothing new to store
+    assert metrics.events_repeated.labels("priority")._value.get() == 4
 
 
 def test_ranker_snapshot_resumes_after_a_restart(tmp_path: Path) -> None:
