@@ -235,11 +235,14 @@ def parse_csv(data: bytes) -> ParseResult:
     if not text.strip():
         raise ImportFormatError("the file is empty")
     sample = text[:8192]
+    # only the delimiter is sniffed (from the header line): the sniffer guesses quoting from quotes
+    # it sees, and a header without any made it turn off doubled quotes ("" inside a quoted field),
+    # which split a quoted multi-line field into rows. CRM exports quote the way Excel does.
     try:
-        dialect: Any = csv.Sniffer().sniff(sample.splitlines()[0], delimiters=",;\t|")
+        delimiter = csv.Sniffer().sniff(sample.splitlines()[0], delimiters=",;\t|").delimiter
     except csv.Error:
-        dialect = csv.excel
-    reader = csv.reader(io.StringIO(text), dialect)
+        delimiter = ","
+    reader = csv.reader(io.StringIO(text), csv.excel, delimiter=delimiter)
     try:
         header = next(reader)
     except (StopIteration, csv.Error) as e:

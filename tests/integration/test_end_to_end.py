@@ -190,8 +190,9 @@ def metric(metrics: str, prefix: str) -> float:
 
 def test_a_replayed_company_mention_is_known_before_it_is_scored_again(pipeline: Pipeline) -> None:
     """Mentions leave at normalize, not after the graph write (which skips a replayed event): the
-    priority stage's memory per author is what keeps a replay from scoring or alerting twice, even
-    once identity has linked the author to a person (the alerting stage's memory is per person)."""
+    priority stage's memory per author is what keeps a replay from scoring or alerting twice. The
+    alerting stage's memory alone did not: it is per subject, and the subject changes from account
+    to person once identity links the author (a version without the priority memory alerted again)."""
     events = list(itertools.islice(Simulator(seed=11, company_share=0.5), 300))  # "Acme" = "acme"
     repeated = 'groundswell_events_repeated_total{stage="priority"}'
     before = alert_decisions(pipeline.metrics_text())

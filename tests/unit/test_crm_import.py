@@ -7,7 +7,7 @@ import io
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from identity.crm_import import (
@@ -119,7 +119,16 @@ def test_money(text: str, amount: float) -> None:
     assert parse_money(text) == amount
 
 
+def test_a_quoted_field_with_doubled_quotes_and_newlines_is_one_field() -> None:
+    """The header has no quotes, so the sniffer used to turn doubled quotes off for the whole file
+    (found by the property below: cells ['"\\n', '\\n'])."""
+    result = parse_file("f.csv", b'Email,Name\n"""\n","\n"\r\n')
+    assert (result.total_rows, result.blank_rows, len(result.errors)) == (1, 0, 1)
+    assert "invalid email" in result.errors[0].reason
+
+
 @given(st.lists(st.text(max_size=30), min_size=1, max_size=8))
+@example(['"\n', "\n"])
 def test_any_csv_row_is_a_record_or_an_error(cells: list[str]) -> None:
     header = ",".join(["Email", "Name", "Lifetime Value", "Id", "Phone", "X", "Y", "Z"][: len(cells)])
     buf = io.StringIO()
