@@ -27,9 +27,6 @@ class RecentEvents:
     hashes: list[int] = field(default_factory=list)
     capacity: int = DEFAULT_CAPACITY
 
-    def __contains__(self, event_id: object) -> bool:
-        return isinstance(event_id, str) and event_hash(event_id) in self.hashes
-
     def add(self, event_id: str) -> bool:
         """Remember ``event_id``; False when it is already remembered (nothing changes then)."""
         h = event_hash(event_id)

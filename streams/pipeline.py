@@ -61,12 +61,6 @@ class NormalizeStage:
                 self._m.stage_latency.labels("normalize").observe(max(0.0, now - raw.received_at))
         return activities, dead
 
-    def process(self, raws: Iterable[RawEvent]) -> list[Out]:
-        """The records to send for a batch of raw events: dead letters, then one social.activity
-        batch record per partition (``streams.records``)."""
-        activities, dead = self.normalize(raws)
-        return dead + activity_records(activities, self._partitions)
-
 
 def activity_records(activities: Iterable[Activity], partitions: int) -> list[Out]:
     """Batch records of ``social.activity``: each activity under its actor's key."""

@@ -41,7 +41,8 @@ def test_post_stage_emits_once_per_subject_and_topic_with_state_through_bytes() 
 def test_a_redelivered_mention_that_matched_no_rule_is_not_counted_again() -> None:
     """Mentions reach alerting straight from normalize, so a redelivered one must not count twice
     in the topic volumes (the spike baselines) either, whatever it matched."""
-    stage = PostAlerting(SETTINGS, Metrics.create(), clock=lambda: T0)
+    metrics = Metrics.create()
+    stage = PostAlerting(SETTINGS, metrics, clock=lambda: T0)
     quiet = scored("q", topics=("billing",), sentiment=0.5, priority=0.1, influence=0.0)
     stored: bytes | None = None
     outcomes = []
@@ -51,7 +52,8 @@ def test_a_redelivered_mention_that_matched_no_rule_is_not_counted_again() -> No
         stored = state.to_bytes()
     assert outcomes == [[], []]
     assert [orjson.loads(c.value)[2] for c in stage.drain_counts()] == [1]
-    assert stage._am.decisions.labels("duplicate")._value.get() == 1
+    decisions = "groundswell_alert_decisions_total"
+    assert metrics.registry.get_sample_value(decisions, {"outcome": "duplicate"}) == 1
 
 
 def test_rules_come_from_settings_json_and_bad_rules_fail_at_start() -> None:

@@ -20,10 +20,10 @@ from groundswell.settings import (
     Settings,
 )
 from scoring.priority import ScoredPost
-from streams.pipeline import NormalizeStage, unpack_all
+from streams.pipeline import NormalizeStage, activity_records, unpack_all
 from streams.priority import Author, PriorityStage
 from streams.ranking import UNWRITTEN_TRIES, RankStage
-from streams.records import batch_records, partition_for, unpack
+from streams.records import Out, batch_records, partition_for, unpack
 from streams.signals import RANK_KEY, SignalStage
 
 SETTINGS = Settings(company_keywords=("acme",), intent_enabled=False)
@@ -51,17 +51,23 @@ def activity(
     )
 
 
+def normalized(stage: NormalizeStage, raws: list[RawEvent]) -> list[Out]:
+    """What the normalize agent sends before the signals: dead letters, then activity records."""
+    activities, dead = stage.normalize(raws)
+    return dead + activity_records(activities, SETTINGS.partitions)
+
+
 def test_normalize_stage_keys_activities_by_actor_and_dead_letters_bad_input() -> None:
     m = Metrics.create()
     stage = NormalizeStage(SETTINGS, m, clock=lambda: T + 1)
     tweet = {
         "data": {"id": "1", "text": "hi @acme", "author_id": "7", "created_at": "2026-07-04T14:38:08.000Z"}
     }
-    outs = stage.process([RawEvent(RawFormat.TWITTER_V2, "test", T, orjson.dumps(tweet))])
+    outs = normalized(stage, [RawEvent(RawFormat.TWITTER_V2, "test", T, orjson.dumps(tweet))])
     assert [o.topic for o in outs] == [TOPIC_ACTIVITY]
     assert outs[0].key == b"x:7" and outs[0].partition == partition_for(b"x:7", SETTINGS.partitions)
     assert [Activity.from_dict(a).actor.id for a in unpack(outs[0].value)] == ["x:7"]
-    bad = stage.process([RawEvent(RawFormat.TWITTER_V2, "test", T, b"{oops")])
+    bad = normalized(stage, [RawEvent(RawFormat.TWITTER_V2, "test", T, b"{oops")])
     assert [o.topic for o in bad] == [TOPIC_DEADLETTER]
     assert orjson.loads(bad[0].value)["reason"] == "malformed_json"
 
@@ -79,7 +85,7 @@ def test_a_batch_of_raw_events_leaves_as_one_record_per_partition_in_order() -> 
         return RawEvent(RawFormat.TWITTER_V2, "test", T, orjson.dumps({"data": data}))
 
     raws = [tweet(i, author=i % 7) for i in range(40)]
-    outs = stage.process(raws)
+    outs = normalized(stage, raws)
     assert len(outs) == len({o.partition for o in outs}) <= SETTINGS.partitions  # one record a partition
     seen: list[str] = []
     for out in outs:
