@@ -5,9 +5,11 @@ so its rate bounds how many NEW or CHANGED accounts per second the system can ab
 ``IdentityService.resolve`` end to end on the real parts: embedded ArcadeDB (started here on free
 ports), the MiniLM encoder, the faiss index with blocking keys, and the trained matcher. Input:
 N synthetic people with two accounts each (another network, a shortened bio), plus N/2 people with
-one account, in shuffled order, resolved twice on a wiped graph: one command at a time, and in
-batches whose profiles are embedded in one encoder call first (what the resolver agent does).
-Reported: median and p95 latency per decision, decisions per second, how many pairs merged, and
+one account, in shuffled order, resolved three times on a wiped graph: one command at a time; in
+batches whose profiles are embedded in one encoder call first, then decided one transaction each;
+and in batches embedded first and decided in ONE graph transaction each (``resolve_many``, what the
+resolver agent does with ``identity_resolve_group``). Reported: median and p95 latency per decision
+(a grouped decision waits for its whole group), decisions per second, how many pairs merged, and
 the time a new owner needs to rebuild its index from the graph (warm).
 """
 
@@ -40,6 +42,12 @@ LAST = ["Doe", "Kumar", "Nowak", "Okafor", "Sato", "Romano", "Dubois", "Lindqvis
         "Haddad", "Lopez", "Meyer", "Costa", "Berg", "Tanaka", "Wei", "Khan", "Garcia", "Bello"]  # fmt: skip
 CITIES = ["Berlin", "Lagos", "Lisbon", "Osaka", "Lyon", "Austin", "Warsaw", "Naples", "Oslo", "Quito"]
 BATCH = 64  # streams.identity_agent.RESOLVER_BATCH
+#: label -> (batch, grouped): records embedded per encoder call, and decided in one transaction
+MODES = {
+    "one command at a time": (1, False),
+    f"batches of {BATCH}, one transaction per decision": (BATCH, False),
+    f"batches of {BATCH}, one transaction per batch (resolve_many)": (BATCH, True),
+}
 TOPICS = ["climbing", "typography", "data journalism", "tea", "robotics", "jazz", "bread", "chess", "sailing"]
 
 
@@ -85,12 +93,12 @@ async def run(n: int) -> None:
             records, truth = people(n)
             results = {}
             async with await GraphStore.connect(settings) as store:
-                for batch in (1, BATCH):  # side by side, same records, a wiped graph for each
-                    results[batch] = await measure(store, records, batch)
+                for mode in MODES:  # side by side, same records, a wiped graph for each
+                    results[mode] = await measure(store, records, *MODES[mode])
         finally:
             stop_spawned(proc)
     print(f"\nidentity resolver, {len(records)} records ({n} two-account people, {n // 2} single):")
-    for batch, (latencies, elapsed, person_of, loaded, warm_s) in results.items():
+    for mode, (latencies, elapsed, person_of, loaded, warm_s) in results.items():
         by_truth: dict[int, set[str]] = {}
         for rid, who in truth.items():
             by_truth.setdefault(who, set()).add(person_of[rid])
@@ -101,20 +109,19 @@ async def run(n: int) -> None:
         wrong = sum(1 for t in truths_of.values() if len(t) > 1)
         lat = sorted(latencies)
         median, p95 = statistics.median(lat) * 1000, lat[int(0.95 * len(lat))] * 1000
-        label = "one command at a time" if batch == 1 else f"batches of {batch} (one encoder call each)"
-        print(f" {label}:")
+        print(f" {mode}:")
         print(
             f"  per decision: median {median:.1f} ms, p95 {p95:.1f} ms (batch embedding time spread over it)"
         )
         print(f"  throughput:   {len(records) / elapsed:.1f} decisions/s (one resolver)")
         print(f"  merged:       {pairs_merged}/{n} two-account people in one person; {wrong} mixed persons")
         print(f"  warm (a new owner rebuilding from the graph): {loaded} profiles in {warm_s:.1f} s")
-    one, many = (len(records) / results[b][1] for b in (1, BATCH))
-    print(f" batched / single throughput: {many / one:.1f}x")
+    one, *rest = (len(records) / results[m][1] for m in MODES)
+    print(" throughput against one at a time: " + ", ".join(f"{r / one:.1f}x" for r in rest))
 
 
 async def measure(
-    store: GraphStore, records: list[ProfileRecord], batch: int
+    store: GraphStore, records: list[ProfileRecord], batch: int, grouped: bool
 ) -> tuple[list[float], float, dict[str, str], int, float]:
     await wipe(store)
     service = IdentityService(store, Matcher(), CandidateSearch(Encoder(), VectorIndex(384)))
@@ -127,13 +134,19 @@ async def measure(
         if batch > 1:
             await service.prefetch(chunk)
         share = (time.perf_counter() - t) / len(chunk)
-        for i, record in enumerate(chunk, start + 1):
+        if grouped:
+            await service.resolve_many([(r, f"bench:{i}") for i, r in enumerate(chunk, start + 1)])
+            latencies.extend([time.perf_counter() - t] * len(chunk))
+        for i, record in enumerate([] if grouped else chunk, start + 1):
             t = time.perf_counter()
             await service.resolve(record, f"bench:{i}")
             latencies.append(time.perf_counter() - t + share)
             if time.perf_counter() - last >= 1.0:
                 last = time.perf_counter()
                 print(f"  batch {batch}: resolved {i}/{len(records)}", flush=True)
+        if grouped and time.perf_counter() - last >= 1.0:
+            last = time.perf_counter()
+            print(f"  batch {batch}, grouped: resolved {start + len(chunk)}/{len(records)}", flush=True)
     elapsed = time.perf_counter() - started
     rows = await store.read("MATCH (a:Account)-[:ACCOUNT_OF]->(p:Person) RETURN a.id AS a, p.id AS p")
     fresh = IdentityService(store, Matcher(), CandidateSearch(Encoder(), VectorIndex(384)))

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import neo4j
@@ -147,42 +147,82 @@ async def rules_touching(tx: neo4j.AsyncTransaction, record_ids: Iterable[str]) 
 async def read_neighbourhood(
     tx: neo4j.AsyncTransaction, record_id: str, candidate_ids: Sequence[str]
 ) -> Neighbourhood:
-    person_of = await persons_of(tx, [record_id, *candidate_ids])
+    return (await read_neighbourhoods(tx, [(record_id, candidate_ids)]))[0]
+
+
+async def read_neighbourhoods(
+    tx: neo4j.AsyncTransaction, asks: Sequence[tuple[str, Sequence[str]]]
+) -> list[Neighbourhood]:
+    """The neighbourhood of each ``(record id, candidate ids)``, in five reads however many there
+    are: each is exactly what it would be read alone (only its own records, persons and rules)."""
+    if not asks:
+        return []
+    person_of = await persons_of(tx, [i for rid, cands in asks for i in (rid, *cands)])
     persons = await person_states(tx, person_of.values())
-    everyone = {record_id, *candidate_ids, *(m for s in persons.values() for m in s.members)}
-    rules = await rules_touching(tx, everyone)
+
+    def members(person_id: str) -> frozenset[str]:
+        state = persons.get(person_id)
+        return state.members if state is not None else frozenset()
+
+    everyone = [
+        {rid, *cands, *(m for i in (rid, *cands) if i in person_of for m in members(person_of[i]))}
+        for rid, cands in asks
+    ]
+    rules = await rules_touching(tx, set().union(*everyone))
+    wanted = [{pair(rid, c) for c in cands if c != rid} for rid, cands in asks]
     reviewed = await rows(
         tx,
         "UNWIND $ids AS id MATCH (r:ReviewItem {id: id}) WHERE r.status <> $pending "
         "RETURN r.a AS a, r.b AS b",
-        ids=[review_id(record_id, c) for c in candidate_ids if c != record_id],
+        ids=sorted({review_id(*sorted(p)) for w in wanted for p in w}),
         pending=PENDING,
     )
-    return Neighbourhood(
-        record_id=record_id,
-        person_of=person_of,
-        persons=persons,
-        cannot_link=frozenset(pair(r["a"], r["b"]) for r in rules if r["kind"] == CANNOT_LINK),
-        must_link=frozenset(pair(r["a"], r["b"]) for r in rules if r["kind"] == MUST_LINK),
-        reviewed=frozenset(pair(r["a"], r["b"]) for r in reviewed),
-    )
+    decided = {pair(r["a"], r["b"]) for r in reviewed}
+    hoods: list[Neighbourhood] = []
+    for (rid, cands), people, pairs in zip(asks, everyone, wanted, strict=True):
+        mine = {i: person_of[i] for i in (rid, *cands) if i in person_of}
+        touching = [r for r in rules if r["a"] in people or r["b"] in people]
+        hoods.append(
+            Neighbourhood(
+                record_id=rid,
+                person_of=mine,
+                persons={p: persons[p] for p in mine.values() if p in persons},
+                cannot_link=frozenset(pair(r["a"], r["b"]) for r in touching if r["kind"] == CANNOT_LINK),
+                must_link=frozenset(pair(r["a"], r["b"]) for r in touching if r["kind"] == MUST_LINK),
+                reviewed=frozenset(pairs & decided),
+            )
+        )
+    return hoods
 
 
 async def free_person_id(tx: neo4j.AsyncTransaction, record_id: str) -> str:
-    """The first deterministic id for ``record_id`` not held by a live person with members nor
-    erased (an alias or empty person with that id is revived: a split gives a record its old id back)."""
-    ids = person_id_candidates(record_id)
+    return (await free_person_ids(tx, [record_id]))[record_id]
+
+
+async def free_person_ids(tx: neo4j.AsyncTransaction, record_ids: Iterable[str]) -> dict[str, str]:
+    """Per record, the first deterministic id (``person_id_candidates``) not held by a live person
+    with members nor erased (an alias or empty person with that id is revived: a split gives a record
+    its old id back); one read for them all."""
+    wanted = {rid: person_id_candidates(rid) for rid in dict.fromkeys(record_ids)}
+    if not wanted:
+        return {}
     found = await rows(
         tx,
         "UNWIND $ids AS id MATCH (p:Person {id: id}) OPTIONAL MATCH (r)-[:ACCOUNT_OF]->(p) "
         "RETURN p.id AS id, p.erased AS erased, count(r) AS n",
-        ids=ids,
+        ids=sorted({i for ids in wanted.values() for i in ids}),
     )
     taken = {r["id"] for r in found if r["erased"] or (r["n"] or 0) > 0}
-    for i in ids:
-        if i not in taken:
-            return i
-    return "person:" + hashlib.sha256(f"{record_id}#{len(taken)}#{sorted(taken)}".encode()).hexdigest()[:20]
+    out: dict[str, str] = {}
+    for rid, ids in wanted.items():
+        free = [i for i in ids if i not in taken]
+        mine = sorted(taken.intersection(ids))
+        out[rid] = (
+            free[0]
+            if free
+            else "person:" + hashlib.sha256(f"{rid}#{len(mine)}#{mine}".encode()).hexdigest()[:20]
+        )
+    return out
 
 
 async def live_person(tx_or_store: neo4j.AsyncTransaction | GraphStore, person_id: str) -> str | None:
@@ -213,34 +253,51 @@ async def members_of(tx: neo4j.AsyncTransaction, person_id: str) -> list[str]:
 
 # -- writes ----------------------------------------------------------------------------------
 async def ensure_record(tx: neo4j.AsyncTransaction, record: ProfileRecord, now: float) -> None:
-    """The record's node exists and holds its merged profile (``profile_json``)."""
-    await rows(
-        tx,
-        "MERGE (r:Account {id: $id}) SET r.profile_json = $pj, r.identity_updated_at = $now",
-        id=record.record_id,
-        pj=record_to_json(record),
-        now=now,
-    )
+    await ensure_records(tx, [record], now)
+
+
+async def ensure_records(tx: neo4j.AsyncTransaction, records: Sequence[ProfileRecord], now: float) -> None:
+    """Each record's node exists and holds its merged profile (``profile_json``); a record given
+    twice keeps the later profile."""
+    if records:
+        await rows(
+            tx,
+            "UNWIND $items AS item MERGE (r:Account {id: item.id}) "
+            "SET r.profile_json = item.pj, r.identity_updated_at = $now",
+            items=[{"id": r.record_id, "pj": record_to_json(r)} for r in records],
+            now=now,
+        )
 
 
 async def ensure_person(tx: neo4j.AsyncTransaction, person_id: str, now: float) -> None:
-    """Create the person, or revive an alias/empty one with that id (keeping its created_at)."""
-    found = await rows(tx, "MATCH (p:Person {id: $id}) RETURN p.id AS id", id=person_id)
-    if found:
+    await ensure_persons(tx, [person_id], now)
+
+
+async def ensure_persons(tx: neo4j.AsyncTransaction, person_ids: Iterable[str], now: float) -> None:
+    """Create each person, or revive an alias/empty one with that id (keeping its created_at)."""
+    ids = sorted(set(person_ids))
+    if ids:
         await rows(
             tx,
-            "MATCH (p:Person {id: $id}) SET p.merged_into = null, p.updated_at = $now, "
+            "UNWIND $ids AS id MERGE (p:Person {id: id}) "
+            "ON CREATE SET p.created_at = $now, p.updated_at = $now, p.version = 0 "
+            "ON MATCH SET p.merged_into = null, p.updated_at = $now, "
             "p.created_at = coalesce(p.created_at, $now), p.version = coalesce(p.version, 0) + 1",
-            id=person_id,
+            ids=ids,
             now=now,
         )
-    else:
-        await rows(
-            tx,
-            "CREATE (p:Person {id: $id}) SET p.created_at = $now, p.updated_at = $now, p.version = 0",
-            id=person_id,
-            now=now,
-        )
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """A record's single ACCOUNT_OF edge, pointing at ``person_id`` with the decision that put it there."""
+
+    record_id: str
+    person_id: str
+    probability: float
+    evidence: str
+    decided_by: str
+    at: float
 
 
 async def set_link(
@@ -254,18 +311,26 @@ async def set_link(
     at: float,
 ) -> None:
     """Point the record's single ACCOUNT_OF edge at ``person_id`` with this decision."""
-    await rows(tx, "MATCH (r:Account {id: $id})-[e:ACCOUNT_OF]->() DELETE e", id=record_id)
+    await set_links(tx, [Link(record_id, person_id, float(probability), evidence, decided_by, at)])
+
+
+async def set_links(tx: neo4j.AsyncTransaction, links: Sequence[Link]) -> None:
+    """``set_link`` for many records at once (each record at most once)."""
+    if not links:
+        return
     await rows(
         tx,
-        "MATCH (r:Account {id: $id}) MATCH (p:Person {id: $pid}) CREATE (r)-[e:ACCOUNT_OF]->(p) "
-        "SET e.probability = $prob, e.confidence = $prob, e.evidence = $ev, e.decided_by = $by, "
-        "e.decided_at = $at, e.count = 1, e.first_seen = $at, e.last_seen = $at",
-        id=record_id,
-        pid=person_id,
-        prob=float(probability),
-        ev=evidence,
-        by=decided_by,
-        at=at,
+        "UNWIND $ids AS id MATCH (r:Account {id: id})-[e:ACCOUNT_OF]->() DELETE e",
+        ids=[link.record_id for link in links],
+    )
+    await rows(
+        tx,
+        "UNWIND $links AS l MATCH (r:Account {id: l.record_id}) MATCH (p:Person {id: l.person_id}) "
+        "CREATE (r)-[e:ACCOUNT_OF]->(p) "
+        "SET e.probability = l.probability, e.confidence = l.probability, e.evidence = l.evidence, "
+        "e.decided_by = l.decided_by, e.decided_at = l.at, e.count = 1, e.first_seen = l.at, "
+        "e.last_seen = l.at",
+        links=[asdict(link) for link in links],
     )
 
 
@@ -280,16 +345,20 @@ async def move_members(
         "e.evidence AS ev, e.decided_by AS by, e.decided_at AS at",
         id=loser,
     )
-    for e in edges:
-        await set_link(
-            tx,
-            e["r"],
-            survivor,
-            probability=float(e["prob"] if e["prob"] is not None else 1.0),
-            evidence=e["ev"] or "[]",
-            decided_by=(e["by"] or "auto") + f" (merged via {via})",
-            at=float(e["at"] if e["at"] is not None else now),
-        )
+    await set_links(
+        tx,
+        [
+            Link(
+                e["r"],
+                survivor,
+                float(e["prob"] if e["prob"] is not None else 1.0),
+                e["ev"] or "[]",
+                (e["by"] or "auto") + f" (merged via {via})",
+                float(e["at"] if e["at"] is not None else now),
+            )
+            for e in edges
+        ],
+    )
     await rows(
         tx,
         "MATCH (l:Person {id: $id}) SET l.merged_into = $s, l.merged_at = $now, l.updated_at = $now, "
@@ -317,25 +386,39 @@ async def touch_persons(tx: neo4j.AsyncTransaction, person_ids: Iterable[str], n
 
 
 async def refresh_customer_summary(tx: neo4j.AsyncTransaction, person_ids: Iterable[str]) -> None:
-    """Person.is_customer / customer_value (highest) / tier from its CRM records."""
-    for pid in sorted(set(person_ids)):
-        found = await rows(
-            tx,
-            "MATCH (p:Person {id: $id}) MATCH (c:Account)-[:ACCOUNT_OF]->(p) "
-            "WHERE c.network = 'crm' AND c.erased IS NULL "
-            "RETURN c.customer_value AS v, c.tier AS t ORDER BY c.id",
-            id=pid,
+    """Person.is_customer / customer_value (highest) / tier (of the first CRM record by id) from its
+    CRM records; one read and one write for all the persons."""
+    pids = sorted(set(person_ids))
+    if not pids:
+        return
+    found = await rows(
+        tx,
+        "UNWIND $ids AS pid MATCH (p:Person {id: pid}) MATCH (c:Account)-[:ACCOUNT_OF]->(p) "
+        "WHERE c.network = 'crm' AND c.erased IS NULL "
+        "RETURN p.id AS p, c.id AS c, c.customer_value AS v, c.tier AS t",
+        ids=pids,
+    )
+    by_person: dict[str, list[dict[str, Any]]] = {p: [] for p in pids}
+    for row in sorted(found, key=lambda r: str(r["c"])):
+        by_person[row["p"]].append(row)
+    summaries = []
+    for pid, crm in by_person.items():
+        values = [float(r["v"]) for r in crm if r["v"] is not None]
+        tiers = [str(r["t"]) for r in crm if r["t"]]
+        summaries.append(
+            {
+                "id": pid,
+                "customer": bool(crm),
+                "value": max(values) if values else None,
+                "tier": tiers[0] if tiers else None,
+            }
         )
-        values = [float(r["v"]) for r in found if r["v"] is not None]
-        tiers = [str(r["t"]) for r in found if r["t"]]
-        await rows(
-            tx,
-            "MATCH (p:Person {id: $id}) SET p.is_customer = $is, p.customer_value = $v, p.tier = $t",
-            id=pid,
-            **{"is": bool(found)},
-            v=max(values) if values else None,
-            t=tiers[0] if tiers else None,
-        )
+    await rows(
+        tx,
+        "UNWIND $rows AS s MATCH (p:Person {id: s.id}) "
+        "SET p.is_customer = s.customer, p.customer_value = s.value, p.tier = s.tier",
+        rows=summaries,
+    )
 
 
 async def put_rule(

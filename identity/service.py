@@ -38,10 +38,10 @@ from identity import manual
 from identity import persons as gp
 from identity.audit import AuditEvent
 from identity.crm_import import ParseResult
-from identity.linking import LinkPlan, plan_resolution
+from identity.linking import LinkPlan
 from identity.manual import IdentityError as IdentityError  # re-exported: callers catch it from here
 from identity.plan_writes import AUTO as AUTO  # re-exported
-from identity.plan_writes import apply_plan
+from identity.plan_writes import resolve_in_order
 from identity.profile_text import profile_text
 from identity.records import MatchDecision, ProfileRecord
 
@@ -245,9 +245,9 @@ class IdentityService:
         nothing of it is written and every record may be resolved again (one at a time)."""
         if self._matcher is None or self._search is None:
             raise IdentityError(503, "this service has no matcher/candidate search: it cannot resolve")
-        search = self._search
+        search, matcher = self._search, self._matcher
         results: list[Resolution | None] = []
-        pending: list[tuple[int, ProfileRecord, str, list[tuple[str, float]]]] = []
+        pending: list[tuple[int, ProfileRecord, str]] = []
         for record, cause in items:
             rid = record.record_id
             merged = merge_records(self.records.get(rid), record)
@@ -256,18 +256,21 @@ class IdentityService:
                 continue
             self.records[rid] = merged
             self._texts.setdefault(rid, set()).add(profile_text(merged))
-
-            def embed_and_search(merged: ProfileRecord = merged) -> list[tuple[str, float]]:
-                search.add(merged)
-                return search.candidates(merged, self._k)
-
-            # the model runs off the event loop: a stream worker must keep heart-beating meanwhile
-            hits = [(o, c) for o, c in await asyncio.to_thread(embed_and_search) if o != rid]
-            pending.append((len(results), merged, cause or rid, hits))
+            pending.append((len(results), merged, cause or rid))
             results.append(None)
         if not pending:
             return [r for r in results if r is not None]
-        ids = {i for _, m, _, hits in pending for i in (m.record_id, *(o for o, _ in hits))}
+
+        def embed_and_search() -> list[list[tuple[str, float]]]:
+            found = []
+            for _, merged, _ in pending:  # in order: each one's candidates include the ones before it
+                search.add(merged)
+                found.append([(o, c) for o, c in search.candidates(merged, self._k) if o != merged.record_id])
+            return found
+
+        # the model and the index run off the event loop: a stream worker must keep heart-beating
+        hits_of = await asyncio.to_thread(embed_and_search)
+        ids = {m.record_id for _, m, _ in pending} | {o for hits in hits_of for o, _ in hits}
         gone = await self.store.read(  # erased here or by another process (the API): never resolved
             "UNWIND $ids AS id MATCH (a:Account {id: id}) WHERE a.erased = true RETURN a.id AS id",
             ids=sorted(ids),
@@ -275,29 +278,26 @@ class IdentityService:
         erased = {r["id"] for r in gone}
         if erased:
             self.forget_local(sorted(erased))
-        todo: list[tuple[int, ProfileRecord, str, tuple[MatchDecision, ...]]] = []
-        for at, merged, cause, hits in pending:
+        records = self.records
+
+        def decide_all() -> list[tuple[int, ProfileRecord, str, tuple[MatchDecision, ...]]]:
+            out = []
+            for (at, merged, cause), hits in zip(pending, hits_of, strict=True):
+                if merged.record_id in erased:
+                    continue
+                others = [(records.get(o), c) for o, c in hits if o not in erased]
+                decisions = tuple(matcher.decide(merged, r, float(c)) for r, c in others if r is not None)
+                out.append((at, merged, cause, decisions))
+            return out
+
+        todo = await asyncio.to_thread(decide_all)
+        for at, merged, _ in pending:
             if merged.record_id in erased:
                 results[at] = Resolution(merged.record_id, None, False)
-                continue
-            decisions = tuple(
-                self._matcher.decide(merged, self.records[o], float(c))
-                for o, c in hits
-                if o in self.records and o not in erased
-            )
-            todo.append((at, merged, cause, decisions))
         now = self._clock()
 
         async def work(tx: neo4j.AsyncTransaction) -> list[tuple[LinkPlan, list[AuditEvent]]]:
-            done: list[tuple[LinkPlan, list[AuditEvent]]] = []
-            for _, merged, cause, decisions in todo:
-                rid = merged.record_id
-                await gp.ensure_record(tx, merged, now)
-                hood = await gp.read_neighbourhood(tx, rid, [d.other_id for d in decisions])
-                new_id = "" if hood.person_of.get(rid) else await gp.free_person_id(tx, rid)
-                plan = plan_resolution(hood, decisions, new_id)
-                done.append((plan, await apply_plan(tx, plan, hood, now, cause)))
-            return done
+            return await resolve_in_order(tx, [(m, cause, ds) for _, m, cause, ds in todo], now)
 
         written = await self.store.write(work) if todo else []
         events: list[AuditEvent] = []

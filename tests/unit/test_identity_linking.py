@@ -88,6 +88,54 @@ def test_plan_invariants(
     assert all(r.other_id not in group for r in plan.reviews)
 
 
+RECORDS = ("new", "a", "b", "c", "d", "e", "f")
+
+
+@given(
+    st.lists(st.sampled_from(["p1", "p2", "p3", None]), min_size=7, max_size=7),
+    st.lists(st.floats(0, 10), min_size=3, max_size=3),
+    st.lists(st.tuples(st.sampled_from([M, R, N]), st.floats(0, 1)), min_size=6, max_size=6),
+    st.lists(st.tuples(st.sampled_from(RECORDS), st.sampled_from(RECORDS)), max_size=3),
+    st.lists(st.tuples(st.sampled_from(RECORDS), st.sampled_from(RECORDS)), max_size=3),
+    st.lists(st.sampled_from(["q1", "q2", None]), min_size=7, max_size=7),
+)
+def test_a_plan_depends_only_on_what_reads_of_names(
+    layout: list[str | None],
+    ages: list[float],
+    outcomes: list[tuple[MatchOutcome, float]],
+    must: list[tuple[str, str]],
+    cannot: list[tuple[str, str]],
+    moved: list[str | None],
+) -> None:
+    """identity.plan_writes.reads_of: what a batch re-reads before deciding a record when an earlier
+    plan of the batch wrote to it. Records outside it moved to other persons (older than any), and
+    persons outside it aged, change nothing in the plan."""
+    from identity.plan_writes import reads_of
+
+    decisions = [d(o, out, p) for o, (out, p) in zip(RECORDS[1:], outcomes, strict=True)]
+
+    def neighbourhood(where: dict[str, str | None], age: dict[str, float]) -> Neighbourhood:
+        members: dict[str, set[str]] = {}
+        for r, p in where.items():
+            if p is not None:
+                members.setdefault(p, set()).add(r)
+        states = {p: PersonState(p, age[p], frozenset(ms)) for p, ms in members.items()}
+        rules = {
+            k: frozenset(pair(x, y) for x, y in v if x != y) for k, v in (("must", must), ("cannot", cannot))
+        }
+        person_of = {r: p for r, p in where.items() if p is not None}
+        return Neighbourhood("new", person_of, states, rules["cannot"], rules["must"])
+
+    where = dict(zip(RECORDS, layout, strict=True))
+    age = {"p1": ages[0], "p2": ages[1], "p3": ages[2], "q1": -2.0, "q2": -1.0}
+    before = neighbourhood(where, age)
+    read = reads_of(before, decisions, needs_person_id=True)
+    elsewhere = {r: (q if r not in read else where[r]) for r, q in zip(RECORDS, moved, strict=True)}
+    older = {p: (a - 100.0 if p not in read else a) for p, a in age.items()}
+    after = neighbourhood(elsewhere, older)
+    assert plan_resolution(after, decisions, "person:new") == plan_resolution(before, decisions, "person:new")
+
+
 def test_audit_event_roundtrip_and_stable_id() -> None:
     e = AuditEvent(
         AuditAction.MERGE,
