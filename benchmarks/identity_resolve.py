@@ -5,12 +5,14 @@ so its rate bounds how many NEW or CHANGED accounts per second the system can ab
 ``IdentityService.resolve`` end to end on the real parts: embedded ArcadeDB (started here on free
 ports), the MiniLM encoder, the faiss index with blocking keys, and the trained matcher. Input:
 N synthetic people with two accounts each (another network, a shortened bio), plus N/2 people with
-one account, in shuffled order, resolved three times on a wiped graph: one command at a time; in
+one account, in shuffled order, resolved four times on a wiped graph: one command at a time; in
 batches whose profiles are embedded in one encoder call first, then decided one transaction each;
-and in batches embedded first and decided in ONE graph transaction each (``resolve_many``, what the
-resolver agent does with ``identity_resolve_group``). Reported: median and p95 latency per decision
-(a grouped decision waits for its whole group), decisions per second, how many pairs merged, and
-the time a new owner needs to rebuild its index from the graph (warm).
+in batches embedded first and decided in ONE graph transaction each (``resolve_many``); and in
+batches through the resolver agent's own ``apply_commands`` with ``identity_resolve_group`` = 16
+(the model embeds the next 16 profiles while the current 16 are decided and written). Reported:
+median and p95 latency per decision (a grouped decision waits for its whole batch), decisions per
+second, how many pairs merged, and the time a new owner needs to rebuild its index from the graph
+(warm).
 """
 
 from __future__ import annotations
@@ -26,15 +28,18 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from embedding.encoder import Encoder, load_model
+from embedding.encoder import Encoder, load_model, set_model_threads
 from graph.arcadedb_server import free_port, spawn, stop_spawned
 from graph.store import GraphStore
+from groundswell.metrics import Metrics
 from groundswell.settings import Settings
 from identity.ann import VectorIndex
 from identity.candidates import CandidateSearch
 from identity.matcher import Matcher
 from identity.records import ProfileRecord
 from identity.service import IdentityService
+from streams.identity_agent import apply_commands
+from streams.identity_commands import Command
 
 FIRST = ["Jane", "Ravi", "Marta", "Amara", "Kenji", "Lucia", "Pierre", "Sofia", "Tom", "Ana", "Omar", "Mia",
          "Noah", "Ines", "Lars", "Yuki", "Chen", "Fatima", "Diego", "Aisha"]  # fmt: skip
@@ -42,11 +47,17 @@ LAST = ["Doe", "Kumar", "Nowak", "Okafor", "Sato", "Romano", "Dubois", "Lindqvis
         "Haddad", "Lopez", "Meyer", "Costa", "Berg", "Tanaka", "Wei", "Khan", "Garcia", "Bello"]  # fmt: skip
 CITIES = ["Berlin", "Lagos", "Lisbon", "Osaka", "Lyon", "Austin", "Warsaw", "Naples", "Oslo", "Quito"]
 BATCH = 64  # streams.identity_agent.RESOLVER_BATCH
-#: label -> (batch, grouped): records embedded per encoder call, and decided in one transaction
+GROUP = 16
+#: label -> (records per resolver batch, how it is decided): "each" one transaction per decision,
+#: "together" one transaction per batch (resolve_many), "agent" the resolver agent's apply_commands
 MODES = {
-    "one command at a time": (1, False),
-    f"batches of {BATCH}, one transaction per decision": (BATCH, False),
-    f"batches of {BATCH}, one transaction per batch (resolve_many)": (BATCH, True),
+    "one command at a time": (1, "each"),
+    f"batches of {BATCH}, one transaction per decision": (BATCH, "each"),
+    f"batches of {BATCH}, one transaction per batch (resolve_many)": (BATCH, "together"),
+    f"batches of {BATCH}, the agent's apply_commands: groups of {GROUP}, embedded a wave ahead": (
+        BATCH,
+        "agent",
+    ),
 }
 TOPICS = ["climbing", "typography", "data journalism", "tea", "robotics", "jazz", "bread", "chess", "sailing"]
 
@@ -121,7 +132,7 @@ async def run(n: int) -> None:
 
 
 async def measure(
-    store: GraphStore, records: list[ProfileRecord], batch: int, grouped: bool
+    store: GraphStore, records: list[ProfileRecord], batch: int, how: str
 ) -> tuple[list[float], float, dict[str, str], int, float]:
     await wipe(store)
     service = IdentityService(store, Matcher(), CandidateSearch(Encoder(), VectorIndex(384)))
@@ -130,29 +141,37 @@ async def measure(
     started = last = time.perf_counter()
     for start in range(0, len(records), batch):
         chunk = records[start : start + batch]
+        causes = [f"bench:{i}" for i in range(start + 1, start + len(chunk) + 1)]
         t = time.perf_counter()
-        if batch > 1:
+        if how == "agent":
+            commands = [Command("resolve", cause, record=r) for r, cause in zip(chunk, causes, strict=True)]
+            await apply_commands(service, commands, Metrics.create(), refuse, group=GROUP)
+        elif how == "together":
             await service.prefetch(chunk)
-        share = (time.perf_counter() - t) / len(chunk)
-        if grouped:
-            await service.resolve_many([(r, f"bench:{i}") for i, r in enumerate(chunk, start + 1)])
+            await service.resolve_many(list(zip(chunk, causes, strict=True)))
+        else:
+            if batch > 1:
+                await service.prefetch(chunk)
+            share = (time.perf_counter() - t) / len(chunk)
+            for record, cause in zip(chunk, causes, strict=True):
+                t1 = time.perf_counter()
+                await service.resolve(record, cause)
+                latencies.append(time.perf_counter() - t1 + share)
+        if how != "each":  # a decision waits for its whole batch
             latencies.extend([time.perf_counter() - t] * len(chunk))
-        for i, record in enumerate([] if grouped else chunk, start + 1):
-            t = time.perf_counter()
-            await service.resolve(record, f"bench:{i}")
-            latencies.append(time.perf_counter() - t + share)
-            if time.perf_counter() - last >= 1.0:
-                last = time.perf_counter()
-                print(f"  batch {batch}: resolved {i}/{len(records)}", flush=True)
-        if grouped and time.perf_counter() - last >= 1.0:
+        if time.perf_counter() - last >= 1.0:
             last = time.perf_counter()
-            print(f"  batch {batch}, grouped: resolved {start + len(chunk)}/{len(records)}", flush=True)
+            print(f"  batch {batch}, {how}: resolved {start + len(chunk)}/{len(records)}", flush=True)
     elapsed = time.perf_counter() - started
     rows = await store.read("MATCH (a:Account)-[:ACCOUNT_OF]->(p:Person) RETURN a.id AS a, p.id AS p")
     fresh = IdentityService(store, Matcher(), CandidateSearch(Encoder(), VectorIndex(384)))
     t = time.perf_counter()
     loaded = await fresh.warm()
     return latencies, elapsed, {r["a"]: r["p"] for r in rows}, loaded, time.perf_counter() - t
+
+
+async def refuse(command: Command, error: Exception) -> None:
+    raise RuntimeError(f"the benchmark's decision for {command.cause} failed") from error
 
 
 async def wipe(store: GraphStore) -> None:
@@ -165,7 +184,14 @@ async def wipe(store: GraphStore) -> None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--people", type=int, default=150, help="two-account people (plus half as many single)")
+    p.add_argument(
+        "--model-threads",
+        type=int,
+        default=1,
+        help="the model's intra-op threads (1, the product's default: it shares the cores with the graph)",
+    )
     args = p.parse_args()
+    set_model_threads(args.model_threads)
     asyncio.run(run(args.people))
 
 

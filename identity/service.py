@@ -227,11 +227,12 @@ class IdentityService:
         encoder = getattr(self._search, "encoder", None)
         if encoder is None or not records:
             return
-        known = dict(self.records)
+        known: dict[str, ProfileRecord] = {}  # the batch's records merged so far, over self.records
         texts: list[str] = []
         for r in records:
-            known[r.record_id] = merge_records(known.get(r.record_id), r)
-            texts.append(profile_text(known[r.record_id]))
+            rid = r.record_id
+            known[rid] = merge_records(known.get(rid) or self.records.get(rid), r)
+            texts.append(profile_text(known[rid]))
         await asyncio.to_thread(encoder.encode, texts)
 
     async def resolve(self, record: ProfileRecord, cause: str = "") -> Resolution:

@@ -30,16 +30,19 @@ redelivered after a crash is harmless: decisions are idempotent (deterministic p
 record's current person is read in the decision's transaction, an unchanged record is skipped).
 
 Cost. One partition bounds resolution to one process. Measured (``python -m benchmarks.identity_resolve
---people 40``, embedded ArcadeDB, 2 shared CPU cores): 8.3 decisions/s one command at a time, 28.5/s
-with the resolver's batches (profiles embedded in one encoder call; decisions still one at a time),
-no pair missed, no person mixing two people. Only new accounts and changed profiles reach it (the
-intake filters the rest on every worker in parallel). Manual operations (API) and
-erasure do not go through the owner: they are graph transactions that bump the persons they touch,
+--people 100``, embedded ArcadeDB, 2 shared CPU cores, 2026-12-06): 32 decisions/s one command at a
+time; 50/s with the profiles of a batch embedded in one encoder call; 97/s with a batch's decisions in
+one transaction (``resolve_in_order`` writes them with a few statements for all); 100/s through
+``apply_commands`` with groups of 16 and the next wave embedded meanwhile. No pair missed, no
+person mixing two people that one at a time does not mix too; the model is most of what is left.
+Only new accounts and changed profiles reach it (the intake filters the rest on every worker in
+parallel). Manual operations (API) and erasure do not go through the owner: they are graph transactions that bump the persons they touch,
 so a concurrent automatic decision on the same person conflicts and retries.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import itertools
 import logging
@@ -172,6 +175,18 @@ def _groupable(cmd: Command) -> bool:
     return cmd.op == "resolve" and cmd.record is not None
 
 
+#: commands whose profiles are embedded together, one wave ahead of the decisions (apply_commands):
+#: the encoder's batch, so each model call is a full one
+PREFETCH_WAVE = 16
+
+
+def waves(commands: Sequence[Command], group: int) -> list[list[Command]]:
+    """``commands`` cut into consecutive waves of at least ``PREFETCH_WAVE`` and a whole number of
+    groups (a group never spans two waves)."""
+    size = group * -(-PREFETCH_WAVE // group)
+    return [list(commands[i : i + size]) for i in range(0, len(commands), size)]
+
+
 async def apply_commands(
     service: IdentityService,
     commands: Sequence[Command],
@@ -188,9 +203,48 @@ async def apply_commands(
     one bad command costs only itself. Erasures go one at a time, in their place: a record erased
     after a resolve stays erased.
 
-    Measured side by side (benchmarks/RESULTS.md, 300 raw events/s): groups of 8 applied 19.2
-    commands/s against 12.8 one at a time, but the longer transactions hold the store's write lock
-    longer and source-to-alert p50 went 0.53 -> 1.03 s; so the product groups none by default."""
+    The profiles are embedded a wave ahead (``waves``): while one wave's decisions are searched,
+    decided and written, the model embeds the next wave's profiles on a thread of its own (torch
+    releases the GIL), so model time and graph time overlap instead of adding up. A profile that the
+    wave before changes is embedded again when decided (the look-ahead only fills the cache).
+
+    Measured side by side (benchmarks/RESULTS.md, 300 raw events/s, before decisions of one
+    transaction were written together): groups of 8 applied 19.2 commands/s against 12.8 one at a
+    time, but the longer transactions held the store's write lock longer and source-to-alert p50
+    went 0.53 -> 1.03 s; so the product groups none by default."""
+    applied = 0
+    planned = waves(commands, group)
+    if planned:
+        await prefetch(service, planned[0])
+    for at, wave in enumerate(planned):
+        ahead = asyncio.ensure_future(prefetch(service, planned[at + 1])) if at + 1 < len(planned) else None
+        await asyncio.sleep(0)  # the look-ahead hands its texts to the model thread first
+        try:
+            applied += await apply_wave(service, wave, metrics, dead_letter, pace, group, retry_s)
+        finally:
+            if ahead is not None:
+                await ahead  # never fails (prefetch); on cancellation the model finishes the batch
+    return applied
+
+
+async def prefetch(service: IdentityService, commands: Sequence[Command]) -> None:
+    """Embed the profiles of ``commands`` into the encoder's cache; a failure here is only a cache
+    miss later (the decision embeds the profile itself and reports what fails)."""
+    try:
+        await service.prefetch([c.record for c in commands if c.record is not None])
+    except Exception as e:
+        log.warning("identity: embedding %d profiles ahead failed (%r)", len(commands), e)
+
+
+async def apply_wave(
+    service: IdentityService,
+    commands: Sequence[Command],
+    metrics: Metrics,
+    dead_letter: Callable[[Command, Exception], Awaitable[None]],
+    pace: Pace | None,
+    group: int,
+    retry_s: float,
+) -> int:
     applied = 0
     for resolving, same in itertools.groupby(commands, key=_groupable):
         run = list(same)
@@ -290,8 +344,8 @@ def install_identity_agent(
                 await commands.send(key=out.key, value=out.value)
 
     async def resolver_agent(stream: StreamT[bytes]) -> None:
-        # commands come in batches to embed their profiles in one encoder call and to decide runs
-        # of them in one graph transaction each (apply_commands), in order
+        # commands come in batches to embed their profiles a wave ahead of the decisions and to
+        # decide runs of them in one graph transaction each (apply_commands), in order
         async for events in stream.take_events(RESOLVER_BATCH, within=RESOLVER_BATCH_S):  # type: ignore[attr-defined]
             started = time.time()
             commands: list[Command] = []
@@ -306,7 +360,6 @@ def install_identity_agent(
             service_now = await state.get()
             if service_now.audit is None:
                 service_now.audit = publish
-            await service_now.prefetch([c.record for c in commands if c.record is not None])
             state.applied += await apply_commands(
                 service_now, commands, metrics, dead_letter, pace, settings.identity_resolve_group
             )

@@ -379,6 +379,58 @@ async def test_a_failed_group_is_applied_one_command_at_a_time(service: Identity
     assert await person_of(service.store, RAVI.record_id) is None  # the erasure came after, in order
 
 
+async def test_the_next_wave_is_embedded_while_this_one_is_decided(service: IdentityService) -> None:
+    """apply_commands embeds wave k+1's profiles (streams.identity_agent.waves) while wave k's groups
+    are decided and written: the look-ahead starts before the wave's first transaction, and each
+    profile is embedded once (the decisions find the look-ahead's vectors in the cache)."""
+    from dataclasses import replace
+
+    from groundswell.metrics import Metrics
+    from streams.identity_agent import PREFETCH_WAVE, apply_commands
+
+    log: list[tuple[str, int]] = []
+    real_prefetch, real_resolve = service.prefetch, service.resolve_many
+
+    async def prefetch(records: Any) -> None:
+        log.append(("embed", len(records)))
+        await real_prefetch(records)
+
+    async def resolve_many(items: Any) -> Any:
+        log.append(("decide", len(items)))
+        return await real_resolve(items)
+
+    service.prefetch = prefetch  # type: ignore[method-assign]
+    service.resolve_many = resolve_many  # type: ignore[method-assign]
+    records = [
+        replace(
+            JANE_BSKY, record_id=f"bluesky:did:plc:wave{i}", handle=f"wave{i}.bsky.social", bio=f"Wave {i}"
+        )
+        for i in range(PREFETCH_WAVE * 2 + 4)
+    ]
+    encoder = service.encoder
+    assert encoder is not None
+    before = encoder.computed
+    cmds = [Command("resolve", f"e{i}", record=r) for i, r in enumerate(records)]
+
+    async def dead_letter(cmd: Command, e: Exception) -> None:
+        raise AssertionError(f"{cmd.cause}: {e!r}")
+
+    assert await apply_commands(service, cmds, Metrics.create(), dead_letter, group=8) == len(cmds)
+    waves = [PREFETCH_WAVE, PREFETCH_WAVE, 4]
+    assert log == [
+        ("embed", waves[0]),
+        ("embed", waves[1]),  # wave 2 embeds before wave 1's first transaction ...
+        ("decide", 8),
+        ("decide", 8),
+        ("embed", waves[2]),
+        ("decide", 8),
+        ("decide", 8),
+        ("decide", 4),
+    ]
+    assert encoder.computed - before == len(records)  # ... and nothing is embedded twice
+    assert all([await person_of(service.store, r.record_id) for r in records])
+
+
 async def test_an_outage_is_waited_out_and_a_failing_command_is_dead_lettered(
     service: IdentityService,
 ) -> None:

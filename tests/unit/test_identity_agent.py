@@ -4,8 +4,11 @@ deletion and deactivation become erase commands; commands survive the topic roun
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from activity.schema import AccountRef, Activity, ActivityKind, Network, Profile
+from streams.identity_agent import PREFETCH_WAVE, waves
 from streams.identity_commands import ERASED, Command, intake, record_from_activity
 
 ACTOR = AccountRef("bluesky:did:plc:abc", Network.BLUESKY, handle="abc.bsky.social", display_name="Abe C")
@@ -92,3 +95,16 @@ async def test_pace_spaces_decisions_evenly_and_saves_no_credit(monkeypatch: pyt
     for _ in range(5):
         await unlimited.wait()
     assert slept == []
+
+
+@given(n=st.integers(0, 200), group=st.integers(1, 70))
+def test_waves_keep_order_and_never_split_a_group(n: int, group: int) -> None:
+    """The resolver's look-ahead waves: every command once, in order; each wave but the last holds
+    at least one encoder batch and a whole number of groups (so a group is one transaction)."""
+    commands = [Command("resolve", f"e{i}", record_id=f"r{i}") for i in range(n)]
+    planned = waves(commands, group)
+    assert [c for wave in planned for c in wave] == commands
+    assert all(wave for wave in planned)
+    for wave in planned[:-1]:
+        assert len(wave) % group == 0 and len(wave) >= PREFETCH_WAVE
+        assert len(wave) < PREFETCH_WAVE + group  # no larger than it must be: look-ahead stays short
