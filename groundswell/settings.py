@@ -210,8 +210,9 @@ class Settings(BaseSettings):
     #: statements, and the stream's graph writes share the store (streams.identity_agent.Pace)
     identity_max_decisions_per_s: float = 40.0
     #: consecutive decisions the resolver makes in one graph transaction (1: one each). More: the
-    #: resolver keeps up with more new accounts (8: 1.5x, measured), but each round of the store's
-    #: write lock is held longer and alerts come later (p50 2x at 300/s); see streams.identity_agent
+    #: resolver keeps up with more new accounts (16: 4x at 1,000 raw events/s, measured), but the
+    #: model's time comes out of the cores the firehose needs (the pipeline fell to 2/3, alert p95
+    #: 2x); see streams.identity_agent and benchmarks/RESULTS.md
     identity_resolve_group: int = Field(default=1, ge=1)
 
     # --- identity candidate search (identity/ann.py, identity/candidates.py) -------------------

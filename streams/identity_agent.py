@@ -36,8 +36,9 @@ one transaction (``resolve_in_order`` writes them with a few statements for all)
 ``apply_commands`` with groups of 16 and the next wave embedded meanwhile. No pair missed, no
 person mixing two people that one at a time does not mix too; the model is most of what is left.
 Only new accounts and changed profiles reach it (the intake filters the rest on every worker in
-parallel). Manual operations (API) and erasure do not go through the owner: they are graph transactions that bump the persons they touch,
-so a concurrent automatic decision on the same person conflicts and retries.
+parallel). Manual operations (API) and erasure do not go through the owner: they are graph
+transactions that bump the persons they touch, so a concurrent automatic decision on the same
+person conflicts and retries.
 """
 
 from __future__ import annotations
@@ -208,10 +209,10 @@ async def apply_commands(
     releases the GIL), so model time and graph time overlap instead of adding up. A profile that the
     wave before changes is embedded again when decided (the look-ahead only fills the cache).
 
-    Measured side by side (benchmarks/RESULTS.md, 300 raw events/s, before decisions of one
-    transaction were written together): groups of 8 applied 19.2 commands/s against 12.8 one at a
-    time, but the longer transactions held the store's write lock longer and source-to-alert p50
-    went 0.53 -> 1.03 s; so the product groups none by default."""
+    Measured in the stream (benchmarks/RESULTS.md, 1,000 raw events/s, one run each in a row):
+    groups of 16 applied 19 commands/s against 4.5 one at a time, but the model's time came out of
+    the cores the pipeline needs (963 -> 634 raw events/s, alert p95 4.6 -> 10.1 s); so the product
+    groups none by default. Alone (``benchmarks.identity_resolve``) groups of 16 decide ~100/s."""
     applied = 0
     planned = waves(commands, group)
     if planned:
