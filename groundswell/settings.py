@@ -212,7 +212,8 @@ class Settings(BaseSettings):
     #: consecutive decisions the resolver makes in one graph transaction (1: one each). More: the
     #: resolver keeps up with more new accounts (16: 4x at 1,000 raw events/s, measured), but the
     #: model's time comes out of the cores the firehose needs (the pipeline fell to 2/3, alert p95
-    #: 2x); see streams.identity_agent and benchmarks/RESULTS.md
+    #: 2x); groups of 16 paced at 10/s resolved 2.5x the default at a cost two runs each could not
+    #: tell from noise; see streams.identity_agent and benchmarks/RESULTS.md
     identity_resolve_group: int = Field(default=1, ge=1)
 
     # --- identity candidate search (identity/ann.py, identity/candidates.py) -------------------
