@@ -479,14 +479,14 @@ async def test_one_transaction_for_a_batch_decides_as_one_transaction_each(
     """resolve_many writes a batch with a few statements for all of it (identity.plan_writes
     .resolve_in_order) and re-reads a record whose neighbourhood the batch wrote to. Over synthetic
     people (two-account people with both accounts in the batch, namesakes, a record given twice with
-    a changed bio) it reaches exactly the persons, person ids, links and audit trail of one
-    transaction each, on the same clock."""
+    a changed bio, merges of two persons, review items) it reaches exactly the persons, person ids,
+    links, review items and audit trail of one transaction each, on the same clock."""
     from dataclasses import replace
 
     from benchmarks.identity_resolve import people
     from tests.fixtures.graph import wipe
 
-    records, _ = people(16, seed=3)
+    records, _ = people(60, seed=5)  # this seed's namesakes give merges and reviews
     records.insert(20, replace(records[2], bio="Moved on: now sailing full time."))
     outcomes = []
     for grouped in (False, True):
@@ -512,4 +512,6 @@ async def test_one_transaction_for_a_batch_decides_as_one_transaction_each(
     assert one_for_all[1] == one_each[1]  # the same person ids, merged into the same persons
     assert one_for_all[2:] == one_each[2:]
     accounts_per_person = Counter(p for _, p, _ in one_each[0])
-    assert sum(1 for n in accounts_per_person.values() if n >= 2) >= 8  # links within the batch
+    assert sum(1 for n in accounts_per_person.values() if n >= 2) >= 40  # links within the batch
+    actions = Counter(action for action, *_ in one_each[3])
+    assert actions[AuditAction.MERGE] >= 1 and actions[AuditAction.REVIEW] >= 1, actions
