@@ -37,6 +37,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer
 
 from activity.raw import RawEvent
+from benchmarks._machine import describe
 from graph.arcadedb_server import free_port, spawn, stop_spawned
 from groundswell.metrics import Metrics
 from groundswell.settings import TOPIC_ALERTS, Settings
@@ -419,7 +420,8 @@ def main() -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))
     source = f"paced at {args.rate:.0f}/s" if args.rate else "flat out"
-    print(f"\nworkers: {', '.join(roles)}; source: {source}")
+    print(f"\nmachine: {describe()}")
+    print(f"workers: {', '.join(roles)}; source: {source}")
     print("\n| measure | value |\n|---|---|")
     print(f"| ceiling: bare aiokafka consumer, same payloads | {ceiling_rate:,.0f} records/s |")
     print(

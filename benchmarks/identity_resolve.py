@@ -28,6 +28,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
+from benchmarks._machine import describe
 from embedding.encoder import Encoder, load_model, set_model_threads
 from graph.arcadedb_server import free_port, spawn, stop_spawned
 from graph.store import GraphStore
@@ -108,7 +109,8 @@ async def run(n: int) -> None:
                     results[mode] = await measure(store, records, *MODES[mode])
         finally:
             stop_spawned(proc)
-    print(f"\nidentity resolver, {len(records)} records ({n} two-account people, {n // 2} single):")
+    print(f"\nmachine: {describe()}")
+    print(f"identity resolver, {len(records)} records ({n} two-account people, {n // 2} single):")
     for mode, (latencies, elapsed, person_of, loaded, warm_s) in results.items():
         by_truth: dict[int, set[str]] = {}
         for rid, who in truth.items():

@@ -47,6 +47,7 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks._machine import describe
 from benchmarks._vectors import encode_cached, real_vectors, synthetic
 from benchmarks.identity_crossnet import SET_PATH, load_set, record_from_json, save_set
 from identity.records import ProfileRecord
@@ -257,6 +258,7 @@ def main() -> None:
         "search_p95_ms": pct(search_only, 95),
         "load_avg_1m": os.getloadavg()[0],
         "cpus": os.cpu_count(),
+        "machine": describe(),
     }
     print(json.dumps(res, indent=1))
     print(

@@ -28,6 +28,7 @@ import numpy as np
 import orjson
 
 from activity.schema import AccountRef, Activity, ActivityKind, Network
+from benchmarks._machine import describe
 from embedding.encoder import Encoder, load_model
 from scoring.intent import CLASSES, NONE, IntentClassifier, LabelledExample, Method, load_examples
 from scoring.priority import MentionSignals, TopicMatcher
@@ -79,7 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     t0 = time.perf_counter()
     load_model()
-    _log(f"model loaded in {time.perf_counter() - t0:.1f} s")
+    _log(f"model loaded in {time.perf_counter() - t0:.1f} s; machine: {describe()}")
     examples = load_examples()
     train = [e for e in examples if not e.held_out]
     test = [e for e in examples if e.held_out]
