@@ -102,9 +102,17 @@ def wait_until_ready(
 
 
 def serve_forever(settings: Settings, ready_file: Path | None = None, parent_pid: int | None = None) -> None:
-    """Start ArcadeDB, write ``ready_file`` once it answers, block until SIGINT/SIGTERM, stop.
-    ``parent_pid``: also stop (cleanly) once that process is no longer this one's parent, so a
-    parent killed without the chance to stop it (SIGKILL, a crash) leaves no store behind."""
+    """Start ArcadeDB, write ``ready_file`` once it answers, block until SIGINT/SIGTERM, stop. Runs
+    in a process of its own: it changes the working directory to the store's folder. ``parent_pid``:
+    also stop (cleanly) once that process is no longer this one's parent, so a parent killed without
+    the chance to stop it (SIGKILL, a crash) leaves no store behind."""
+    # The engine writes its application log to ./log: run from the store's folder, so that a store
+    # started from a clone (``groundswell up``, ``graph-server``) leaves no log/ in it. Paths first.
+    settings = settings.model_copy(update={"data_dir": settings.data_dir.resolve()})
+    ready_file = ready_file.resolve() if ready_file is not None else None
+    root = arcadedb_root(settings)
+    root.mkdir(parents=True, exist_ok=True)
+    os.chdir(root)
     stop = threading.Event()
 
     def _on_signal(signum: int, frame: FrameType | None) -> None:

@@ -73,3 +73,31 @@ def test_the_store_stops_when_the_process_that_started_it_is_killed(tmp_path: Pa
             parent.wait(10)
         if store_pid and _alive(store_pid):
             os.kill(store_pid, signal.SIGKILL)
+
+
+def test_a_store_started_from_a_clone_leaves_no_log_folder_in_it(tmp_path: Path) -> None:
+    """The engine writes ./log: the server runs from the store's folder, with relative paths resolved
+    first (``groundswell up`` starts it from the clone, with data_dir ``var``)."""
+    from graph.arcadedb_server import free_port, stop_spawned
+
+    clone = tmp_path / "clone"
+    clone.mkdir()
+    store = subprocess.Popen(
+        [sys.executable, "-m", "graph.arcadedb_server", "--data-dir", "var", "--ready-file", "var/ready",
+         "--http-port", str(free_port()), "--bolt-port", str(free_port()), "--heap", "512m"],
+        cwd=clone,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "GROUNDSWELL_GRAPH_PASSWORD": "clone-test-pw"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 180
+        while not (clone / "var" / "ready").exists():
+            assert store.poll() is None, "the store exited"
+            assert time.monotonic() < deadline, "the store did not get ready"
+            time.sleep(0.2)
+    finally:
+        assert stop_spawned(store) == 0
+    assert not (clone / "log").exists()
+    store_dir = clone / "var" / "arcadedb"
+    assert (store_dir / "log").is_dir() and (store_dir / "databases").is_dir()
