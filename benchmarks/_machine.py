@@ -8,18 +8,13 @@ import os
 from pathlib import Path
 
 
-def cpu_flags(cpuinfo: str) -> set[str]:
+def cpuinfo_field(cpuinfo: str, name: str) -> str | None:
+    """The value of the first ``name : value`` line of /proc/cpuinfo's text."""
     for line in cpuinfo.splitlines():
-        if line.startswith("flags"):
-            return set(line.partition(":")[2].split())
-    return set()
-
-
-def cpu_model(cpuinfo: str) -> str:
-    for line in cpuinfo.splitlines():
-        if line.startswith("model name"):
-            return line.partition(":")[2].strip()
-    return "unknown CPU"
+        key, sep, value = line.partition(":")
+        if sep and key.strip() == name:
+            return value.strip()
+    return None
 
 
 def describe(cpuinfo_path: Path = Path("/proc/cpuinfo")) -> str:
@@ -28,11 +23,12 @@ def describe(cpuinfo_path: Path = Path("/proc/cpuinfo")) -> str:
         info = cpuinfo_path.read_text(encoding="utf-8", errors="replace")
     except OSError:
         return f"unknown CPU, {os.cpu_count()} cores"
-    flags = cpu_flags(info)
+    flags = set((cpuinfo_field(info, "flags") or "").split())
     if "amx_bf16" in flags:
         bf16 = "AMX"
     elif "avx512_bf16" in flags:
         bf16 = "AVX-512 BF16 (no AMX)"
     else:
         bf16 = "none"
-    return f"{cpu_model(info)}, {os.cpu_count()} cores, bf16 units: {bf16}"
+    model = cpuinfo_field(info, "model name") or "unknown CPU"
+    return f"{model}, {os.cpu_count()} cores, bf16 units: {bf16}"

@@ -140,6 +140,7 @@ async def measure(
     service = IdentityService(store, Matcher(), CandidateSearch(Encoder(), VectorIndex(384)))
     await service.setup()
     latencies: list[float] = []
+    metrics = Metrics.create()
     started = last = time.perf_counter()
     for start in range(0, len(records), batch):
         chunk = records[start : start + batch]
@@ -147,7 +148,7 @@ async def measure(
         t = time.perf_counter()
         if how == "agent":
             commands = [Command("resolve", cause, record=r) for r, cause in zip(chunk, causes, strict=True)]
-            await apply_commands(service, commands, Metrics.create(), refuse, group=GROUP)
+            await apply_commands(service, commands, metrics, refuse, group=GROUP)
         elif how == "together":
             await service.prefetch(chunk)
             await service.resolve_many(list(zip(chunk, causes, strict=True)))

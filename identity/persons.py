@@ -252,10 +252,6 @@ async def members_of(tx: neo4j.AsyncTransaction, person_id: str) -> list[str]:
 
 
 # -- writes ----------------------------------------------------------------------------------
-async def ensure_record(tx: neo4j.AsyncTransaction, record: ProfileRecord, now: float) -> None:
-    await ensure_records(tx, [record], now)
-
-
 async def ensure_records(tx: neo4j.AsyncTransaction, records: Sequence[ProfileRecord], now: float) -> None:
     """Each record's node exists and holds its merged profile (``profile_json``); a record given
     twice keeps the later profile."""

@@ -57,6 +57,7 @@ async def resolve_in_order(
         else:
             batch.append((at, plan, hood, cause))
     await flush()
+    assert None not in done, "every item was planned and written"
     return [d for d in done if d is not None]
 
 
@@ -140,12 +141,7 @@ async def apply_simple_plans(
     await gp.set_links(tx, [_link(plan, now) for plan, _, _ in items if plan.attach])
     await gp.touch_persons(tx, [p for plan, _, _ in items for p in _touched_persons(plan)], now)
     await gp.refresh_customer_summary(
-        tx,
-        [
-            plan.survivor
-            for plan, hood, _ in items
-            if plan.changes_membership and _touches_customers(plan, hood)
-        ],
+        tx, [plan.survivor for plan, hood, _ in items if _touches_customers(plan, hood)]
     )
     return [[_link_event(plan, now, cause)] if plan.attach else [] for plan, _, cause in items]
 
