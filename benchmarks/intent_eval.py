@@ -30,7 +30,16 @@ import orjson
 from activity.schema import AccountRef, Activity, ActivityKind, Network
 from benchmarks._machine import describe
 from embedding.encoder import Encoder, load_model
-from scoring.intent import CLASSES, NONE, IntentClassifier, LabelledExample, Method, load_examples
+from scoring.intent import (
+    CALIBRATION,
+    CLASSES,
+    MODEL_LAYERS,
+    NONE,
+    IntentClassifier,
+    LabelledExample,
+    Method,
+    load_examples,
+)
 from scoring.priority import MentionSignals, TopicMatcher
 
 
@@ -76,16 +85,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=500, help="activities per signal batch")
     parser.add_argument("--mention-share", type=float, default=0.2)
     parser.add_argument("--real", type=int, default=300, help="real Reddit comments to classify (0: skip)")
+    parser.add_argument(
+        "--layers",
+        type=int,
+        default=MODEL_LAYERS,
+        choices=sorted(d for d in CALIBRATION if d is not None),
+        help=f"transformer layers to embed with (default {MODEL_LAYERS}, the classifier's; 6: all)",
+    )
     args = parser.parse_args(argv)
+
+    def make_encoder() -> Encoder:
+        return Encoder(layers=args.layers)
 
     t0 = time.perf_counter()
     load_model()
-    _log(f"model loaded in {time.perf_counter() - t0:.1f} s; machine: {describe()}")
+    _log(f"model loaded in {time.perf_counter() - t0:.1f} s; machine: {describe()}; layers: {args.layers}")
     examples = load_examples()
     train = [e for e in examples if not e.held_out]
     test = [e for e in examples if e.held_out]
     _log(f"{len(examples)} examples: {len(train)} train, {len(test)} held out")
-    encoder = Encoder()
+    encoder = make_encoder()
     encoder.encode([e.text for e in examples])
     truth = [e.intent for e in test]
 
@@ -124,7 +143,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "real comments given an intent =="
     )
     real = _real_texts(300)
-    for min_sim in (0.0, 0.3, 0.35, 0.4, 0.45):
+    calibrated = CALIBRATION[args.layers][0]
+    for min_sim in (0.0, *(round(calibrated + d, 2) for d in (-0.05, -0.02, -0.01, 0.0, 0.01, 0.05))):
         row = []
         for margin in (0.0, 0.03):
             clf = IntentClassifier(encoder, train, min_similarity=min_sim, margin=margin)
@@ -139,7 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _log(f"min_similarity {min_sim:.2f}  " + " | ".join(row))
 
     _log("\n== confidence calibration (centroid, 4-fold CV): mean confidence should match accuracy ==")
-    for temperature in (0.02, 0.03, 0.05, 0.1):
+    for temperature in (0.01, 0.02, 0.03, 0.05, 0.1):
         confs, hits = [], []
         for fold in range(4):
             fold_train, fold_test = _fold(examples, fold)
@@ -157,7 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     fresh = _fresh_texts(examples, args.throughput_texts)
     full, sim_only = [], []
     for r in range(args.repeats):
-        cold = Encoder()  # empty cache, shared model
+        cold = make_encoder()  # empty cache, shared model
         batch_clf = IntentClassifier(cold, train)
         texts = [f"{t} #{r}" for t in fresh]
         t1 = time.perf_counter()
@@ -183,7 +203,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for r in range(args.repeats):
         batch = _activities(fresh, args.batch, args.mention_share, seed=r)
         on = MentionSignals(
-            TopicMatcher("acme", ["acme"]), intents=lambda: IntentClassifier(Encoder(), train)
+            TopicMatcher("acme", ["acme"]), intents=lambda: IntentClassifier(make_encoder(), train)
         )
         off = MentionSignals(TopicMatcher("acme", ["acme"]))
         on.signals(_activities(fresh, 1, 1.0, seed=10_000 + r))  # build the classifier outside the timing

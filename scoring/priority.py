@@ -278,10 +278,9 @@ class MentionSignals:
         if settings.intent_enabled:
 
             def intents() -> IntentClassifier:
-                from embedding.encoder import Encoder
-                from scoring.intent import IntentClassifier
+                from scoring.intent import IntentClassifier, intent_encoder
 
-                return IntentClassifier(Encoder())
+                return IntentClassifier(intent_encoder())
 
         return cls(
             TopicMatcher.from_settings(settings),

@@ -14,6 +14,7 @@ from scoring.intent import (
     IntentClassifier,
     LabelledExample,
     Method,
+    intent_encoder,
     load_examples,
 )
 from scoring.priority import MentionSignals, TopicMatcher, score_mention
@@ -24,7 +25,9 @@ ACCURACY_FLOOR = 0.75
 
 @pytest.fixture(scope="module")
 def encoder() -> Encoder:
-    return Encoder()
+    built = intent_encoder()
+    assert isinstance(built, Encoder) and built.layers == 3
+    return built
 
 
 @pytest.fixture(scope="module")
@@ -112,6 +115,18 @@ def test_bad_example_files_fail_loudly_naming_the_line(tmp_path: Path, encoder: 
         IntentClassifier(encoder, [LabelledExample(f"{c} example", c) for c in CLASSES], temperature=0.0)
 
 
+def test_thresholds_come_calibrated_for_the_encoders_depth() -> None:
+    """Fewer layers give vectors closer to each other: a 3-layer "none" threshold at the 6-layer
+    value would give nearly every real comment an intent (benchmarks/intent_eval.py)."""
+    examples = [LabelledExample(f"{c} example", c) for c in CLASSES]
+    assert IntentClassifier(Encoder(layers=3), examples)._min_similarity == 0.80
+    assert IntentClassifier(Encoder(), examples)._min_similarity == 0.35
+    with pytest.raises(ValueError, match="no calibration for 4 layers"):
+        IntentClassifier(Encoder(layers=4), examples)
+    explicit = IntentClassifier(Encoder(layers=4), examples, min_similarity=0.7, temperature=0.02)
+    assert explicit._min_similarity == 0.7
+
+
 def test_mention_signals_classify_a_batch_in_one_pass_and_the_scorer_reads_it(
     classifier: IntentClassifier, encoder: Encoder
 ) -> None:
@@ -123,7 +138,11 @@ def test_mention_signals_classify_a_batch_in_one_pass_and_the_scorer_reads_it(
 
     signals = MentionSignals(TopicMatcher("acme", ["acme"]), intents=factory)
     assert signals.signals([_post("e0", "nothing to see")]) == [] and built == []  # no mention: no model
-    texts = ["acme charged me twice and support ignores me", "where can I buy the acme x2?", "acme day!"]
+    texts = [
+        "acme charged me twice and support ignores me",
+        "is the acme x2 in stock anywhere? want one",
+        "acme day!",
+    ]
     before = encoder.computed
     found = signals.signals([_post(f"e{i}", t) for i, t in enumerate(texts, start=1)])
     assert encoder.computed - before == len(texts) and built == [1]  # one encoder pass for the batch
