@@ -90,33 +90,39 @@ def histogram_quantile(start: dict[str, float], end: dict[str, float], stage: st
     return float("inf")
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a process so far (Linux /proc; 0.0 where unavailable)."""
+def stat_cpu_seconds(stat: Path) -> float:
+    """User + system CPU seconds from a /proc ``stat`` file (a process's or a thread's); 0.0 where
+    it cannot be read."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        fields = stat.read_text().rpartition(")")[2].split()
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (Linux /proc; 0.0 where unavailable)."""
+    return stat_cpu_seconds(Path(f"/proc/{pid}/stat"))
 
 
 #: the JVM's just-in-time compiler threads (their names as Linux keeps them: 15 characters)
 JIT_THREADS = ("C1 CompilerThre", "C2 CompilerThre")
 
 
-def jit_seconds(pid: int) -> float:
+def jit_seconds(pid: int, proc: Path = Path("/proc")) -> float:
     """CPU seconds so far of the JVM's JIT compiler threads in process ``pid`` (0.0 if none)."""
     total = 0.0
     try:
-        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+        tasks = list((proc / str(pid) / "task").iterdir())
     except OSError:
         return 0.0
     for task in tasks:
         try:
-            if task.joinpath("comm").read_text().strip().startswith(JIT_THREADS):
-                fields = task.joinpath("stat").read_text().rpartition(")")[2].split()
-                total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            name = task.joinpath("comm").read_text().strip()
         except OSError:  # a thread that ended meanwhile
             continue
+        if name.startswith(JIT_THREADS):
+            total += stat_cpu_seconds(task / "stat")
     return total
 
 
