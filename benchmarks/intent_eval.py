@@ -221,6 +221,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _log(
         f"median per batch: with intent {on_ms:.0f} ms, without {off_ms:.0f} ms (ratio {on_ms / off_ms:.0f}x)"
     )
+    _short_probes(encoder, train)
     _real_comments(encoder, train, args.real)
     best = max((c[0] for c in CONFIGS), key=lambda n: accuracy(truth, results[n][0]))
     centroid_acc = accuracy(truth, results["centroid"][0])
@@ -248,6 +249,42 @@ def _fold(
 REDDIT = (
     Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "social" / "reddit" / "comments.jsonl"
 )
+
+
+#: short posts written apart from the examples (2026-12-06, after the 3-layer evaluation showed how
+#: the examples alone can mislead): terse, the way people post, labelled by the team
+SHORT_PROBES: dict[str, str] = {
+    "acme app keeps crashing": "complaint",
+    "acme app crashed again": "complaint",
+    "acme support is useless": "complaint",
+    "my acme order never arrived": "complaint",
+    "refund please acme": "complaint",
+    "acme broke after two days": "complaint",
+    "acme is the worst": "complaint",
+    "how much is the acme x2?": "purchase_intent",
+    "want to buy acme shoes": "purchase_intent",
+    "does acme ship to canada?": "question",
+    "acme, cancel my account": "churn_risk",
+    "switching from acme to a competitor": "churn_risk",
+    "acme day!": "none",
+    "great job acme": "none",
+}
+
+
+def _short_probes(encoder: Encoder, train: Sequence[LabelledExample]) -> None:
+    """Accuracy on ``SHORT_PROBES``, and how many of their intents are found at all."""
+    clf = IntentClassifier(encoder, train)
+    texts, truth = list(SHORT_PROBES), list(SHORT_PROBES.values())
+    predicted = [r.intent or NONE for r in clf.classify_many(texts)]
+    wanted = [(t, p) for t, p in zip(truth, predicted, strict=True) if t != NONE]
+    found = sum(1 for _, p in wanted if p != NONE)
+    _log("\n== short posts written apart from the examples ==")
+    _log(
+        f"{len(texts)} labelled: accuracy {accuracy(truth, predicted):.3f}; "
+        f"an intent found for {found} of the {len(wanted)} that carry one"
+    )
+    for text, t, p in zip(texts, truth, predicted, strict=True):
+        _log(f"  {'ok ' if t == p else 'NO '} {t:<16} -> {p:<16} {text!r}")
 
 
 #: real comments under Reddit's announcements (praw-dev/praw test cassettes, via ../shared), labelled by

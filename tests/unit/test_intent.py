@@ -10,6 +10,7 @@ from activity.schema import AccountRef, Activity, ActivityKind, Network
 from embedding.encoder import Encoder
 from scoring.intent import (
     CLASSES,
+    MODEL_LAYERS,
     NONE,
     IntentClassifier,
     LabelledExample,
@@ -26,7 +27,7 @@ ACCURACY_FLOOR = 0.75
 @pytest.fixture(scope="module")
 def encoder() -> Encoder:
     built = intent_encoder()
-    assert isinstance(built, Encoder) and built.layers == 3
+    assert isinstance(built, Encoder) and built.layers == MODEL_LAYERS == 6  # the whole model
     return built
 
 
@@ -125,6 +126,8 @@ def test_thresholds_come_calibrated_for_the_encoders_depth() -> None:
         IntentClassifier(Encoder(layers=4), examples)
     explicit = IntentClassifier(Encoder(layers=4), examples, min_similarity=0.7, temperature=0.02)
     assert explicit._min_similarity == 0.7
+    with pytest.raises(ValueError, match="no calibration for 4 layers"):
+        intent_encoder(4)
 
 
 def test_mention_signals_classify_a_batch_in_one_pass_and_the_scorer_reads_it(
@@ -140,7 +143,7 @@ def test_mention_signals_classify_a_batch_in_one_pass_and_the_scorer_reads_it(
     assert signals.signals([_post("e0", "nothing to see")]) == [] and built == []  # no mention: no model
     texts = [
         "acme charged me twice and support ignores me",
-        "is the acme x2 in stock anywhere? want one",
+        "where can I buy the acme x2?",
         "acme day!",
     ]
     before = encoder.computed
