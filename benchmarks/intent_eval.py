@@ -29,11 +29,10 @@ import orjson
 
 from activity.schema import AccountRef, Activity, ActivityKind, Network
 from benchmarks._machine import describe
-from embedding.encoder import Encoder, load_model
+from embedding.encoder import MODEL_LAYERS, Encoder, load_model
 from scoring.intent import (
     CALIBRATION,
     CLASSES,
-    MODEL_LAYERS,
     NONE,
     IntentClassifier,
     LabelledExample,
@@ -89,8 +88,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--layers",
         type=int,
         default=MODEL_LAYERS,
-        choices=sorted(d for d in CALIBRATION if d is not None),
-        help=f"transformer layers to embed with (default {MODEL_LAYERS}, the classifier's; 6: all)",
+        choices=sorted(CALIBRATION),
+        help=f"transformer layers to embed with (default: all {MODEL_LAYERS})",
     )
     args = parser.parse_args(argv)
 

@@ -5,8 +5,9 @@
 text (an LRU bounded by ``cache_size``), so re-embedding an unchanged profile costs a dict lookup.
 ``forget`` drops cached vectors (erasure). The model loads on first use, once per process, and is
 shared by every ``Encoder`` (it is read-only). ``Encoder(layers=k)`` runs only the model's first ``k``
-transformer layers (the same weights, nothing copied): half the model time at ``k=3``, for a task
-whose classifier is calibrated on those vectors (intent, ``scoring.intent``); identity uses all six.
+transformer layers (the same weights, nothing copied): half the model time at ``k=3``. The product
+runs all six (intent and identity lost real cases on fewer, benchmarks/RESULTS.md); the benchmarks
+measure other depths.
 It runs in bf16 where the CPU has bf16 units (``model_precision``; setting ``embedding_precision``),
 else in fp32.
 """
@@ -122,10 +123,12 @@ def content_hash(text: str) -> str:
 class Encoder:
     #: texts per model call: 16 was the fastest of 8/16/32/64 here (bf16 weights, one thread: 207 /
     #: 244 / 228 / 186 texts/s; longer batches pad more and leave the caches)
-    def __init__(self, *, batch_size: int = 16, cache_size: int = 100_000, layers: int | None = None) -> None:
-        if layers is not None and not 1 <= layers <= MODEL_LAYERS:
-            raise ValueError(f"layers must be in 1..{MODEL_LAYERS} (or None: all), not {layers}")
-        #: transformer layers run (None: all): vectors of different depths are not comparable
+    def __init__(
+        self, *, batch_size: int = 16, cache_size: int = 100_000, layers: int = MODEL_LAYERS
+    ) -> None:
+        if not 1 <= layers <= MODEL_LAYERS:
+            raise ValueError(f"layers must be in 1..{MODEL_LAYERS}, not {layers}")
+        #: transformer layers run: vectors of different depths are not comparable
         self.layers = layers
         self._batch_size = batch_size
         self._cache_size = cache_size
@@ -188,9 +191,7 @@ class Encoder:
         import torch
 
         model = load_model()
-        tokenizer, transformer = model.tokenizer, transformer_of(model)
-        if self.layers is not None:
-            transformer = first_layers(transformer, self.layers)
+        tokenizer, transformer = model.tokenizer, first_layers(transformer_of(model), self.layers)
         max_len = int(model.max_seq_length)
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         out: Matrix = np.empty((len(texts), DIMENSIONS), dtype=np.float32)

@@ -21,8 +21,8 @@ The defaults were chosen by ``python -m benchmarks.intent_eval``: centroids beat
 split (0.80 vs 0.53-0.62 accuracy) and in 4-fold cross-validation (0.76 vs 0.47-0.59); a margin over
 "none" only lowered accuracy.
 
-The texts are embedded with all of MiniLM's 6 transformer layers (``MODEL_LAYERS``). The classifier
-also runs on fewer (``intent_encoder(layers)``, ``python -m benchmarks.intent_eval --layers 3``); the
+The texts are embedded with all of MiniLM's 6 transformer layers. The classifier also runs on an
+``Encoder(layers=k)`` of fewer (``python -m benchmarks.intent_eval --layers 3``); the
 "none" rule and the temperature are calibrated per depth (``CALIBRATION``), because vectors of fewer
 layers all sit closer together. Measured at 3 layers: half the model time, and better on the
 examples (4-fold CV 0.83 vs 0.76, held-out 0.88 vs 0.80) with as few real comments given an intent
@@ -44,6 +44,8 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
+from embedding.encoder import MODEL_LAYERS
+
 #: the intents a post can carry (ScoredPost.intent), in a fixed order
 INTENTS: tuple[str, ...] = ("complaint", "purchase_intent", "churn_risk", "question")
 #: the label of examples that want nothing
@@ -52,10 +54,8 @@ CLASSES: tuple[str, ...] = (*INTENTS, NONE)
 
 EXAMPLES_PATH = Path(__file__).with_name("data") / "intent_examples.jsonl"
 
-#: transformer layers of the model the classifier embeds with (see the module's docstring)
-MODEL_LAYERS = 6
-#: (min_similarity, temperature) calibrated per model depth (None: all six layers)
-CALIBRATION: dict[int | None, tuple[float, float]] = {3: (0.80, 0.01), None: (0.35, 0.03), 6: (0.35, 0.03)}
+#: (min_similarity, temperature) calibrated per depth of the encoder (transformer layers it runs)
+CALIBRATION: dict[int, tuple[float, float]] = {MODEL_LAYERS: (0.35, 0.03), 3: (0.80, 0.01)}
 
 Matrix = npt.NDArray[np.float32]
 
@@ -64,16 +64,6 @@ class TextEncoder(Protocol):
     """What the classifier needs from :class:`embedding.encoder.Encoder`: unit vectors, one per text."""
 
     def encode(self, texts: Sequence[str]) -> Matrix: ...
-
-
-def intent_encoder(layers: int = MODEL_LAYERS) -> TextEncoder:
-    """An encoder of a depth the classifier is calibrated for (``CALIBRATION``): MiniLM's first
-    ``layers`` layers, by default all of them."""
-    from embedding.encoder import Encoder
-
-    if layers not in CALIBRATION:
-        raise ValueError(f"no calibration for {layers} layers (calibrated: {sorted(map(str, CALIBRATION))})")
-    return Encoder(layers=layers)
 
 
 class Method(StrEnum):
@@ -148,7 +138,7 @@ class IntentClassifier:
     ) -> None:
         """``min_similarity`` and ``temperature`` default to ``CALIBRATION`` for the encoder's depth
         (its ``layers`` attribute; an encoder without one is taken as the whole model)."""
-        depth = getattr(encoder, "layers", None)
+        depth = getattr(encoder, "layers", MODEL_LAYERS)
         if min_similarity is None or temperature is None:
             if depth not in CALIBRATION:
                 raise ValueError(f"no calibration for {depth} layers: give min_similarity, temperature")

@@ -278,9 +278,10 @@ class MentionSignals:
         if settings.intent_enabled:
 
             def intents() -> IntentClassifier:
-                from scoring.intent import IntentClassifier, intent_encoder
+                from embedding.encoder import Encoder
+                from scoring.intent import IntentClassifier
 
-                return IntentClassifier(intent_encoder())
+                return IntentClassifier(Encoder())
 
         return cls(
             TopicMatcher.from_settings(settings),

@@ -51,9 +51,9 @@ class PriorityStage:
         if intents is None and settings.intent_enabled:
 
             def intents() -> IntentClassifier:
-                from scoring.intent import intent_encoder
+                from embedding.encoder import Encoder
 
-                return IntentClassifier(intent_encoder())
+                return IntentClassifier(Encoder())
 
         self._intent_factory = intents
         self._classifier: IntentClassifier | None = None
