@@ -90,19 +90,24 @@ def histogram_quantile(start: dict[str, float], end: dict[str, float], stage: st
     return float("inf")
 
 
-def stat_cpu_seconds(stat: Path) -> float:
-    """User + system CPU seconds from a /proc ``stat`` file (a process's or a thread's); 0.0 where
-    it cannot be read."""
+def stat_cpu_seconds(stat: Path, *, children: bool = False) -> float:
+    """User + system CPU seconds from a /proc ``stat`` file (a process's or a thread's); with
+    ``children``, also those of its children that have ended and been waited for (the ranker's
+    snapshot processes, ``streams.forked``). 0.0 where it cannot be read."""
     try:
         fields = stat.read_text().rpartition(")")[2].split()
     except OSError:
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    ticks = int(fields[11]) + int(fields[12])
+    if children:
+        ticks += int(fields[13]) + int(fields[14])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a process so far (Linux /proc; 0.0 where unavailable)."""
-    return stat_cpu_seconds(Path(f"/proc/{pid}/stat"))
+    """User + system CPU seconds of a process so far, its waited-for children included (Linux /proc;
+    0.0 where unavailable)."""
+    return stat_cpu_seconds(Path(f"/proc/{pid}/stat"), children=True)
 
 
 #: the JVM's just-in-time compiler threads (their names as Linux keeps them: 15 characters)

@@ -34,6 +34,7 @@ class Metrics:
     consumer_lag: Gauge  # labels: topic, partition
     alerts: Counter  # labels: rule
     source_events: Counter  # labels: source  (produced to social.raw)
+    snapshot_seconds: Histogram  # labels: part ("loop": the event loop held; "total")
 
     @classmethod
     def create(cls, registry: CollectorRegistry | None = None) -> Metrics:
@@ -109,6 +110,13 @@ class Metrics:
                 "groundswell_source_events_total",
                 "Raw events produced to social.raw",
                 ["source"],
+                registry=reg,
+            ),
+            snapshot_seconds=Histogram(
+                "groundswell_influence_snapshot_seconds",
+                "Seconds an influence engine snapshot took: in total, and the event loop held",
+                ["part"],
+                buckets=LATENCY_BUCKETS,
                 registry=reg,
             ),
         )

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 import orjson
@@ -40,8 +41,8 @@ from streams.records import Out, key_partitioned_table
 
 log = logging.getLogger(__name__)
 
-#: the ranker saves its engine this often (streams.ranking); a restarted ranker re-reads the signals
-#: since, which the embedded broker must still hold (~5 MB: about 20 s of signals at 1,000 events/s)
+#: the ranker saves its engine at most this often (less often when a snapshot takes longer:
+#: ``streams.ranking.SNAPSHOT_COST_FACTOR``), and once more when its agent stops
 SNAPSHOT_S = 10.0
 #: deferred core-number work per idle tick
 KCORE_IDLE_BUDGET_S = 0.02
@@ -74,22 +75,28 @@ def install_ranking(w: Wiring) -> None:
     async def ranking_agent(stream: StreamT[bytes]) -> None:
         # every record has one key (streams.signals.RANK_KEY): this worker owns the whole graph's
         # ranking while it holds that partition
-        async for event in stream.events():
-            if not rank_stage.loaded:
-                rank_stage.load()
-                if len(rank_stage.engine) == 0:  # no snapshot: start from what the graph holds
-                    store = await writer.open()
-                    rank_stage.rebuild(
-                        await scores_graph.stored_event_edges(store),
-                        await scores_graph.stored_followers(store),
-                    )
+        try:
+            async for event in stream.events():
+                if not rank_stage.loaded:
+                    rank_stage.load()
+                    if len(rank_stage.engine) == 0:  # no snapshot: start from what the graph holds
+                        store = await writer.open()
+                        rank_stage.rebuild(
+                            await scores_graph.stored_event_edges(store),
+                            await scores_graph.stored_followers(store),
+                        )
+                try:
+                    rank_stage.apply(orjson.loads(event.value), event.message.offset)
+                except Exception as e:  # a record we did not write; never stop the stream
+                    await w.send_all([bad_record("ranking", TOPIC_SIGNALS, event.value, e, metrics)])
+                    continue
+                if len(rank_stage.pending) >= MAX_PENDING:
+                    await flush_influence()
+        finally:  # the worker stopping: keep every record applied (the snapshot timer may be behind)
             try:
-                rank_stage.apply(orjson.loads(event.value), event.message.offset)
-            except Exception as e:  # a record we did not write; never stop the stream
-                await w.send_all([bad_record("ranking", TOPIC_SIGNALS, event.value, e, metrics)])
-                continue
-            if len(rank_stage.pending) >= MAX_PENDING:
-                await flush_influence()
+                rank_stage.save()
+            except Exception:
+                log.exception("influence engine snapshot not written at stop")
 
     async def flush_influence() -> None:
         outs = rank_stage.flush()
@@ -117,16 +124,13 @@ def install_ranking(w: Wiring) -> None:
 
     @app.timer(interval=SNAPSHOT_S)
     async def snapshot_timer() -> None:
-        # the state is copied here, on the loop that updates the engine, and only encoded and
-        # written on a thread; an exception in a timer would stop the whole worker
-        captured = rank_stage.capture() if rank_stage.loaded else None
-        if captured is None:
-            return
-        try:
-            await asyncio.to_thread(rank_stage.write, captured)
-        except Exception:
-            rank_stage.mark_dirty()
-            log.exception("influence engine snapshot not written; the next timer tries again")
+        # written by a forked child (streams.ranking); an exception in a timer would stop the worker
+        if rank_stage.snapshot_due(time.monotonic()):
+            try:
+                await rank_stage.take_snapshot()
+            except Exception:
+                rank_stage.mark_dirty()
+                log.exception("influence engine snapshot not written; the next timer tries again")
 
 
 def checked_mention(mention: dict[str, Any]) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 from benchmarks.end_to_end import cpu_seconds, jit_seconds
@@ -30,3 +31,15 @@ def test_only_the_compiler_threads_count_as_jit(tmp_path: Path) -> None:
 def test_this_process_has_used_some_cpu_and_no_jit() -> None:
     assert cpu_seconds(os.getpid()) > 0.0
     assert jit_seconds(os.getpid()) == 0.0
+
+
+def test_a_process_cpu_includes_its_children_once_they_are_waited_for() -> None:
+    before = cpu_seconds(os.getpid())
+    pid = os.fork()
+    if pid == 0:  # the child: spend ~0.3 s of CPU, then leave without any cleanup
+        end = time.process_time() + 0.3
+        while time.process_time() < end:
+            pass
+        os._exit(0)
+    os.waitpid(pid, 0)
+    assert cpu_seconds(os.getpid()) - before >= 0.25

@@ -1,0 +1,94 @@
+"""Run a function in a forked child: a copy-on-write view of this process's memory, frozen at the fork.
+
+For work that reads a large in-memory state and must not hold up the event loop that keeps
+changing it (the ranker's snapshot, ``streams.ranking``): the loop pays for ``fork()`` (page tables:
+milliseconds, whatever the state's size) instead of copying the state object by object, and the
+child's CPU is outside this process's GIL. POSIX only: ``can_fork()`` says whether it is available,
+and callers keep an in-process path for where it is not.
+
+The child runs only the given function and leaves with ``os._exit`` (no ``atexit``, no event loop,
+no other thread: they do not exist in it). It takes the default action for SIGINT and SIGTERM (a
+Ctrl-C stops it with its parent's process group), stops Python's signal wake-up (which would write
+to the parent's loop), turns off the cyclic garbage collector (a collection would touch, and so
+copy, every page of the heap), and on Linux dies with its parent (``PR_SET_PDEATHSIG``): a child
+outliving a killed worker must not overwrite what a restarted one wrote since.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import gc
+import os
+import signal
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+
+_PR_SET_PDEATHSIG = 1
+
+
+def can_fork() -> bool:
+    return hasattr(os, "fork") and hasattr(os, "waitpid")
+
+
+@dataclass(frozen=True, slots=True)
+class Child:
+    pid: int
+    started: float  # time.monotonic() at the fork
+    fork_s: float  # seconds the caller was held by fork() itself
+
+
+def start(fn: Callable[[], None]) -> Child:
+    """Fork; the child runs ``fn`` and exits 0, or 1 if it raised (the traceback on stderr)."""
+    parent = os.getpid()
+    t0 = time.monotonic()
+    pid = os.fork()
+    if pid == 0:  # the child
+        code = 1
+        try:
+            _as_child(parent)
+            fn()
+            code = 0
+        except BaseException:  # the child reports and leaves, whatever happened
+            with contextlib.suppress(BaseException):
+                traceback.print_exc()
+                sys.stderr.flush()
+        finally:
+            os._exit(code)
+    return Child(pid=pid, started=t0, fork_s=time.monotonic() - t0)
+
+
+def _as_child(parent: int) -> None:
+    gc.disable()
+    signal.set_wakeup_fd(-1)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_DFL)
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os._exit(1)
+
+
+async def wait(child: Child) -> int:
+    """The child's exit code (negative: the signal that ended it), waited for on a thread. Cancelled
+    (the worker stopping), it ends the child and reaps it."""
+    try:
+        _, status = await asyncio.to_thread(os.waitpid, child.pid, 0)
+    except asyncio.CancelledError:
+        kill(child)
+        raise
+    return os.waitstatus_to_exitcode(status)
+
+
+def kill(child: Child) -> None:
+    """End a child that has not finished, and reap it."""
+    try:
+        os.kill(child.pid, signal.SIGKILL)
+        os.waitpid(child.pid, 0)
+    except (ProcessLookupError, ChildProcessError):
+        pass

@@ -1,0 +1,100 @@
+"""The ranker's snapshots while the stream runs: written by a forked child (``streams.forked``) that
+sees the engine as it was at the fork, or copied and written on a thread; paced by what they cost."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from groundswell.metrics import Metrics
+from groundswell.settings import Settings
+from streams import forked
+from streams.ranking import SNAPSHOT_COST_FACTOR, RankStage
+
+T = 1_783_000_000.0
+
+
+def _signal(*edges: tuple[str, str, str]) -> dict[str, Any]:
+    return {"edges": [[ev, src, dst, "repost", T, 2.0, T - 0.5] for ev, src, dst in edges], "followers": []}
+
+
+def _stage(tmp_path: Path) -> RankStage:
+    settings = Settings(data_dir=tmp_path, intent_enabled=False)
+    stage = RankStage(settings, Metrics.create(), clock=lambda: T + 1)
+    stage.load()
+    return stage
+
+
+@pytest.mark.parametrize("fork", [True, False])
+async def test_a_snapshot_taken_while_running_restores_the_engine(tmp_path: Path, fork: bool) -> None:
+    stage = _stage(tmp_path)
+    stage.apply(_signal(("e1", "x:a", "x:star"), ("e2", "x:b", "x:star")), offset=5)
+    assert await stage.take_snapshot(fork=fork)
+    assert not await stage.take_snapshot(fork=fork)  # nothing changed since: nothing written
+    again = _stage(tmp_path)
+    assert again.last_offset == 5
+    assert again.engine.score("x:star").value == stage.engine.score("x:star").value
+    assert again.engine.snapshot_state(copy=False)["applied"] == stage.engine.snapshot_state()["applied"]
+
+
+async def test_the_child_writes_the_engine_as_it_was_at_the_fork(tmp_path: Path) -> None:
+    stage = _stage(tmp_path)
+    stage.apply(_signal(("e1", "x:a", "x:star")), offset=1)
+    at_fork = stage.engine.score("x:star").value
+    snapshot = asyncio.create_task(stage.take_snapshot(fork=True))
+    await asyncio.sleep(0)  # the task forks on its first step, then waits for the child
+    stage.apply(_signal(("e2", "x:b", "x:star"), ("e3", "x:c", "x:star")), offset=2)  # the loop goes on
+    assert await snapshot
+    restored = _stage(tmp_path)
+    assert restored.last_offset == 1 and restored.engine.score("x:star").value == at_fork
+    assert stage.snapshot_due(float("inf"))  # applied since the fork: the next snapshot is due
+
+
+async def test_a_failed_snapshot_is_due_again_and_the_process_goes_on(tmp_path: Path) -> None:
+    stage = _stage(tmp_path)
+    stage.apply(_signal(("e1", "x:a", "x:star")), offset=1)
+    stage.path.mkdir()  # the file cannot be written: the child fails
+    assert not await stage.take_snapshot(fork=True)
+    assert stage.snapshot_due(time.monotonic())
+    assert not await stage.take_snapshot(fork=False)
+    assert stage.snapshot_due(time.monotonic())
+
+
+async def test_the_next_snapshot_waits_in_proportion_to_what_the_last_one_took(tmp_path: Path) -> None:
+    stage = _stage(tmp_path)
+    assert not stage.snapshot_due(time.monotonic())  # nothing applied yet
+    stage.apply(_signal(("e1", "x:a", "x:star")), offset=1)
+    started = time.monotonic()
+    assert stage.snapshot_due(started)
+    assert await stage.take_snapshot(fork=True)
+    hist = stage._m.snapshot_seconds
+    took = hist.labels("total")._sum.get()  # what this snapshot took, by its own measure
+    assert took >= hist.labels("loop")._sum.get() > 0.0
+    stage.apply(_signal(("e2", "x:b", "x:star")), offset=2)
+    assert not stage.snapshot_due(started + 0.5 * SNAPSHOT_COST_FACTOR * took)
+    assert stage.snapshot_due(time.monotonic() + SNAPSHOT_COST_FACTOR * took)
+
+
+async def test_waiting_for_a_child_cancelled_ends_and_reaps_it() -> None:
+    child = forked.start(lambda: time.sleep(30))
+    waiting = asyncio.create_task(forked.wait(child))
+    await asyncio.sleep(0.05)
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    with pytest.raises(ChildProcessError):  # gone and reaped: nothing left to wait for
+        os.waitpid(child.pid, os.WNOHANG)  # noqa: ASYNC222 - WNOHANG: it does not block
+
+
+async def test_a_child_that_raises_exits_1_with_its_traceback(capfd: pytest.CaptureFixture[str]) -> None:
+    def boom() -> None:
+        raise RuntimeError("disk full")
+
+    assert await forked.wait(forked.start(boom)) == 1
+    assert "RuntimeError: disk full" in capfd.readouterr().err
+    assert await forked.wait(forked.start(lambda: None)) == 0
