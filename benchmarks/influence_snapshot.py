@@ -50,7 +50,9 @@ def build(stage: RankStage, accounts: int, edges: int, seed: int = 1) -> None:
         )
         if time.monotonic() - last >= 1.0:
             last = time.monotonic()
-            print(f"  engine: {start + batch:,} of {edges:,} edges, {len(stage.engine):,} accounts", flush=True)
+            print(
+                f"  engine: {start + batch:,} of {edges:,} edges, {len(stage.engine):,} accounts", flush=True
+            )
     stage.last_offset = edges
 
 
@@ -92,7 +94,8 @@ def main() -> int:
                 rows.append((mode, held, total))
                 print(f"  {mode}: loop held {[round(h * 1e3) for h in held]} ms", flush=True)
         size = stage.path.stat().st_size / 1e6
-    print(f"\n| way | loop held, median (ms) | total, median (ms) |  ({len(stage.engine):,} accounts, {size:.1f} MB)")
+    print(f"\n{len(stage.engine):,} accounts, snapshot {size:.1f} MB")
+    print("| way | loop held, median (ms) | total, median (ms) |")
     print("|---|---|---|")
     for mode in ("copy", "fork"):
         held = [h for m, hs, _ in rows if m == mode for h in hs]

@@ -39,11 +39,13 @@ from groundswell.settings import TOPIC_INFLUENCE, Settings
 from scoring.composite import CompositeScore
 from scoring.influence_engine import InfluenceEdge, InfluenceEngine, encode_snapshot
 from streams import forked
+from streams.journal import Journal
 from streams.records import Out
 
 log = logging.getLogger(__name__)
 
 SNAPSHOT_FILE = "influence-engine.snapshot"
+JOURNAL_NAME = "influence-engine.journal"
 FLUSH_S = 0.1
 MAX_PENDING = 2_000
 #: graph writes a composite waits through for its account's node (the signals run ahead of the
@@ -74,6 +76,8 @@ class RankStage:
         self.last_offset = -1
         self._dirty = False
         self.path = settings.data_dir / SNAPSHOT_FILE
+        #: the records applied since the last snapshot, replayed by ``replay_journal`` after a kill
+        self.journal = Journal(settings.data_dir, JOURNAL_NAME)
         self.loaded = False
         self._next_snapshot_at = 0.0  # time.monotonic() before which no snapshot is due
 
@@ -113,12 +117,46 @@ class RankStage:
         log.info("influence engine seeded from the graph: %d interaction edges", result.applied)
         return result.applied
 
+    def replay_journal(self) -> int:
+        """Apply the journal's records past the snapshot's offset (after ``load``, and ``rebuild``
+        where there was no snapshot): what a killed ranker had applied since its last snapshot.
+        -> records applied"""
+        applied = 0
+        for offset, record in self.journal.replay():
+            if offset <= self.last_offset:
+                continue
+            try:
+                self.apply(orjson.loads(record), offset)
+            except Exception as e:  # it failed when it first came too, and went to the dead letters
+                log.warning("journal record at offset %d not applied again (%r)", offset, e)
+                self.last_offset = max(self.last_offset, offset)
+                continue
+            applied += 1
+        if applied:
+            log.info(
+                "influence engine: %d records replayed from the journal, offset %d", applied, self.last_offset
+            )
+        return applied
+
+    def apply_record(self, record: bytes, offset: int) -> None:
+        """Journal a ``scores.signals`` record, then apply it (``apply``); one already applied (by
+        offset) is neither. Raises on a record that is not a signal record, unjournalled."""
+        if offset <= self.last_offset:
+            return
+        signal = orjson.loads(record)
+        if not isinstance(signal, dict):
+            raise ValueError(f"a signal record is a JSON object, not {type(signal).__name__}")
+        self.journal.append(offset, record)
+        self.apply(signal, offset)
+
     def save(self) -> bool:
         """Capture and write a snapshot if anything changed since the last one (both here)."""
+        covered = self.journal.rotate()
         captured = self.capture()
         if captured is None:
             return False
         self.write(captured)
+        self.journal.drop(covered)
         return True
 
     def capture(self) -> Captured | None:
@@ -156,6 +194,7 @@ class RankStage:
         use_fork = forked.can_fork() if fork is None else fork
         started = time.monotonic()
         ok = False
+        covered = self.journal.rotate()  # the records this snapshot holds: dropped once it is written
         if use_fork:
             self._dirty = False
             offset, engine = self.last_offset, self.engine
@@ -183,6 +222,7 @@ class RankStage:
         self._m.snapshot_seconds.labels("total").observe(took)
         if ok:
             self._next_snapshot_at = started + SNAPSHOT_COST_FACTOR * took
+            self.journal.drop(covered)
         else:
             self.mark_dirty()
         return ok

@@ -85,8 +85,9 @@ def install_ranking(w: Wiring) -> None:
                             await scores_graph.stored_event_edges(store),
                             await scores_graph.stored_followers(store),
                         )
+                    rank_stage.replay_journal()  # what a killed ranker applied after its snapshot
                 try:
-                    rank_stage.apply(orjson.loads(event.value), event.message.offset)
+                    rank_stage.apply_record(event.value, event.message.offset)
                 except Exception as e:  # a record we did not write; never stop the stream
                     await w.send_all([bad_record("ranking", TOPIC_SIGNALS, event.value, e, metrics)])
                     continue
