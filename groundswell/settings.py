@@ -177,6 +177,10 @@ class Settings(BaseSettings):
     #: store's write lock. 5 s rather than 1 s: source-to-alert p95 at 1,000 events/s went down by
     #: ~15-30 % in two side-by-side pairs (benchmarks/RESULTS.md)
     influence_graph_write_seconds: float = Field(default=5.0, gt=0.0)
+    #: the ranker snapshots its engine at most this often (less often when a snapshot takes longer:
+    #: ``streams.ranking.SNAPSHOT_COST_FACTOR``), and once more when it stops; what it applies in
+    #: between is journalled, so this trades restart time (the journal to replay) for snapshot CPU
+    influence_snapshot_seconds: float = Field(default=10.0, gt=0.0)
     #: core-number work per batch in ms; the rest waits for InfluenceEngine.maintain, called when
     #: idle (one insert can take tens of ms next to hubs); negative: all of it inside each batch
     influence_kcore_budget_ms: float = 0.0

@@ -41,9 +41,6 @@ from streams.records import Out, key_partitioned_table
 
 log = logging.getLogger(__name__)
 
-#: the ranker saves its engine at most this often (less often when a snapshot takes longer:
-#: ``streams.ranking.SNAPSHOT_COST_FACTOR``), and once more when its agent stops
-SNAPSHOT_S = 10.0
 #: deferred core-number work per idle tick
 KCORE_IDLE_BUDGET_S = 0.02
 #: mention batch records scored together (one intent embedding call, one graph read)
@@ -123,7 +120,7 @@ def install_ranking(w: Wiring) -> None:
         else:
             rank_stage.written(scores, missed)
 
-    @app.timer(interval=SNAPSHOT_S)
+    @app.timer(interval=settings.influence_snapshot_seconds)
     async def snapshot_timer() -> None:
         # written by a forked child (streams.ranking); an exception in a timer would stop the worker
         if rank_stage.snapshot_due(time.monotonic()):

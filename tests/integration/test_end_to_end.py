@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import re
 import time
 from typing import Any
 
@@ -22,6 +23,7 @@ from sources.replay import iter_files
 from sources.samples import demo_files
 from sources.simulate import Simulator
 from streams.broker import EmbeddedBroker, write_address
+from streams.ranking import JOURNAL_NAME, SNAPSHOT_FILE
 from streams.worker import spawn_worker
 from tests.fixtures.broker import read_values
 from tests.fixtures.pipeline import REPO, Pipeline
@@ -181,6 +183,95 @@ def test_after_the_broker_restarts_empty_scores_continue_from_the_graph(
     finally:
         proc.terminate()
         proc.wait(30)
+        broker.stop()
+
+
+def _like(target_did: str, liker: int, at_us: int) -> RawEvent:
+    like = {
+        "did": f"did:plc:{liker:024d}",
+        "time_us": at_us,
+        "kind": "commit",
+        "commit": {
+            "rev": f"r{liker}",
+            "operation": "create",
+            "collection": "app.bsky.feed.like",
+            "rkey": f"k{liker}",
+            "record": {
+                "$type": "app.bsky.feed.like",
+                "createdAt": "2026-07-04T14:39:59.000Z",
+                "subject": {"cid": "c", "uri": f"at://{target_did}/app.bsky.feed.post/abc"},
+            },
+            "cid": "c",
+        },
+    }
+    return RawEvent.now(RawFormat.JETSTREAM, "test:journal", orjson.dumps(like))
+
+
+def test_a_killed_ranker_keeps_what_it_applied_after_its_last_snapshot(
+    pipeline: Pipeline, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Faust commits a ranker's offsets on its own schedule, snapshots come every few seconds: a
+    ranker killed in between must replay its journal, or the likes it had applied would be lost
+    from influence (the next worker resumes after them)."""
+    pipeline.wait_idle()
+    star = pipeline.top_influencers(1)[0]
+    target = star["id"].removeprefix("bluesky:")
+    broker = EmbeddedBroker()
+    bootstrap = broker.start()
+    data_dir = tmp_path_factory.mktemp("killed")
+    settings = pipeline.settings.model_copy(
+        update={
+            "data_dir": data_dir,
+            "worker_metrics_port": free_port(),
+            "influence_snapshot_seconds": 3600.0,  # none but the one at a stop
+        }
+    )
+    write_address(settings.broker_address_file, bootstrap)
+    half_life = settings.influence_half_life_hours * 3600
+    started: list[Pipeline] = []
+
+    def start(name: str) -> Pipeline:
+        log = data_dir / f"{name}.log"
+        worker = Pipeline(settings, bootstrap, spawn_worker(settings, log, cwd=REPO), log)
+        started.append(worker)
+        deadline = time.monotonic() + 90
+        while "Worker ready" not in worker.logs():
+            worker.assert_alive()
+            assert time.monotonic() < deadline, worker.logs()[-3000:]
+            time.sleep(0.3)
+        return worker
+
+    def star_log(worker: Pipeline) -> float:
+        time.sleep(2 * settings.influence_graph_write_seconds + 0.5)  # composites reach the node
+        return float({r["id"]: r for r in worker.top_influencers(5)}[star["id"]]["influence_log"])
+
+    try:
+        first = start("first")  # no snapshot: seeds its engine from the graph
+        first.replay([_like(target, 1, 1_783_175_990_000_000)])
+        first.wait_idle()
+        first.proc.terminate()  # a stop: one more snapshot
+        first.proc.wait(60)
+        assert (data_dir / SNAPSHOT_FILE).exists()
+        second = start("second")
+        second.replay([_like(target, 2, 1_783_175_991_000_000), _like(target, 3, 1_783_175_992_000_000)])
+        second.wait_idle()
+        before = star_log(second)
+        second.proc.kill()  # no snapshot since the two likes, their offsets committed
+        second.proc.wait()
+        assert list(data_dir.glob(JOURNAL_NAME + ".*"))
+        third = start("third")
+        third.replay([_like(target, 4, 1_783_175_999_000_000)])
+        third.wait_idle()
+        after = star_log(third)
+        replayed = re.search(r"(\d+) records replayed from the journal", third.logs())
+        assert replayed and int(replayed[1]) >= 1, third.logs()[-3000:]
+        # the third ranker holds the two likes the second applied: one more like adds one like
+        assert after == pytest.approx(influence.add(before, 0.5, 1_783_176_000.0 - 1.0, half_life), abs=1e-4)
+    finally:
+        for worker in started:
+            if worker.proc.poll() is None:
+                worker.proc.terminate()
+                worker.proc.wait(60)
         broker.stop()
 
 
