@@ -24,35 +24,22 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 from benchmarks._machine import describe
+from benchmarks._power_law import power_law_edges
 from groundswell.metrics import Metrics
 from groundswell.settings import Settings
-from scoring.influence_engine import InfluenceEdge
 from streams.ranking import RankStage
 
-KINDS = ("mention", "reply", "repost", "like", "follow")
 
-
-def build(stage: RankStage, accounts: int, edges: int, seed: int = 1) -> None:
-    rng = np.random.default_rng(seed)
-    dst = (rng.pareto(1.2, edges) * 10).astype(np.int64) % accounts  # a few accounts draw most
-    src = rng.integers(0, accounts, edges)
-    now = time.time()
-    batch = 2_000
+def build(stage: RankStage, accounts: int, edges: int) -> None:
+    stream = power_law_edges(accounts, edges)
     last = time.monotonic()
-    for start in range(0, edges, batch):
-        stage.engine.apply_detailed(
-            InfluenceEdge(f"e{i}", f"a{src[i]}", f"a{dst[i]}", KINDS[i % 5], now + i * 1e-3)
-            for i in range(start, min(edges, start + batch))
-            if src[i] != dst[i]
-        )
+    for start in range(0, len(stream), 2_000):
+        stage.engine.apply_detailed(stream[start : start + 2_000])
         if time.monotonic() - last >= 1.0:
             last = time.monotonic()
-            print(
-                f"  engine: {start + batch:,} of {edges:,} edges, {len(stage.engine):,} accounts", flush=True
-            )
+            done = min(len(stream), start + 2_000)
+            print(f"  engine: {done:,} of {len(stream):,} edges, {len(stage.engine):,} accounts", flush=True)
     stage.last_offset = edges
 
 

@@ -35,6 +35,7 @@ class Metrics:
     alerts: Counter  # labels: rule
     source_events: Counter  # labels: source  (produced to social.raw)
     snapshot_seconds: Histogram  # labels: part ("loop": the event loop held; "total")
+    kcore_backlog: Gauge  # new ties whose core-number update the ranker has deferred
 
     @classmethod
     def create(cls, registry: CollectorRegistry | None = None) -> Metrics:
@@ -110,6 +111,11 @@ class Metrics:
                 "groundswell_source_events_total",
                 "Raw events produced to social.raw",
                 ["source"],
+                registry=reg,
+            ),
+            kcore_backlog=Gauge(
+                "groundswell_influence_kcore_backlog",
+                "New interaction ties whose core-number update the ranker has deferred to idle time",
                 registry=reg,
             ),
             snapshot_seconds=Histogram(

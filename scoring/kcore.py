@@ -20,7 +20,10 @@ decay lowers weights, but an interaction that happened stays a tie (a deliberate
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
+
+from scoring.kcore_recount import CoreRecount
 
 
 class IncrementalCoreNumbers:
@@ -30,6 +33,9 @@ class IncrementalCoreNumbers:
         self._adj: dict[str, set[str]] = {}
         self._core: dict[str, int] = {}
         self._mcd: dict[str, int] = {}
+        self._recount: CoreRecount | None = None
+        self.ties = 0  # distinct ties in the adjacency
+        self.last_recount_s: float | None = None  # seconds the last finished recount worked
 
     def __len__(self) -> int:
         return len(self._adj)
@@ -57,8 +63,11 @@ class IncrementalCoreNumbers:
         if u == v or v in self._adj[u]:
             return set()
         core, mcd = self._core, self._mcd
+        if self._recount is not None:
+            raise RuntimeError("a recount is running: insert ties after it (finish_recount)")
         self._adj[u].add(v)
         self._adj[v].add(u)
+        self.ties += 1
         if core[v] >= core[u]:
             mcd[u] += 1
         if core[u] >= core[v]:
@@ -74,6 +83,41 @@ class IncrementalCoreNumbers:
                 if x not in raised and core[x] == k + 1:
                     mcd[x] += 1  # w (was k, below x) now counts for x
         return raised
+
+    # -- a recount, for a long backlog (scoring.kcore_recount) -------------------------------------
+    @property
+    def recounting(self) -> bool:
+        return self._recount is not None
+
+    def start_recount(self, ties: Iterable[tuple[str, str]] = ()) -> None:
+        """Add ``ties`` to the graph without counting anything, then start counting every core number
+        afresh (``recount_step``). Until it is done, ``core`` answers what it answered before, and no
+        tie may be inserted."""
+        adj = self._adj
+        for u, v in ties:
+            self.add_node(u)
+            self.add_node(v)
+            if u != v and v not in adj[u]:
+                adj[u].add(v)
+                adj[v].add(u)
+                self.ties += 1
+        self._recount = CoreRecount(adj)
+
+    def recount_step(self, deadline: float | None = None) -> set[str] | None:
+        """Advance the recount until ``deadline`` (``time.perf_counter``; None: to the end). When it
+        is done, its core numbers replace the old ones: -> the accounts whose core number changed;
+        None while it goes on."""
+        recount = self._recount
+        if recount is None:
+            return set()
+        if not recount.step(deadline):
+            return None
+        self._recount = None
+        changed = {v for v in recount.nodes if recount.core[v] != self._core[v]}
+        self._core.update(recount.core)
+        self._mcd.update(recount.mcd)
+        self.last_recount_s = recount.cpu_s
+        return changed
 
     def _raised_by_insert(self, root: str, k: int) -> set[str]:
         """The nodes of core ``k`` that reach core ``k + 1`` after an insert at ``root``.
@@ -129,6 +173,7 @@ class IncrementalCoreNumbers:
         kc._adj = {n: set(nbrs) for n, nbrs in self._adj.items()}
         kc._core = dict(self._core)
         kc._mcd = dict(self._mcd)
+        kc.ties = self.ties
         return kc
 
     def to_state(self) -> dict[str, Any]:
@@ -153,4 +198,5 @@ class IncrementalCoreNumbers:
                 kc._adj[ids[j]].add(ids[i])
         kc._core = {n: int(c) for n, c in zip(ids, state["core"], strict=True)}
         kc._mcd = {n: int(c) for n, c in zip(ids, state["mcd"], strict=True)}
+        kc.ties = sum(len(row) for row in state["adj"])
         return kc

@@ -258,6 +258,7 @@ class RankStage:
         if self.engine.kcore_backlog:
             self.pending.update(self.engine.maintain(budget_s))
             self._dirty = True
+        self._m.kcore_backlog.set(self.engine.kcore_backlog)
 
     def take_unwritten(self) -> list[CompositeScore]:
         """The latest composite of every account reported since the last graph write (cleared)."""

@@ -177,12 +177,29 @@ def test_deferred_core_numbers_catch_up_when_idle_and_survive_a_restart() -> Non
     assert deferred.kcore_backlog > 0  # a zero budget still does no core work inside apply
     resumed = InfluenceEngine.from_snapshot(deferred.snapshot(), kcore_budget_s=0.0)
     assert resumed.kcore_backlog == deferred.kcore_backlog
-    changed = resumed.maintain(0.001)
-    assert changed and resumed.kcore_backlog < deferred.kcore_backlog  # at least one insert per call
-    while resumed.kcore_backlog:
-        resumed.maintain(1.0)
+    resumed.maintain(0.0)
+    # a backlog this long costs less counted afresh than inserted one by one: a recount, in slices
+    assert resumed._kc.recounting and resumed.kcore_backlog == deferred.kcore_backlog
+    # restored in the middle of the recount: the restored engine counts again
+    again = InfluenceEngine.from_snapshot(resumed.snapshot(), kcore_budget_s=0.0)
     cores = nx.core_number(nx.Graph([(e.src, e.dst) for e in edges if e.src != e.dst]))
-    assert all(resumed.score(a).signals.kcore == c for a, c in cores.items())
+    for engine in (resumed, again):
+        calls = 0
+        while engine.kcore_backlog or engine._kc.recounting or engine._kc_stale:
+            engine.maintain(0.0)  # at least a slice of work per call
+            calls += 1
+        assert calls > 1
+        assert all(engine.score(a).signals.kcore == c for a, c in cores.items())
+
+
+def test_a_short_backlog_is_inserted_one_by_one() -> None:
+    edges = sample_edges()
+    engine = InfluenceEngine(kcore_budget_s=0.0)
+    engine.apply(edges[:50])
+    backlog = engine.kcore_backlog
+    assert 0 < backlog < 256
+    engine.maintain(0.0)
+    assert not engine._kc.recounting and engine.kcore_backlog == backlog - 1
 
 
 def test_the_fast_value_path_equals_the_explained_score() -> None:

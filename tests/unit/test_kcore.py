@@ -6,6 +6,7 @@ import gzip
 from pathlib import Path
 
 import networkx as nx
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -53,3 +54,44 @@ def test_higgs_reply_sample_and_state_round_trip() -> None:
     assert kc.cores() == ref == resumed.cores()
     assert max(ref.values()) == 3
     assert kc.core("unknown") == 0 and kc.add_edge("x", "x") == set() and kc.core("x") == 0
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 14), st.integers(0, 14)), min_size=1, max_size=80),
+    st.integers(0, 80),
+    st.integers(0, 80),
+)
+def test_a_recount_in_slices_between_inserts_keeps_core_numbers_exact(
+    pairs: list[tuple[int, int]], cut1: int, cut2: int
+) -> None:
+    """Insert some ties one by one, recount with the next ones (one slice per step), insert the rest
+    one by one: after each phase every core number, and every max-core degree the inserts rely on,
+    is exact."""
+    ties = [(f"n{a}", f"n{b}") for a, b in pairs]
+    first, second = sorted((min(cut1, len(ties)), min(cut2, len(ties))))
+    kc = IncrementalCoreNumbers()
+    for u, v in ties[:first]:
+        kc.add_edge(u, v)
+    before = kc.cores()
+    kc.start_recount(ties[first:second])
+    assert all(c == before.get(n, 0) for n, c in kc.cores().items())  # unchanged until it is done
+    changed = None
+    while changed is None:
+        changed = kc.recount_step(deadline=0.0)  # a deadline already past: one slice a step
+    ref = reference(ties[:second])
+    assert kc.cores() == ref
+    assert changed == {n for n, c in ref.items() if before.get(n, 0) != c}
+    assert kc._mcd == {n: sum(1 for x in kc._adj[n] if ref[x] >= ref[n]) for n in kc._adj}
+    assert kc.ties == sum(len(ns) for ns in kc._adj.values()) // 2
+    for u, v in ties[second:]:
+        kc.add_edge(u, v)
+    assert kc.cores() == reference(ties)
+
+
+def test_no_tie_is_inserted_while_a_recount_runs() -> None:
+    kc = IncrementalCoreNumbers()
+    kc.start_recount([("a", "b")])
+    with pytest.raises(RuntimeError, match="recount is running"):
+        kc.add_edge("b", "c")
+    assert kc.recount_step() == {"a", "b"} and kc.core("a") == 1

@@ -146,3 +146,15 @@ def test_journal_segments_replay_in_order_and_ignore_a_torn_last_entry(tmp_path:
     assert [o for o, _ in reopened.replay()] == [1, 2, 3, 4]
     reopened.drop(covered)
     assert [o for o, _ in reopened.replay()] == [3, 4]
+
+
+def test_the_deferred_core_number_work_is_a_gauge(tmp_path: Path) -> None:
+    stage = _stage(tmp_path)  # the settings' default: core numbers wait for idle time
+    stage.apply(_signal(("e1", "x:a", "x:star"), ("e2", "x:b", "x:star"), ("e3", "x:c", "x:b")), offset=1)
+    assert stage.engine.kcore_backlog == 3
+    stage.maintain(0.0)  # at least one insert per call
+    gauge = stage._m.kcore_backlog._value.get()
+    assert gauge == stage.engine.kcore_backlog < 3
+    while stage.engine.kcore_backlog:
+        stage.maintain(1.0)
+    assert stage._m.kcore_backlog._value.get() == 0
