@@ -80,6 +80,8 @@ class RankStage:
         self.journal = Journal(settings.data_dir, JOURNAL_NAME)
         self.loaded = False
         self._next_snapshot_at = 0.0  # time.monotonic() before which no snapshot is due
+        self._child: forked.Child | None = None  # a snapshot being written by a forked child
+        self._child_superseded = False  # ``save`` ended that child
 
     # -- persistence -----------------------------------------------------------------------------
     def load(self) -> None:
@@ -150,7 +152,14 @@ class RankStage:
         self.apply(signal, offset)
 
     def save(self) -> bool:
-        """Capture and write a snapshot if anything changed since the last one (both here)."""
+        """Capture and write a snapshot if anything changed since the last one (both here). A
+        snapshot child still running is ended first: finishing after this one, it would put an
+        older state in its place."""
+        if self._child is not None:
+            forked.kill(self._child)
+            self._child = None
+            self._child_superseded = True
+            self.mark_dirty()
         covered = self.journal.rotate()
         captured = self.capture()
         if captured is None:
@@ -171,7 +180,7 @@ class RankStage:
         """Encode and write a captured state (atomically: temp file + rename); any thread."""
         offset, state = captured
         data = orjson.dumps({"offset": offset, "engine": base64.b64encode(encode_snapshot(state)).decode()})
-        tmp = self.path.with_suffix(".tmp")
+        tmp = self.path.with_suffix(f".tmp{os.getpid()}")  # a snapshot child's apart from ours
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp.write_bytes(data)
         os.replace(tmp, self.path)
@@ -199,12 +208,18 @@ class RankStage:
             self._dirty = False
             offset, engine = self.last_offset, self.engine
             child = forked.start(lambda: self.write((offset, engine.snapshot_state(copy=False))))
+            self._child = child
             held = child.fork_s
             try:
                 code = await forked.wait(child)
             except asyncio.CancelledError:  # stopping: the child is gone, the state still unsaved
                 self.mark_dirty()
                 raise
+            finally:
+                self._child = None
+            if self._child_superseded:  # ended by ``save``, which wrote a newer one
+                self._child_superseded = False
+                return False
             ok = code == 0
             if not ok:
                 log.error("influence engine snapshot not written (its process ended with %s)", code)

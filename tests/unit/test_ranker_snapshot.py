@@ -158,3 +158,23 @@ def test_the_deferred_core_number_work_is_a_gauge(tmp_path: Path) -> None:
     while stage.engine.kcore_backlog:
         stage.maintain(1.0)
     assert stage._m.kcore_backlog._value.get() == 0
+
+
+async def test_a_stop_ends_a_snapshot_child_still_writing_an_older_state(tmp_path: Path) -> None:
+    stage = _stage(tmp_path)
+    stage.apply(_signal(("e1", "x:a", "x:star")), offset=1)
+    write = stage.write
+
+    def slow_write(captured: tuple[int, dict[str, Any]]) -> None:  # runs in the child
+        time.sleep(3)
+        write(captured)
+
+    stage.write = slow_write  # type: ignore[method-assign]
+    snapshot = asyncio.create_task(stage.take_snapshot(fork=True))
+    await asyncio.sleep(0.2)  # the child is writing offset 1
+    stage.write = write  # type: ignore[method-assign]
+    stage.apply(_signal(("e2", "x:b", "x:star")), offset=2)
+    assert stage.save()  # the worker stopping: the child is ended, offset 2 written here
+    assert not await snapshot
+    await asyncio.sleep(3.5)  # had the child lived, it would have replaced the file by now
+    assert _stage(tmp_path).last_offset == 2
