@@ -12,7 +12,7 @@ PageRank, core numbers, engagement, followers) in memory:
   event, and one node write per move cost the graph store more than the activities themselves;
 - ``save`` writes the engine's snapshot (atomically: temp file + rename) with the offset of the last
   record applied; ``load`` restores it, so a restarted ranker resumes where it stood, and records it
-  already applied are skipped by offset (and by edge key inside the engine). While the stream runs,
+  already applied change nothing (the engine applies each edge once, by its event key). While the stream runs,
   ``take_snapshot`` writes it from a forked child (``streams.forked``): the loop is held for the
   fork only, not for copying the state (1.2-1.7 s at 190k accounts, measured), and the next snapshot
   waits ``SNAPSHOT_COST_FACTOR`` times as long as the last one took, so snapshots keep to a bounded
@@ -125,13 +125,10 @@ class RankStage:
         -> records applied"""
         applied = 0
         for offset, record in self.journal.replay():
-            if offset <= self.last_offset:
-                continue
-            try:
+            try:  # what the snapshot already holds repeats only keys the engine has seen
                 self.apply(orjson.loads(record), offset)
             except Exception as e:  # it failed when it first came too, and went to the dead letters
                 log.warning("journal record at offset %d not applied again (%r)", offset, e)
-                self.last_offset = max(self.last_offset, offset)
                 continue
             applied += 1
         if applied:
@@ -141,10 +138,8 @@ class RankStage:
         return applied
 
     def apply_record(self, record: bytes, offset: int) -> None:
-        """Journal a ``scores.signals`` record, then apply it (``apply``); one already applied (by
-        offset) is neither. Raises on a record that is not a signal record, unjournalled."""
-        if offset <= self.last_offset:
-            return
+        """Journal a ``scores.signals`` record, then apply it (``apply``). Raises on a record that is
+        not a signal record, unjournalled."""
         signal = orjson.loads(record)
         if not isinstance(signal, dict):
             raise ValueError(f"a signal record is a JSON object, not {type(signal).__name__}")
@@ -244,9 +239,10 @@ class RankStage:
 
     # -- the stream ------------------------------------------------------------------------------
     def apply(self, signal: dict[str, Any], offset: int) -> None:
-        """Apply one signal record. A record at or below the last applied offset changes nothing."""
-        if offset <= self.last_offset:
-            return
+        """Apply one signal record. Its edges are applied once each by their event key (the engine's
+        window of recent keys), not by offset: offsets start again from 0 on a new embedded broker
+        while the snapshot in ``data_dir`` stays (a second ``up``), and a redelivered record only
+        repeats keys. ``last_offset`` is the offset of the record applied last."""
         self.last_offset = offset
         self._dirty = True
         edges = []
@@ -257,6 +253,8 @@ class RankStage:
             if len(row) > 6:
                 received[str(dst)] = float(row[6])
         result = self.engine.apply_detailed(edges)
+        if result.duplicates:
+            self._m.events_repeated.labels("ranking").inc(result.duplicates)
         for rejected in result.rejected:
             self._m.dead_letters.labels("ranking", "invalid_edge").inc()
             log.debug("edge rejected: %s", rejected.reason)

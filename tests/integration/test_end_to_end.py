@@ -232,7 +232,7 @@ def test_a_killed_ranker_keeps_what_it_applied_after_its_last_snapshot(
 
     def start(name: str) -> Pipeline:
         log = data_dir / f"{name}.log"
-        worker = Pipeline(settings, bootstrap, spawn_worker(settings, log, cwd=REPO), log)
+        worker = Pipeline(settings, broker.bootstrap_servers, spawn_worker(settings, log, cwd=REPO), log)
         started.append(worker)
         deadline = time.monotonic() + 90
         while "Worker ready" not in worker.logs():
@@ -267,6 +267,19 @@ def test_a_killed_ranker_keeps_what_it_applied_after_its_last_snapshot(
         assert replayed and int(replayed[1]) >= 1, third.logs()[-3000:]
         # the third ranker holds the two likes the second applied: one more like adds one like
         assert after == pytest.approx(influence.add(before, 0.5, 1_783_176_000.0 - 1.0, half_life), abs=1e-4)
+        third.proc.terminate()  # a stop: the snapshot holds every signal record's offset so far
+        third.proc.wait(60)
+        # a second `up`: a new embedded broker, whose offsets start again from 0, and the same
+        # data_dir: the restored ranker must apply the new broker's records, not skip them
+        broker.stop()
+        broker = EmbeddedBroker()
+        bootstrap = broker.start()
+        write_address(settings.broker_address_file, bootstrap)
+        fourth = start("fourth")
+        fourth.replay([_like(target, 5, 1_783_176_001_000_000)])
+        fourth.wait_idle()
+        again = star_log(fourth)
+        assert again == pytest.approx(influence.add(after, 0.5, 1_783_176_001.0, half_life), abs=1e-4)
     finally:
         for worker in started:
             if worker.proc.poll() is None:
