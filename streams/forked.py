@@ -82,6 +82,8 @@ async def wait(child: Child) -> int:
     except asyncio.CancelledError:
         kill(child)
         raise
+    except ChildProcessError:  # reaped by ``kill`` meanwhile: that is how it ended
+        return -signal.SIGKILL
     return os.waitstatus_to_exitcode(status)
 
 

@@ -89,6 +89,8 @@ class RankStage:
         if self.loaded:
             return
         self.loaded = True
+        for torn in self.path.parent.glob(self.path.stem + ".tmp*"):  # a writer ended mid-write
+            torn.unlink(missing_ok=True)
         try:
             envelope = orjson.loads(self.path.read_bytes())
             self.engine.restore(base64.b64decode(envelope["engine"]))
@@ -143,7 +145,10 @@ class RankStage:
         signal = orjson.loads(record)
         if not isinstance(signal, dict):
             raise ValueError(f"a signal record is a JSON object, not {type(signal).__name__}")
-        self.journal.append(offset, record)
+        try:
+            self.journal.append(offset, record)
+        except OSError as e:  # a full or read-only disk: the record still counts, unprotected
+            log.warning("signal record at offset %d not journalled (%r)", offset, e)
         self.apply(signal, offset)
 
     def save(self) -> bool:

@@ -180,3 +180,14 @@ async def test_a_stop_ends_a_snapshot_child_still_writing_an_older_state(tmp_pat
     assert not await snapshot
     await asyncio.sleep(3.5)  # had the child lived, it would have replaced the file by now
     assert _stage(tmp_path).last_offset == 2
+
+
+def test_a_record_counts_when_the_journal_cannot_be_written(tmp_path: Path) -> None:
+    stage = _stage(tmp_path)
+    (tmp_path / "influence-engine.tmp4242").write_bytes(b"half a snapshot")  # a killed writer's
+    stage.journal.folder = tmp_path / "not-a-folder"
+    stage.journal.folder.write_bytes(b"")  # a file where the journal's folder should be
+    stage.apply_record(orjson.dumps(_signal(("e1", "x:a", "x:star"))), offset=1)
+    assert "x:star" in stage.pending
+    _stage(tmp_path)  # a ranker loading removes what a killed writer left
+    assert not list(tmp_path.glob("*.tmp*"))
