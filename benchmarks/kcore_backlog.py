@@ -53,7 +53,7 @@ def run(
     stream_cpu = time.process_time() - cpu
     left = engine.kcore_backlog
     cpu = time.process_time()
-    while engine.kcore_backlog or engine._kc.recounting:
+    while engine.kcore_work_waiting:
         engine.maintain(budget_s)
     drain_cpu = time.process_time() - cpu
     return {

@@ -32,6 +32,7 @@ engaged account alike; ``score`` always decays to the engine's clock.
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 import zlib
@@ -52,8 +53,13 @@ from scoring.pagerank import IncrementalPageRank, WeightedEdge
 SNAPSHOT_VERSION = 1
 #: edge keys remembered for idempotence (about 100 bytes each)
 APPLIED_WINDOW = 1_000_000
-#: a backlog of new ties shorter than this is always inserted one by one
+#: a backlog of new ties shorter than this is inserted one by one (unless an insert is too costly)
 RECOUNT_MIN_BACKLOG = 256
+#: adjacency entries an insert's search may read in the stream before its tie waits for a recount
+#: (~5 ms here; next to hubs one insert read hundreds of thousands)
+MAX_INSERT_WORK = 50_000
+#: accounts whose core number moved that one ``maintain`` call reports at most
+REPORT_SHARE = 200
 
 
 class RecentKeys:
@@ -193,6 +199,8 @@ class InfluenceEngine:
         self.kcore_budget_s = kcore_budget_s
         self._kc_pending: deque[tuple[str, str]] = deque()
         self._kc_recount_ties = 0  # pending ties handed to the running recount
+        self._kc_hard: deque[tuple[str, str]] = deque()  # ties too costly to insert: for a recount
+        self._kc_unreported: set[str] = set()  # core number moved, composite not reported yet
         self._kc_stale = False  # restored in the middle of a recount: count again
         #: what an insert and a recount cost here, per insert and per (tie + account): running
         #: estimates, seeded with what was measured on a synthetic power-law stream (19k accounts)
@@ -247,13 +255,25 @@ class InfluenceEngine:
         """Catch up on deferred core-number updates for about ``budget_s`` seconds (at least one
         insert when any is pending); the accounts whose score moved. Call it when idle (e.g. a
         stream timer) when the engine was built with a ``kcore_budget_s``."""
-        return self._report(self._update_cores(budget_s, at_least_one=True))
+        changed = self._update_cores(budget_s, at_least_one=True)
+        # a finished recount may move thousands of core numbers at once: report them a share per
+        # call (composites cost ~50 us each), the rest in the next ones
+        self._kc_unreported.update(changed)
+        share = set(itertools.islice(self._kc_unreported, REPORT_SHARE))
+        self._kc_unreported.difference_update(share)
+        return self._report(share)
 
     @property
     def kcore_backlog(self) -> int:
         """Interactions whose core-number update is still deferred (those in a running recount
         included)."""
-        return len(self._kc_pending) + self._kc_recount_ties
+        return len(self._kc_pending) + len(self._kc_hard) + self._kc_recount_ties
+
+    @property
+    def kcore_work_waiting(self) -> bool:
+        """Whether ``maintain`` has anything to do: ties deferred, a recount running or due, or
+        accounts whose moved core number is not reported yet."""
+        return bool(self.kcore_backlog or self._kc.recounting or self._kc_stale or self._kc_unreported)
 
     def _update_cores(self, budget_s: float | None, at_least_one: bool = False) -> set[str]:
         """Apply pending core-number inserts: all of them when ``budget_s`` is None, else until the
@@ -266,10 +286,14 @@ class InfluenceEngine:
         if budget_s is not None and budget_s <= 0 and not at_least_one:
             return changed  # everything waits for maintain
         deadline = None if budget_s is None else time.perf_counter() + budget_s
-        if not kc.recounting and (self._kc_stale or (budget_s is not None and self._recount_pays())):
-            self._kc_recount_ties = len(pending)
-            kc.start_recount(pending)
+        hard = self._kc_hard
+        if not kc.recounting and (
+            self._kc_stale or (budget_s is not None and (bool(hard) or self._recount_pays()))
+        ):
+            self._kc_recount_ties = len(pending) + len(hard)
+            kc.start_recount(itertools.chain(hard, pending))
             pending.clear()
+            hard.clear()
             self._kc_stale = False
         if kc.recounting:
             done = kc.recount_step(deadline)
@@ -281,11 +305,18 @@ class InfluenceEngine:
                 self._kc_recount_s_per_item = kc.last_recount_s / max(1, kc.ties + len(kc))
             at_least_one = False
         first = at_least_one
+        # with a budget, an insert whose search grows past MAX_INSERT_WORK is left to the next
+        # recount instead (one such insert took 20-60 ms next to hubs at 57k accounts)
+        max_work = MAX_INSERT_WORK if budget_s is not None and self.kcore_recount else None
         while pending and (deadline is None or first or time.perf_counter() < deadline):
             first = False
             u, v = pending.popleft()
             started = time.perf_counter()
-            changed.update(kc.add_edge(u, v))
+            raised = kc.try_add_edge(u, v, max_work)
+            if raised is None:
+                hard.append((u, v))
+            else:
+                changed.update(raised)
             self._kc_insert_s += 0.01 * (time.perf_counter() - started - self._kc_insert_s)
         return changed
 
@@ -357,7 +388,7 @@ class InfluenceEngine:
             "clock": None if not math.isfinite(self._clock) else self._clock,
             "pagerank": pagerank,  # made plain data by encode_snapshot, off the loop
             "kcore": kcore,
-            "kcore_pending": list(self._kc_pending),
+            "kcore_pending": [*self._kc_hard, *self._kc_pending],
             # the adjacency already holds a running recount's ties: a restored engine counts again
             "kcore_stale": self._kc_stale or self._kc.recounting,
             "engagement": dict(self._engagement) if copy else self._engagement,
@@ -385,6 +416,7 @@ class InfluenceEngine:
         self._kc_pending = deque((str(u), str(v)) for u, v in state["kcore_pending"])
         self._kc_stale = bool(state.get("kcore_stale", False))
         self._kc_recount_ties = 0
+        self._kc_hard = deque()
         self._engagement = {str(k): float(v) for k, v in state["engagement"].items()}
         self._followers = {str(k): int(v) for k, v in state["followers"].items()}
         self._applied = RecentKeys(self._applied.capacity, (str(k) for k in state["applied"]))

@@ -26,6 +26,10 @@ from typing import Any
 from scoring.kcore_recount import CoreRecount
 
 
+class _TooMuchWork(Exception):
+    """An insert's search went past its work limit (``try_add_edge``)."""
+
+
 class IncrementalCoreNumbers:
     """Exact core numbers under edge insertion (see the module docstring)."""
 
@@ -58,23 +62,38 @@ class IncrementalCoreNumbers:
 
     def add_edge(self, u: str, v: str) -> set[str]:
         """Insert the tie ``u - v``; returns the accounts whose core number changed."""
+        raised = self.try_add_edge(u, v)
+        assert raised is not None  # no work limit: never given up
+        return raised
+
+    def try_add_edge(self, u: str, v: str, max_work: int | None = None) -> set[str] | None:
+        """``add_edge``, given up when its search would read more than ``max_work`` adjacency
+        entries (next to a hub, one insert reads thousands of neighbourhoods): then nothing is
+        changed and None is returned, for a recount to take the tie (``start_recount``)."""
         self.add_node(u)
         self.add_node(v)
         if u == v or v in self._adj[u]:
             return set()
         core, mcd = self._core, self._mcd
         if self._recount is not None:
-            raise RuntimeError("a recount is running: insert ties after it (finish_recount)")
+            raise RuntimeError("a recount is running: insert ties after it (recount_step)")
         self._adj[u].add(v)
         self._adj[v].add(u)
         self.ties += 1
-        if core[v] >= core[u]:
-            mcd[u] += 1
-        if core[u] >= core[v]:
-            mcd[v] += 1
+        counts_u, counts_v = core[v] >= core[u], core[u] >= core[v]
+        mcd[u] += counts_u
+        mcd[v] += counts_v
         root = u if core[u] <= core[v] else v
         k = core[root]
-        raised = self._raised_by_insert(root, k)
+        try:
+            raised = self._raised_by_insert(root, k, max_work)
+        except _TooMuchWork:  # the search changed nothing yet: take the tie back out
+            self._adj[u].discard(v)
+            self._adj[v].discard(u)
+            self.ties -= 1
+            mcd[u] -= counts_u
+            mcd[v] -= counts_v
+            return None
         for w in raised:
             core[w] = k + 1
         for w in raised:
@@ -119,7 +138,7 @@ class IncrementalCoreNumbers:
         self.last_recount_s = recount.cpu_s
         return changed
 
-    def _raised_by_insert(self, root: str, k: int) -> set[str]:
+    def _raised_by_insert(self, root: str, k: int, max_work: int | None = None) -> set[str]:
         """The nodes of core ``k`` that reach core ``k + 1`` after an insert at ``root``.
 
         ``cd[w]`` starts as w's *pure-core degree*: neighbours that could support it at ``k + 1``
@@ -133,15 +152,20 @@ class IncrementalCoreNumbers:
         visited = {root}
         evicted: set[str] = set()
         stack = [root]
+        work = len(adj[root])
         while stack:
             w = stack.pop()
             if w in evicted:
                 continue
+            work += len(adj[w])
+            if max_work is not None and work > max_work:
+                raise _TooMuchWork
             if cd[w] > k:
                 for x in adj[w]:
                     if core[x] == k and x not in visited and mcd[x] > k:
                         visited.add(x)
                         cd[x] = cd.get(x, 0) + self._pure_core_degree(x, k)
+                        work += len(adj[x])
                         stack.append(x)
             else:
                 self._evict(w, k, cd, evicted)

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import time
 
-#: nodes (or peeled nodes) handled between two looks at the clock
-SLICE = 512
+#: work between two looks at the clock: a node counts 1 plus its neighbours (a hub is thousands)
+SLICE = 4_096
 
 
 class CoreRecount:
@@ -60,15 +60,16 @@ class CoreRecount:
         return self.done
 
     def _degrees(self) -> None:
-        adj, deg, bins = self._adj, self._deg, self._bins
-        for v in self.nodes[self._i : self._i + SLICE]:
+        adj, deg, bins, nodes = self._adj, self._deg, self._bins, self.nodes
+        end = min(len(nodes), self._i + SLICE)
+        for v in nodes[self._i : end]:
             d = len(adj[v])
             deg[v] = d
             while len(bins) <= d:
                 bins.append([])
             bins[d].append(v)
-        self._i += SLICE
-        if self._i >= len(self.nodes):
+        self._i = end
+        if self._i >= len(nodes):
             self._phase, self._i = 1, 0
 
     def _peel(self) -> None:
@@ -83,21 +84,26 @@ class CoreRecount:
                 if v in core or deg[v] != d:
                     continue
                 core[v] = d
-                for x in adj[v]:
+                neighbours = adj[v]
+                for x in neighbours:
                     if x not in core and deg[x] > d:
                         deg[x] -= 1
                         bins[deg[x]].append(x)
-                budget -= 1
+                budget -= 1 + len(neighbours)
                 if budget <= 0:
                     return
             self._d += 1
         self._phase = 2
 
     def _max_core_degrees(self) -> None:
-        adj, core, mcd = self._adj, self.core, self.mcd
-        for v in self.nodes[self._i : self._i + SLICE]:
+        adj, core, mcd, nodes = self._adj, self.core, self.mcd, self.nodes
+        budget = SLICE
+        while self._i < len(nodes) and budget > 0:
+            v = nodes[self._i]
             k = core[v]
-            mcd[v] = sum(1 for x in adj[v] if core[x] >= k)
-        self._i += SLICE
-        if self._i >= len(self.nodes):
+            neighbours = adj[v]
+            mcd[v] = sum(1 for x in neighbours if core[x] >= k)
+            budget -= 1 + len(neighbours)
+            self._i += 1
+        if self._i >= len(nodes):
             self._phase = 3

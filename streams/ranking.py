@@ -273,7 +273,7 @@ class RankStage:
 
     def maintain(self, budget_s: float) -> None:
         """Idle-time work: deferred core-number updates."""
-        if self.engine.kcore_backlog:
+        if self.engine.kcore_work_waiting:
             self.pending.update(self.engine.maintain(budget_s))
             self._dirty = True
         self._m.kcore_backlog.set(self.engine.kcore_backlog)

@@ -185,7 +185,7 @@ def test_deferred_core_numbers_catch_up_when_idle_and_survive_a_restart() -> Non
     cores = nx.core_number(nx.Graph([(e.src, e.dst) for e in edges if e.src != e.dst]))
     for engine in (resumed, again):
         calls = 0
-        while engine.kcore_backlog or engine._kc.recounting or engine._kc_stale:
+        while engine.kcore_work_waiting:
             engine.maintain(0.0)  # at least a slice of work per call
             calls += 1
         assert calls > 1

@@ -95,3 +95,26 @@ def test_no_tie_is_inserted_while_a_recount_runs() -> None:
     with pytest.raises(RuntimeError, match="recount is running"):
         kc.add_edge("b", "c")
     assert kc.recount_step() == {"a", "b"} and kc.core("a") == 1
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 14), st.integers(0, 14)), min_size=1, max_size=80),
+    st.integers(0, 12),
+)
+def test_an_insert_given_up_changes_nothing_and_a_recount_takes_its_tie(
+    pairs: list[tuple[int, int]], max_work: int
+) -> None:
+    kc = IncrementalCoreNumbers()
+    given_up: list[tuple[str, str]] = []
+    for a, b in pairs:
+        u, v = f"n{a}", f"n{b}"
+        kc.add_node(u)
+        kc.add_node(v)
+        before = (kc.cores(), dict(kc._mcd), {n: set(ns) for n, ns in kc._adj.items()}, kc.ties)
+        if kc.try_add_edge(u, v, max_work) is None:
+            given_up.append((u, v))
+            assert (kc.cores(), kc._mcd, kc._adj, kc.ties) == before
+    kc.start_recount(given_up)
+    kc.recount_step()
+    assert kc.cores() == reference([(f"n{a}", f"n{b}") for a, b in pairs])
