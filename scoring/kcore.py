@@ -70,16 +70,11 @@ class IncrementalCoreNumbers:
         """``add_edge``, given up when its search would read more than ``max_work`` adjacency
         entries (next to a hub, one insert reads thousands of neighbourhoods): then nothing is
         changed and None is returned, for a recount to take the tie (``start_recount``)."""
-        self.add_node(u)
-        self.add_node(v)
-        if u == v or v in self._adj[u]:
-            return set()
-        core, mcd = self._core, self._mcd
         if self._recount is not None:
             raise RuntimeError("a recount is running: insert ties after it (recount_step)")
-        self._adj[u].add(v)
-        self._adj[v].add(u)
-        self.ties += 1
+        if not self._link(u, v):
+            return set()
+        core, mcd = self._core, self._mcd
         counts_u, counts_v = core[v] >= core[u], core[u] >= core[v]
         mcd[u] += counts_u
         mcd[v] += counts_v
@@ -103,6 +98,18 @@ class IncrementalCoreNumbers:
                     mcd[x] += 1  # w (was k, below x) now counts for x
         return raised
 
+    def _link(self, u: str, v: str) -> bool:
+        """Add both accounts, and the tie between them unless it is a self-tie or already there
+        (core numbers untouched); -> whether the tie is new."""
+        self.add_node(u)
+        self.add_node(v)
+        if u == v or v in self._adj[u]:
+            return False
+        self._adj[u].add(v)
+        self._adj[v].add(u)
+        self.ties += 1
+        return True
+
     # -- a recount, for a long backlog (scoring.kcore_recount) -------------------------------------
     @property
     def recounting(self) -> bool:
@@ -112,15 +119,9 @@ class IncrementalCoreNumbers:
         """Add ``ties`` to the graph without counting anything, then start counting every core number
         afresh (``recount_step``). Until it is done, ``core`` answers what it answered before, and no
         tie may be inserted."""
-        adj = self._adj
         for u, v in ties:
-            self.add_node(u)
-            self.add_node(v)
-            if u != v and v not in adj[u]:
-                adj[u].add(v)
-                adj[v].add(u)
-                self.ties += 1
-        self._recount = CoreRecount(adj)
+            self._link(u, v)
+        self._recount = CoreRecount(self._adj)
 
     def recount_step(self, deadline: float | None = None) -> set[str] | None:
         """Advance the recount until ``deadline`` (``time.perf_counter``; None: to the end). When it
@@ -135,7 +136,7 @@ class IncrementalCoreNumbers:
         changed = {v for v in recount.nodes if recount.core[v] != self._core[v]}
         self._core.update(recount.core)
         self._mcd.update(recount.mcd)
-        self.last_recount_s = recount.cpu_s
+        self.last_recount_s = recount.work_s
         return changed
 
     def _raised_by_insert(self, root: str, k: int, max_work: int | None = None) -> set[str]:

@@ -36,7 +36,7 @@ class CoreRecount:
         self._d = 0
         self.core: dict[str, int] = {}
         self.mcd: dict[str, int] = {}
-        self.cpu_s = 0.0  # time spent in ``step`` so far
+        self.work_s = 0.0  # seconds spent in ``step`` so far
 
     @property
     def done(self) -> bool:
@@ -56,7 +56,7 @@ class CoreRecount:
                 if deadline is not None and time.perf_counter() >= deadline:
                     break
         finally:
-            self.cpu_s += time.perf_counter() - started
+            self.work_s += time.perf_counter() - started
         return self.done
 
     def _degrees(self) -> None:

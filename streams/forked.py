@@ -38,7 +38,6 @@ def can_fork() -> bool:
 @dataclass(frozen=True, slots=True)
 class Child:
     pid: int
-    started: float  # time.monotonic() at the fork
     fork_s: float  # seconds the caller was held by fork() itself
 
 
@@ -59,7 +58,7 @@ def start(fn: Callable[[], None]) -> Child:
                 sys.stderr.flush()
         finally:
             os._exit(code)
-    return Child(pid=pid, started=t0, fork_s=time.monotonic() - t0)
+    return Child(pid=pid, fork_s=time.monotonic() - t0)
 
 
 def _as_child(parent: int) -> None:

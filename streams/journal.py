@@ -4,7 +4,7 @@ The ranker (``streams.ranking``) snapshots its engine now and then; Faust commit
 records it processed on its own schedule. A ranker killed between the two would resume after
 records its snapshot does not hold. So each record is appended here before it is applied (one
 ``write`` each, unbuffered: a killed process loses nothing it wrote), and a restart replays the
-journal past the snapshot's offset.
+journal (what the snapshot already holds repeats only edge keys the engine has seen).
 
 Segments: ``rotate`` closes the open segment when a snapshot is taken; once that snapshot is
 written, ``drop`` deletes the segments closed before it (a failed snapshot keeps them for the next

@@ -81,7 +81,6 @@ class RankStage:
         self.loaded = False
         self._next_snapshot_at = 0.0  # time.monotonic() before which no snapshot is due
         self._child: forked.Child | None = None  # a snapshot being written by a forked child
-        self._child_superseded = False  # ``save`` ended that child
 
     # -- persistence -----------------------------------------------------------------------------
     def load(self) -> None:
@@ -122,9 +121,8 @@ class RankStage:
         return result.applied
 
     def replay_journal(self) -> int:
-        """Apply the journal's records past the snapshot's offset (after ``load``, and ``rebuild``
-        where there was no snapshot): what a killed ranker had applied since its last snapshot.
-        -> records applied"""
+        """Apply the journal's records (after ``load``, and ``rebuild`` where there was no snapshot):
+        what a killed ranker had applied since its last snapshot. -> records applied"""
         applied = 0
         for offset, record in self.journal.replay():
             try:  # what the snapshot already holds repeats only keys the engine has seen
@@ -157,8 +155,7 @@ class RankStage:
         older state in its place."""
         if self._child is not None:
             forked.kill(self._child)
-            self._child = None
-            self._child_superseded = True
+            self._child = None  # take_snapshot sees it is no longer its child's
             self.mark_dirty()
         covered = self.journal.rotate()
         captured = self.capture()
@@ -213,13 +210,12 @@ class RankStage:
             try:
                 code = await forked.wait(child)
             except asyncio.CancelledError:  # stopping: the child is gone, the state still unsaved
+                self._child = None
                 self.mark_dirty()
                 raise
-            finally:
-                self._child = None
-            if self._child_superseded:  # ended by ``save``, which wrote a newer one
-                self._child_superseded = False
+            if self._child is not child:  # ended by ``save``, which wrote a newer one
                 return False
+            self._child = None
             ok = code == 0
             if not ok:
                 log.error("influence engine snapshot not written (its process ended with %s)", code)
