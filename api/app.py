@@ -26,6 +26,7 @@ from api.identity_routes import create_identity_router
 from embedding.encoder import set_model_precision
 from graph.store import GraphStore
 from groundswell import __version__
+from groundswell.heap import freeze_long_lived, freeze_long_lived_heaps, watch_collections
 from groundswell.metrics import LATENCY_BUCKETS, Metrics
 from groundswell.settings import Settings
 from identity.service import IdentityService
@@ -74,6 +75,7 @@ def create_api(
         )
         if settings.alerts_dispatcher:
             alerts.start_when_broker_ready()  # crm.alerts -> webhooks + SSE, in the background
+        freeze_long_lived("the API's start", metrics)  # acts only where run_api enabled it
         try:
             yield
         finally:
@@ -163,4 +165,9 @@ def create_api(
 def run_api(settings: Settings) -> None:
     import uvicorn
 
-    uvicorn.run(create_api(settings), host=settings.api_host, port=settings.api_port, log_level="info")
+    metrics = Metrics.create()
+    watch_collections(metrics)
+    freeze_long_lived_heaps(settings.gc_freeze)  # a long-running process (groundswell.heap)
+    uvicorn.run(
+        create_api(settings, metrics), host=settings.api_host, port=settings.api_port, log_level="info"
+    )

@@ -69,6 +69,30 @@ def stage_total(metrics: dict[str, float], counter: str, stage: str) -> float:
     return sum(v for k, v in metrics.items() if pattern.match(k))
 
 
+def gc_pauses(start: dict[str, float], end: dict[str, float]) -> dict[str, dict[str, float]]:
+    """Python's collections in the workers over the window, by generation: how many, their seconds
+    in all, and the upper bucket bound of the longest (``groundswell_gc_pause_seconds``)."""
+    out: dict[str, dict[str, float]] = {}
+    bucket = re.compile(r'^groundswell_gc_pause_seconds_bucket\{generation="(\d)",le="([^"]+)"\}$')
+    below: dict[str, dict[float, float]] = {}
+    for k, v in end.items():
+        m = bucket.match(k)
+        if not m:
+            continue
+        gen, le = m.group(1), float(m.group(2))
+        below.setdefault(gen, {})[le] = below.get(gen, {}).get(le, 0.0) + v - start.get(k, 0.0)
+    for gen, counts in below.items():
+        total = counts.get(float("inf"), 0.0)
+        longest = next((le for le in sorted(counts) if counts[le] >= total), float("inf")) if total else 0.0
+        seconds = sum(
+            v - start.get(k, 0.0)
+            for k, v in end.items()
+            if k.startswith("groundswell_gc_pause_seconds_sum") and f'generation="{gen}"' in k
+        )
+        out[gen] = {"count": total, "seconds": seconds, "longest_le_s": longest}
+    return out
+
+
 def histogram_quantile(start: dict[str, float], end: dict[str, float], stage: str, q: float) -> float:
     """The q-quantile (upper bucket bound) of ``groundswell_stage_latency_seconds`` for ``stage``
     over the window between two scrapes."""
@@ -436,6 +460,7 @@ def main() -> int:
             influence_latency_p50_s=histogram_quantile(window_start, window_end, "influence", 0.5),
             influence_latency_p99_s=histogram_quantile(window_start, window_end, "influence", 0.99),
             ratio_to_ceiling=graph_rate / per_raw / ceiling_rate,
+            gc_pauses=gc_pauses(window_start, window_end),
             producer_throttled_s=producer.throttled_s,
             producer_throttled_by=producer.throttled_by,
             dead_letters=sum(
@@ -492,6 +517,11 @@ def main() -> int:
         f"{t} {n}" for t, n in sorted(result["producer_throttled_by"].items(), key=lambda x: -x[1])
     )
     print(f"| producer paused by backpressure | {result['producer_throttled_s']:.1f} s ({by or 'never'}) |")
+    for gen, p in sorted(result["gc_pauses"].items()):
+        print(
+            f"| Python GC in the workers, generation {gen}: collections / seconds in all / longest |"
+            f" {p['count']:,.0f} / {p['seconds']:.2f} s / <= {p['longest_le_s'] * 1000:,.1f} ms |"
+        )
     for part, ms in result["cpu_ms_per_raw_event"].items():
         print(f"| CPU per raw event end to end: {part.replace('_', ' ')} | {ms:.2f} ms |")
     total_ms = sum(result["cpu_ms_per_raw_event"].values())

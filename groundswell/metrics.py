@@ -14,6 +14,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disa
 disable_created_metrics()  # type: ignore[no-untyped-call]
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+#: a young collection takes microseconds, a full one over a large heap hundreds of milliseconds
+GC_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 BATCH_BUCKETS = (1, 5, 10, 25, 50, 100, 250, 500, 1000, 2000)
 
 
@@ -36,6 +38,8 @@ class Metrics:
     source_events: Counter  # labels: source  (produced to social.raw)
     snapshot_seconds: Histogram  # labels: part ("loop": the event loop held; "total")
     kcore_backlog: Gauge  # new ties whose core-number update the ranker has deferred
+    gc_pause: Histogram  # labels: generation  (Python's cyclic collector; groundswell.heap)
+    gc_frozen: Gauge  # objects moved out of the collector's way (gc.freeze)
 
     @classmethod
     def create(cls, registry: CollectorRegistry | None = None) -> Metrics:
@@ -116,6 +120,18 @@ class Metrics:
             kcore_backlog=Gauge(
                 "groundswell_influence_kcore_backlog",
                 "New interaction ties whose core-number update the ranker has deferred to idle time",
+                registry=reg,
+            ),
+            gc_pause=Histogram(
+                "groundswell_gc_pause_seconds",
+                "Seconds each collection of Python's cyclic garbage collector stopped the process",
+                ["generation"],
+                buckets=GC_BUCKETS,
+                registry=reg,
+            ),
+            gc_frozen=Gauge(
+                "groundswell_gc_frozen_objects",
+                "Long-lived objects frozen out of the garbage collector's way (gc.freeze)",
                 registry=reg,
             ),
             snapshot_seconds=Histogram(

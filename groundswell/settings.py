@@ -224,6 +224,12 @@ class Settings(BaseSettings):
     identity_ann_nprobe: int = 16  # IVF lists probed per search (recall@10 0.997 at 1M, measured)
     identity_candidates_max_block: int = 200  # blocking keys shared by more records are ignored
 
+    # --- the process -----------------------------------------------------------------------------
+    #: workers and the API move their long-lived objects (the model, the influence engine, the
+    #: libraries) out of Python's cyclic garbage collector's way after each large load, so a full
+    #: collection no longer stops them for ~0.25 s (groundswell.heap; benchmarks/RESULTS.md)
+    gc_freeze: bool = True
+
     # --- test / demo helpers ------------------------------------------------------------------
     log_level: str = Field(default="INFO")
 

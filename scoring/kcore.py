@@ -25,6 +25,12 @@ from typing import Any
 
 from scoring.kcore_recount import CoreRecount
 
+#: an account's neighbours: a dict with None values, used as an insertion-ordered set. Python's cyclic
+#: garbage collector tracks every set but no dict of strings, and a full collection walks each
+#: tracked object: at 60k accounts the sets were 55k of the engine's tracked objects
+#: (groundswell.heap)
+Neighbours = dict[str, None]
+
 
 class _TooMuchWork(Exception):
     """An insert's search went past its work limit (``try_add_edge``)."""
@@ -34,7 +40,7 @@ class IncrementalCoreNumbers:
     """Exact core numbers under edge insertion (see the module docstring)."""
 
     def __init__(self) -> None:
-        self._adj: dict[str, set[str]] = {}
+        self._adj: dict[str, Neighbours] = {}
         self._core: dict[str, int] = {}
         self._mcd: dict[str, int] = {}
         self._recount: CoreRecount | None = None
@@ -56,7 +62,7 @@ class IncrementalCoreNumbers:
 
     def add_node(self, node: str) -> None:
         if node not in self._adj:
-            self._adj[node] = set()
+            self._adj[node] = {}
             self._core[node] = 0
             self._mcd[node] = 0
 
@@ -83,8 +89,8 @@ class IncrementalCoreNumbers:
         try:
             raised = self._raised_by_insert(root, k, max_work)
         except _TooMuchWork:  # the search changed nothing yet: take the tie back out
-            self._adj[u].discard(v)
-            self._adj[v].discard(u)
+            del self._adj[u][v]
+            del self._adj[v][u]
             self.ties -= 1
             mcd[u] -= counts_u
             mcd[v] -= counts_v
@@ -105,8 +111,8 @@ class IncrementalCoreNumbers:
         self.add_node(v)
         if u == v or v in self._adj[u]:
             return False
-        self._adj[u].add(v)
-        self._adj[v].add(u)
+        self._adj[u][v] = None
+        self._adj[v][u] = None
         self.ties += 1
         return True
 
@@ -121,7 +127,7 @@ class IncrementalCoreNumbers:
         tie may be inserted."""
         for u, v in ties:
             self._link(u, v)
-        self._recount = CoreRecount(self._adj)
+        self._recount = CoreRecount(self._adj, self._core, self._mcd)
 
     def recount_step(self, deadline: float | None = None) -> set[str] | None:
         """Advance the recount until ``deadline`` (``time.perf_counter``; None: to the end). When it
@@ -133,9 +139,9 @@ class IncrementalCoreNumbers:
         if not recount.step(deadline):
             return None
         self._recount = None
-        changed = {v for v in recount.nodes if recount.core[v] != self._core[v]}
-        self._core.update(recount.core)
-        self._mcd.update(recount.mcd)
+        self._core.update(recount.core_changes)  # what differs, found in the recount's slices
+        self._mcd.update(recount.mcd_changes)
+        changed = set(recount.core_changes)
         self.last_recount_s = recount.work_s
         return changed
 
@@ -195,7 +201,7 @@ class IncrementalCoreNumbers:
         """An independent copy (C-level container copies: ~4x cheaper than ``to_state``), so the
         owner's loop can hand a snapshot to a thread and go on."""
         kc = IncrementalCoreNumbers()
-        kc._adj = {n: set(nbrs) for n, nbrs in self._adj.items()}
+        kc._adj = {n: nbrs.copy() for n, nbrs in self._adj.items()}
         kc._core = dict(self._core)
         kc._mcd = dict(self._mcd)
         kc.ties = self.ties
@@ -215,12 +221,12 @@ class IncrementalCoreNumbers:
     def from_state(cls, state: dict[str, Any]) -> IncrementalCoreNumbers:
         kc = cls()
         ids = [str(x) for x in state["ids"]]
-        for n in ids:
-            kc._adj[n] = set()
+        adj: dict[str, Neighbours] = {n: {} for n in ids}
         for i, row in enumerate(state["adj"]):
             for j in row:
-                kc._adj[ids[i]].add(ids[j])
-                kc._adj[ids[j]].add(ids[i])
+                adj[ids[i]][ids[j]] = None
+                adj[ids[j]][ids[i]] = None
+        kc._adj = adj
         kc._core = {n: int(c) for n, c in zip(ids, state["core"], strict=True)}
         kc._mcd = {n: int(c) for n, c in zip(ids, state["mcd"], strict=True)}
         kc.ties = sum(len(row) for row in state["adj"])

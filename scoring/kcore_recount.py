@@ -18,6 +18,7 @@ one-by-one inserts need afterwards.
 from __future__ import annotations
 
 import time
+from collections.abc import Collection, Mapping
 
 #: work between two looks at the clock: a node counts 1 plus its neighbours (a hub is thousands)
 SLICE = 4_096
@@ -26,8 +27,15 @@ SLICE = 4_096
 class CoreRecount:
     """One recount over ``adj`` (node -> neighbours, symmetric, no self-ties)."""
 
-    def __init__(self, adj: dict[str, set[str]]) -> None:
+    def __init__(
+        self,
+        adj: Mapping[str, Collection[str]],
+        old_core: Mapping[str, int] | None = None,
+        old_mcd: Mapping[str, int] | None = None,
+    ) -> None:
         self._adj = adj
+        self._old_core: Mapping[str, int] = old_core or {}
+        self._old_mcd: Mapping[str, int] = old_mcd or {}
         self.nodes = list(adj)
         self._i = 0
         self._phase = 0  # 0 degrees, 1 peel, 2 max-core degrees, 3 done
@@ -36,6 +44,10 @@ class CoreRecount:
         self._d = 0
         self.core: dict[str, int] = {}
         self.mcd: dict[str, int] = {}
+        #: what differs from ``old_core`` / ``old_mcd`` (all nodes where none was given): installing
+        #: only these keeps the end of a recount as short as its slices
+        self.core_changes: dict[str, int] = {}
+        self.mcd_changes: dict[str, int] = {}
         self.work_s = 0.0  # seconds spent in ``step`` so far
 
     @property
@@ -97,12 +109,17 @@ class CoreRecount:
 
     def _max_core_degrees(self) -> None:
         adj, core, mcd, nodes = self._adj, self.core, self.mcd, self.nodes
+        old_core, old_mcd = self._old_core, self._old_mcd
         budget = SLICE
         while self._i < len(nodes) and budget > 0:
             v = nodes[self._i]
             k = core[v]
             neighbours = adj[v]
-            mcd[v] = sum(1 for x in neighbours if core[x] >= k)
+            m = mcd[v] = sum(1 for x in neighbours if core[x] >= k)
+            if old_core.get(v) != k:
+                self.core_changes[v] = k
+            if old_mcd.get(v) != m:
+                self.mcd_changes[v] = m
             budget -= 1 + len(neighbours)
             self._i += 1
         if self._i >= len(nodes):

@@ -22,6 +22,7 @@ import faust
 from faust.types import TableT, TopicT
 
 from embedding.encoder import set_model_precision
+from groundswell.heap import freeze_long_lived
 from groundswell.metrics import Metrics
 from groundswell.settings import ALL_TOPICS, TOPIC_IDENTITY_COMMANDS, Settings
 from streams import compat
@@ -101,6 +102,7 @@ def create_app(settings: Settings, bootstrap: str, metrics: Metrics) -> faust.Ap
     @app.task
     async def open_graph() -> None:
         await w.writer.open()  # waits while the graph store is still starting
+        freeze_long_lived("the worker's start", metrics)  # what the imports and Faust built
 
     @app.timer(interval=5.0)
     async def report_lag() -> None:

@@ -56,6 +56,7 @@ import faust
 from faust.types import StreamT, TopicT
 
 from activity.schema import Activity
+from groundswell.heap import freeze_long_lived
 from groundswell.metrics import Metrics
 from groundswell.settings import TOPIC_ACTIVITY, TOPIC_DEADLETTER, TOPIC_IDENTITY, Settings
 from identity.audit import AuditEvent
@@ -98,6 +99,7 @@ class ResolverState:
     applied: int = 0  # commands applied by this process's resolver
     warmed: int = 0
     errors: list[str] = field(default_factory=list)
+    metrics: Metrics | None = None  # set: the heap is frozen after each warm (groundswell.heap)
 
     async def get(self) -> IdentityService:
         if self.service is None:
@@ -108,6 +110,8 @@ class ResolverState:
             loaded = await self.service.warm()
             self.warmed += 1
             log.info("identity resolver (re)warmed with %d stored profiles", loaded)
+            if self.metrics is not None:  # the model and the index: built once, kept for good
+                freeze_long_lived("the identity resolver's warm-up", self.metrics)
         return self.service
 
 
@@ -320,6 +324,7 @@ def install_identity_agent(
     state = ResolverState(
         fixed if isinstance(service, IdentityService) else service,
         intake=install_identity_intake(app, settings, metrics) if intake_agent else None,
+        metrics=metrics,
     )
 
     async def dead_letter(cmd: Command, error: Exception) -> None:

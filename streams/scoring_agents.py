@@ -24,6 +24,7 @@ from alerts.rules import SubjectState
 from alerts.spikes import TopicCount, TopicVolume
 from alerts.stage import TOPIC_TOPIC_VOLUME, PostAlerting, SpikeAlerting
 from graph import scores as scores_graph
+from groundswell.heap import freeze_long_lived
 from groundswell.settings import (
     TOPIC_IDENTITY,
     TOPIC_IDENTITY_COMMANDS,
@@ -83,6 +84,7 @@ def install_ranking(w: Wiring) -> None:
                             await scores_graph.stored_followers(store),
                         )
                     rank_stage.replay_journal()  # what a killed ranker applied after its snapshot
+                    freeze_long_lived("the influence engine's load", metrics)
                 try:
                     rank_stage.apply_record(event.value, event.message.offset)
                 except Exception as e:  # a record we did not write; never stop the stream

@@ -11,6 +11,7 @@ from pathlib import Path
 import faust
 from prometheus_client import start_http_server
 
+from groundswell.heap import freeze_long_lived_heaps, watch_collections
 from groundswell.metrics import Metrics
 from groundswell.settings import Settings
 from streams.app import create_app
@@ -34,6 +35,8 @@ def spawn_worker(settings: Settings, log_path: Path, cwd: Path | None = None) ->
 def run_worker(settings: Settings) -> None:
     bootstrap = resolve_bootstrap(settings)
     metrics = Metrics.create()
+    watch_collections(metrics)
+    freeze_long_lived_heaps(settings.gc_freeze)  # a long-running process: freeze after large loads
     start_http_server(
         settings.worker_metrics_port,
         addr="127.0.0.1" if settings.embedded_broker else "0.0.0.0",
