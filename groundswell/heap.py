@@ -48,7 +48,8 @@ def watch_collections(metrics: Metrics) -> None:
             return
         t0 = started.pop(me, None)
         if t0 is not None:
-            metrics.gc_pause.labels(str(info.get("generation", "?"))).observe(time.perf_counter() - t0)
+            # no lock may be taken here (groundswell.metrics.GcPauseHistogram)
+            metrics.gc_pause.observe(str(info.get("generation", "?")), time.perf_counter() - t0)
 
     gc.callbacks.append(on_collection)
 

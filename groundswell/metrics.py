@@ -6,9 +6,13 @@ the dashboard and the CHANGELOG.
 
 from __future__ import annotations
 
+import bisect
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
+from prometheus_client.core import HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 # no `*_created` series: they double the exposition and no dashboard reads them
 disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -38,7 +42,7 @@ class Metrics:
     source_events: Counter  # labels: source  (produced to social.raw)
     snapshot_seconds: Histogram  # labels: part ("loop": the event loop held; "total")
     kcore_backlog: Gauge  # new ties whose core-number update the ranker has deferred
-    gc_pause: Histogram  # labels: generation  (Python's cyclic collector; groundswell.heap)
+    gc_pause: GcPauseHistogram  # labels: generation  (Python's cyclic collector; groundswell.heap)
     gc_frozen: Gauge  # objects moved out of the collector's way (gc.freeze)
 
     @classmethod
@@ -122,13 +126,7 @@ class Metrics:
                 "New interaction ties whose core-number update the ranker has deferred to idle time",
                 registry=reg,
             ),
-            gc_pause=Histogram(
-                "groundswell_gc_pause_seconds",
-                "Seconds each collection of Python's cyclic garbage collector stopped the process",
-                ["generation"],
-                buckets=GC_BUCKETS,
-                registry=reg,
-            ),
+            gc_pause=GcPauseHistogram(reg),
             gc_frozen=Gauge(
                 "groundswell_gc_frozen_objects",
                 "Long-lived objects frozen out of the garbage collector's way (gc.freeze)",
@@ -142,3 +140,41 @@ class Metrics:
                 registry=reg,
             ),
         )
+
+
+class GcPauseHistogram(Collector):
+    """``groundswell_gc_pause_seconds{generation}``, fed from inside the garbage collector.
+
+    A collection can start at any allocation, in any thread, also while that thread holds one of
+    prometheus-client's locks (they are not reentrant: a ``labels()`` creating a child, a scrape
+    copying the children). A ``Histogram`` observed from the collector's callback then waits for
+    its own lock forever, and every thread that touches that metric after it: a worker froze that
+    way in a benchmark run. So ``observe`` takes no lock: it adds to plain lists under the GIL (a
+    collection never starts inside another one), and a scrape reads them as they are."""
+
+    NAME = "groundswell_gc_pause_seconds"
+    DOC = "Seconds each collection of Python's cyclic garbage collector stopped the process"
+
+    def __init__(self, registry: CollectorRegistry, buckets: tuple[float, ...] = GC_BUCKETS) -> None:
+        self._bounds = buckets
+        self._counts = {gen: [0] * (len(buckets) + 1) for gen in ("0", "1", "2")}
+        self._sums = dict.fromkeys(self._counts, 0.0)
+        registry.register(self)
+
+    def observe(self, generation: str, seconds: float) -> None:
+        counts = self._counts.get(generation)
+        if counts is None:  # a generation this Python does not have: not recorded
+            return
+        counts[bisect.bisect_left(self._bounds, seconds)] += 1
+        self._sums[generation] += seconds
+
+    def collect(self) -> Iterator[Metric]:
+        family = HistogramMetricFamily(self.NAME, self.DOC, labels=["generation"])
+        for gen, counts in self._counts.items():
+            seen = list(counts)
+            cumulative, buckets = 0, []
+            for bound, n in zip((*self._bounds, float("inf")), seen, strict=True):
+                cumulative += n
+                buckets.append(("+Inf" if bound == float("inf") else repr(bound), float(cumulative)))
+            family.add_metric([gen], buckets, self._sums[gen])
+        yield family

@@ -64,3 +64,31 @@ def test_freezing_acts_only_where_a_long_running_process_enabled_it(frozen_undon
     assert samples(metrics, "groundswell_gc_frozen_objects")[()] == frozen
     # a full collection no longer walks them
     assert not any(obj is kept[0] for obj in gc.get_objects(generation=2))
+
+
+def test_a_collection_that_starts_inside_the_metrics_own_code_records_its_pause(
+    callbacks_restored: None,
+) -> None:
+    """A collection starts at any allocation, also in a thread inside the pause metric's own code
+    (a scrape, a first observation). The callback must not wait for anything that code holds: with
+    prometheus-client's Histogram (non-reentrant locks) a worker froze this way."""
+    import threading
+
+    metrics = Metrics.create()
+    heap.watch_collections(metrics)
+    held = [v for v in vars(metrics.gc_pause).values() if hasattr(v, "acquire") and hasattr(v, "release")]
+
+    def collect_holding_its_locks() -> None:
+        for lock in held:
+            lock.acquire()
+        try:
+            gc.collect()
+        finally:
+            for lock in reversed(held):
+                lock.release()
+
+    t = threading.Thread(target=collect_holding_its_locks, daemon=True)
+    t.start()
+    t.join(timeout=10)
+    assert not t.is_alive(), "the collector's callback waited for a lock its own thread held"
+    assert samples(metrics, "groundswell_gc_pause_seconds_count")[(("generation", "2"),)] >= 1
