@@ -391,6 +391,8 @@ class InfluenceEngine:
             "kcore_pending": [*self._kc_hard, *self._kc_pending],
             # the adjacency already holds a running recount's ties: a restored engine counts again
             "kcore_stale": self._kc_stale or self._kc.recounting,
+            # moved by a finished recount, reported a share per maintain: still owed after a restart
+            "kcore_unreported": list(self._kc_unreported),
             "engagement": dict(self._engagement) if copy else self._engagement,
             "followers": dict(self._followers) if copy else self._followers,
             "applied": self._applied.ordered(),
@@ -415,6 +417,7 @@ class InfluenceEngine:
         self._kc = IncrementalCoreNumbers.from_state(state["kcore"])
         self._kc_pending = deque((str(u), str(v)) for u, v in state["kcore_pending"])
         self._kc_stale = bool(state.get("kcore_stale", False))
+        self._kc_unreported = {str(a) for a in state.get("kcore_unreported", ())}
         self._kc_recount_ties = 0
         self._kc_hard = deque()
         self._engagement = {str(k): float(v) for k, v in state["engagement"].items()}

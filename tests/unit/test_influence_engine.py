@@ -192,6 +192,27 @@ def test_deferred_core_numbers_catch_up_when_idle_and_survive_a_restart() -> Non
         assert all(engine.score(a).signals.kcore == c for a, c in cores.items())
 
 
+def test_accounts_a_recount_moved_are_still_reported_after_a_restart() -> None:
+    edges = sample_edges()
+    engine = InfluenceEngine(kcore_budget_s=0.0)
+    for i in range(0, len(edges), 100):
+        engine.apply(edges[i : i + 100])
+    engine.maintain(0.0)
+    assert engine._kc.recounting
+    for _ in range(10_000):  # until the recount is done: its moved accounts go out 200 a call
+        engine.maintain(0.0)
+        if not engine._kc.recounting:
+            break
+    owed = set(engine._kc_unreported)
+    assert owed, "the recount should move more accounts than one call reports"
+    resumed = InfluenceEngine.from_snapshot(engine.snapshot(), kcore_budget_s=0.0)
+    assert resumed._kc_unreported == owed and resumed.kcore_work_waiting
+    reported: set[str] = set()
+    while resumed.kcore_work_waiting:
+        reported |= set(resumed.maintain(0.0))
+    assert reported and reported <= owed
+
+
 def test_a_short_backlog_is_inserted_one_by_one() -> None:
     edges = sample_edges()
     engine = InfluenceEngine(kcore_budget_s=0.0)
