@@ -28,8 +28,10 @@ import asyncio
 import base64
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -58,8 +60,15 @@ SNAPSHOT_COST_FACTOR = 10.0
 
 
 Clock = Callable[[], float]
-#: (offset of the last record applied, the engine's state): a snapshot taken, not yet written
-Captured = tuple[int, dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class Captured:
+    """A snapshot taken, not yet written."""
+
+    seq: int  # the order captures were taken in: a write never puts an older one over a newer one
+    offset: int  # of the last record applied
+    state: dict[str, Any]  # the engine's (``InfluenceEngine.snapshot_state``)
 
 
 class RankStage:
@@ -81,6 +90,9 @@ class RankStage:
         self.loaded = False
         self._next_snapshot_at = 0.0  # time.monotonic() before which no snapshot is due
         self._child: forked.Child | None = None  # a snapshot being written by a forked child
+        self._captures = 0  # captures taken (their seq)
+        self._written_seq = 0  # the newest capture written here (thread path, stop)
+        self._write_lock = threading.Lock()
 
     # -- persistence -----------------------------------------------------------------------------
     def load(self) -> None:
@@ -171,12 +183,25 @@ class RankStage:
         if not self._dirty:
             return None
         self._dirty = False
-        return self.last_offset, self.engine.snapshot_state()
+        self._captures += 1
+        return Captured(self._captures, self.last_offset, self.engine.snapshot_state())
 
     def write(self, captured: Captured) -> None:
-        """Encode and write a captured state (atomically: temp file + rename); any thread."""
-        offset, state = captured
-        data = orjson.dumps({"offset": offset, "engine": base64.b64encode(encode_snapshot(state)).decode()})
+        """Encode and write a captured state (atomically: temp file + rename); any thread. One
+        written after a newer capture was (a timer's write on a thread finishing after the stop's
+        own) is dropped: the newer one already holds all it holds."""
+        data = self._encoded(captured.offset, captured.state)
+        with self._write_lock:
+            if captured.seq < self._written_seq:
+                return
+            self._replace(data)
+            self._written_seq = captured.seq
+
+    @staticmethod
+    def _encoded(offset: int, state: dict[str, Any]) -> bytes:
+        return orjson.dumps({"offset": offset, "engine": base64.b64encode(encode_snapshot(state)).decode()})
+
+    def _replace(self, data: bytes) -> None:
         tmp = self.path.with_suffix(f".tmp{os.getpid()}")  # a snapshot child's apart from ours
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp.write_bytes(data)
@@ -204,7 +229,9 @@ class RankStage:
         if use_fork:
             self._dirty = False
             offset, engine = self.last_offset, self.engine
-            child = forked.start(lambda: self.write((offset, engine.snapshot_state(copy=False))))
+            child = forked.start(
+                lambda: self._replace(self._encoded(offset, engine.snapshot_state(copy=False)))
+            )
             self._child = child
             held = child.fork_s
             try:

@@ -165,20 +165,34 @@ def test_the_deferred_core_number_work_is_a_gauge(tmp_path: Path) -> None:
 async def test_a_stop_ends_a_snapshot_child_still_writing_an_older_state(tmp_path: Path) -> None:
     stage = _stage(tmp_path)
     stage.apply(_signal(("e1", "x:a", "x:star")), offset=1)
-    write = stage.write
+    replace = stage._replace
 
-    def slow_write(captured: tuple[int, dict[str, Any]]) -> None:  # runs in the child
+    def slow_replace(data: bytes) -> None:  # runs in the child
         time.sleep(3)
-        write(captured)
+        replace(data)
 
-    stage.write = slow_write  # type: ignore[method-assign]
+    stage._replace = slow_replace  # type: ignore[method-assign]
     snapshot = asyncio.create_task(stage.take_snapshot(fork=True))
     await asyncio.sleep(0.2)  # the child is writing offset 1
-    stage.write = write  # type: ignore[method-assign]
+    stage._replace = replace  # type: ignore[method-assign]
     stage.apply(_signal(("e2", "x:b", "x:star")), offset=2)
     assert stage.save()  # the worker stopping: the child is ended, offset 2 written here
     assert not await snapshot
     await asyncio.sleep(3.5)  # had the child lived, it would have replaced the file by now
+    assert _stage(tmp_path).last_offset == 2
+
+
+def test_a_write_finishing_after_a_newer_ones_leaves_the_newer_in_place(tmp_path: Path) -> None:
+    """Without fork, a timer's snapshot is written on a thread, and a stop may write a newer one
+    meanwhile: whichever finishes last, the file holds the newer."""
+    stage = _stage(tmp_path)
+    stage.apply(_signal(("e1", "x:a", "x:star")), offset=1)
+    older = stage.capture()
+    stage.apply(_signal(("e2", "x:b", "x:star")), offset=2)
+    newer = stage.capture()
+    assert older is not None and newer is not None and older.seq < newer.seq
+    stage.write(newer)
+    stage.write(older)
     assert _stage(tmp_path).last_offset == 2
 
 
