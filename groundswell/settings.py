@@ -219,6 +219,10 @@ class Settings(BaseSettings):
     #: 2x); groups of 16 paced at 10/s resolved 2.5x the default at a cost two runs each could not
     #: tell from noise; see streams.identity_agent and benchmarks/RESULTS.md
     identity_resolve_group: int = Field(default=1, ge=1)
+    #: how much nicer (lower CPU priority) the streaming resolver's model thread runs than the
+    #: stream: on a busy machine alerts and influence go first and the backlog takes what is left,
+    #: on an idle one it takes all it needs (groundswell.background); 0: the same priority
+    identity_resolver_niceness: int = Field(default=10, ge=0, le=19)
 
     # --- identity candidate search (identity/ann.py, identity/candidates.py) -------------------
     identity_ann_nprobe: int = 16  # IVF lists probed per search (recall@10 0.997 at 1M, measured)

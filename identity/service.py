@@ -29,7 +29,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, fields, replace
-from typing import Any, Protocol
+from typing import Any, ParamSpec, Protocol, TypeVar
 
 import neo4j
 
@@ -50,6 +50,10 @@ log = logging.getLogger(__name__)
 MAX_RECENT_POSTS = 5
 
 
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
 class Candidates(Protocol):
     """identity.candidates.CandidateSearch (contract)."""
 
@@ -62,6 +66,13 @@ class Deciding(Protocol):
     """identity.matcher.Matcher (contract)."""
 
     def decide(self, a: ProfileRecord, b: ProfileRecord, cosine: float | None = None) -> MatchDecision: ...
+
+
+class Offload(Protocol):
+    """Where the model, the index and the matcher run, off the event loop: ``asyncio.to_thread``, or
+    ``groundswell.background.BackgroundThread.run`` (a thread at a lower CPU priority)."""
+
+    def __call__(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Awaitable[T]: ...
 
 
 class Forgetting(Protocol):
@@ -148,8 +159,10 @@ class IdentityService:
         forward_erasure: ForwardErasure | None = None,
         clock: Callable[[], float] = time.time,
         k: int = 20,
+        offload: Offload = asyncio.to_thread,
     ) -> None:
         self.store = store
+        self._offload = offload
         self._matcher = matcher
         self._search = search
         self.encoder = encoder
@@ -200,10 +213,10 @@ class IdentityService:
         if self._search is not None and fresh:
             many = getattr(self._search, "add_many", None)
             if many is not None:
-                await asyncio.to_thread(many, fresh)  # one batched encoder call, off the event loop
+                await self._offload(many, fresh)  # one batched encoder call, off the event loop
             else:
                 for record in fresh:
-                    await asyncio.to_thread(self._search.add, record)
+                    await self._offload(self._search.add, record)
         return len(rows)
 
     def forget_local(self, record_ids: Sequence[str], texts: Sequence[str] = ()) -> int:
@@ -233,7 +246,7 @@ class IdentityService:
             rid = r.record_id
             known[rid] = merge_records(known.get(rid) or self.records.get(rid), r)
             texts.append(profile_text(known[rid]))
-        await asyncio.to_thread(encoder.encode, texts)
+        await self._offload(encoder.encode, texts)
 
     async def resolve(self, record: ProfileRecord, cause: str = "") -> Resolution:
         return (await self.resolve_many([(record, cause)]))[0]
@@ -270,7 +283,7 @@ class IdentityService:
             return found
 
         # the model and the index run off the event loop: a stream worker must keep heart-beating
-        hits_of = await asyncio.to_thread(embed_and_search)
+        hits_of = await self._offload(embed_and_search)
         ids = {m.record_id for _, m, _ in pending} | {o for hits in hits_of for o, _ in hits}
         gone = await self.store.read(  # erased here or by another process (the API): never resolved
             "UNWIND $ids AS id MATCH (a:Account {id: id}) WHERE a.erased = true RETURN a.id AS id",
@@ -291,7 +304,7 @@ class IdentityService:
                 out.append((at, merged, cause, decisions))
             return out
 
-        todo = await asyncio.to_thread(decide_all)
+        todo = await self._offload(decide_all)
         for at, merged, _ in pending:
             if merged.record_id in erased:
                 results[at] = Resolution(merged.record_id, None, False)

@@ -28,6 +28,8 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from groundswell.background import lower_own_priority
+
 _PR_SET_PDEATHSIG = 1
 
 
@@ -41,8 +43,10 @@ class Child:
     fork_s: float  # seconds the caller was held by fork() itself
 
 
-def start(fn: Callable[[], None]) -> Child:
-    """Fork; the child runs ``fn`` and exits 0, or 1 if it raised (the traceback on stderr)."""
+def start(fn: Callable[[], None], niceness: int = 0) -> Child:
+    """Fork; the child runs ``fn`` and exits 0, or 1 if it raised (the traceback on stderr). With
+    ``niceness``, the child runs that much nicer than the thread that forked it
+    (``groundswell.background``): work that can wait yields the CPU to the stream."""
     parent = os.getpid()
     t0 = time.monotonic()
     pid = os.fork()
@@ -50,6 +54,7 @@ def start(fn: Callable[[], None]) -> Child:
         code = 1
         try:
             _as_child(parent)
+            lower_own_priority(niceness)
             fn()
             code = 0
         except BaseException:  # the child reports and leaves, whatever happened

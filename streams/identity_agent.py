@@ -462,12 +462,14 @@ async def default_service(settings: Settings, metrics: Metrics, io_thread: bool 
 
     from embedding.encoder import Encoder
     from graph.store import GraphStore
+    from groundswell.background import BackgroundThread
     from identity.ann import VectorIndex
     from identity.candidates import CandidateSearch
     from identity.matcher import Matcher, Thresholds
     from streams.graph_writer import UNAVAILABLE
 
     faiss.omp_set_num_threads(1)  # one resolver thread: faiss's pool only contends with the workers
+    background = BackgroundThread("identity-resolver", settings.identity_resolver_niceness)
     encoder = Encoder()
     search = CandidateSearch(
         encoder,
@@ -480,7 +482,7 @@ async def default_service(settings: Settings, metrics: Metrics, io_thread: bool 
         thresholds = Thresholds(
             merge=settings.identity_merge_threshold, review=settings.identity_review_threshold
         )
-        service = IdentityService(store, Matcher(thresholds), search, encoder=encoder)
+        service = IdentityService(store, Matcher(thresholds), search, encoder=encoder, offload=background.run)
         try:
             await service.setup()
             return service

@@ -36,6 +36,7 @@ from typing import Any
 
 import orjson
 
+from groundswell.background import NICENESS
 from groundswell.metrics import Metrics
 from groundswell.settings import TOPIC_INFLUENCE, Settings
 from scoring.composite import CompositeScore
@@ -229,8 +230,9 @@ class RankStage:
         if use_fork:
             self._dirty = False
             offset, engine = self.last_offset, self.engine
-            child = forked.start(
-                lambda: self._replace(self._encoded(offset, engine.snapshot_state(copy=False)))
+            child = forked.start(  # nicer than the stream: a snapshot can wait, the stream cannot
+                lambda: self._replace(self._encoded(offset, engine.snapshot_state(copy=False))),
+                niceness=NICENESS,
             )
             self._child = child
             held = child.fork_s

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -101,6 +102,21 @@ async def test_a_child_that_raises_exits_1_with_its_traceback(capfd: pytest.Capt
     assert await forked.wait(forked.start(boom)) == 1
     assert "RuntimeError: disk full" in capfd.readouterr().err
     assert await forked.wait(forked.start(lambda: None)) == 0
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a per-thread nice value is Linux's")
+async def test_a_child_runs_nicer_than_its_parent_when_asked(tmp_path: Path) -> None:
+    seen = tmp_path / "nice"
+
+    def report() -> None:
+        seen.write_text(str(os.getpriority(os.PRIO_PROCESS, 0)))
+
+    parent = os.getpriority(os.PRIO_PROCESS, 0)
+    assert await forked.wait(forked.start(report, niceness=6)) == 0
+    assert int(seen.read_text()) == min(19, parent + 6)
+    assert os.getpriority(os.PRIO_PROCESS, 0) == parent
+    assert await forked.wait(forked.start(report)) == 0
+    assert int(seen.read_text()) == parent
 
 
 def test_a_killed_ranker_resumes_from_its_snapshot_and_journal(tmp_path: Path) -> None:
