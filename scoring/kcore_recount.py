@@ -43,7 +43,6 @@ class CoreRecount:
         self._bins: list[list[str]] = []
         self._d = 0
         self.core: dict[str, int] = {}
-        self.mcd: dict[str, int] = {}
         #: what differs from ``old_core`` / ``old_mcd`` (all nodes where none was given): installing
         #: only these keeps the end of a recount as short as its slices
         self.core_changes: dict[str, int] = {}
@@ -108,14 +107,14 @@ class CoreRecount:
         self._phase = 2
 
     def _max_core_degrees(self) -> None:
-        adj, core, mcd, nodes = self._adj, self.core, self.mcd, self.nodes
+        adj, core, nodes = self._adj, self.core, self.nodes
         old_core, old_mcd = self._old_core, self._old_mcd
         budget = SLICE
         while self._i < len(nodes) and budget > 0:
             v = nodes[self._i]
             k = core[v]
             neighbours = adj[v]
-            m = mcd[v] = sum(1 for x in neighbours if core[x] >= k)
+            m = sum(1 for x in neighbours if core[x] >= k)
             if old_core.get(v) != k:
                 self.core_changes[v] = k
             if old_mcd.get(v) != m:
