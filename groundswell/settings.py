@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     arcadedb_heap: str = "2g"
     graph_batch_size: int = 500
     graph_batch_seconds: float = 0.25
+    #: the longest the normalize stage gathers raw events into one batch (one signal record, one
+    #: activity record per partition); each event waits up to this long before any later stage sees it
+    normalize_batch_seconds: float = Field(default=0.05, gt=0.0)
     #: the longest a consumer's fetch waits at the broker for records. librdkafka's mock cluster
     #: (the embedded broker) answers a fetch only when this expires, never when records arrive
     #: (measured: p50 797 ms at Faust's hard-coded 1,500 ms, 24 ms at 50 ms), so every consumer
@@ -177,6 +180,10 @@ class Settings(BaseSettings):
     #: store's write lock. 5 s rather than 1 s: source-to-alert p95 at 1,000 events/s went down by
     #: ~15-30 % in two side-by-side pairs (benchmarks/RESULTS.md)
     influence_graph_write_seconds: float = Field(default=5.0, gt=0.0)
+    #: the ranker reports the composites a signal record moved as soon as it has applied it, when
+    #: its last report is at least this old; what is left goes out on its 100 ms tick
+    #: (``streams.ranking.FLUSH_S``). At least ``FLUSH_S``: reports on the tick only
+    influence_report_gap_seconds: float = Field(default=0.1, ge=0.0)
     #: the ranker snapshots its engine at most this often (less often when a snapshot takes longer:
     #: ``streams.ranking.SNAPSHOT_COST_FACTOR``), and once more when it stops; what it applies in
     #: between is journalled, so this trades restart time (the journal to replay) for snapshot CPU
@@ -233,6 +240,10 @@ class Settings(BaseSettings):
     #: libraries) out of Python's cyclic garbage collector's way after each large load, so a full
     #: collection no longer stops them for ~0.25 s (groundswell.heap; benchmarks/RESULTS.md)
     gc_freeze: bool = True
+    #: a model call a stage hands to a thread that has not finished after this long is logged with
+    #: every thread's stack and counted in groundswell_stalls_total (groundswell.stalls); it is still
+    #: waited for
+    stall_warning_seconds: float = Field(default=30.0, gt=0.0)
 
     # --- test / demo helpers ------------------------------------------------------------------
     log_level: str = Field(default="INFO")

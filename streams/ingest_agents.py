@@ -28,7 +28,6 @@ from streams.signals import SignalStage
 
 #: raw events normalized together (their activities leave as one batch record per partition)
 INGEST_BATCH = 500
-INGEST_BATCH_S = 0.05
 #: social.activity batch records the graph stage takes at once (written in graph_batch_size chunks)
 GRAPH_RECORDS = 8
 #: how often the intake reads the resolver's backlog
@@ -47,7 +46,7 @@ def install_ingest(w: Wiring) -> None:
     @app.agent(w.topic(TOPIC_RAW), name="normalize")
     async def normalize_agent(stream: StreamT[bytes]) -> None:
         async for events in stream.take_events(  # type: ignore[attr-defined]  # on faust.Stream, not StreamT
-            INGEST_BATCH, within=INGEST_BATCH_S
+            INGEST_BATCH, within=settings.normalize_batch_seconds
         ):
             raws = []
             for event in events:

@@ -2,13 +2,25 @@
 
 The embedded broker keeps about 5 MB per partition (streams/broker.py), so a producer that runs
 far ahead of the workers would push unread records out. ``RawProducer`` therefore pauses while
-any partition the worker group consumes lags by more than ``max_lag`` records.
+any partition the worker groups consume lags by more than its limit: ``max_lag`` records of about
+1 KB (raw events), and for the batch topics as many records as hold about as many bytes, by the
+size of their latest records (``lag_limits``).
+
+``LagWatch`` probes the lag on a thread of its own, every ``LAG_PROBE_S``; the producer reads its
+latest verdict without waiting. Probed on the send path, each check held the source for ~150 ms of
+broker round trips (16 partitions, two consumer groups), and the events behind it then left in a
+burst. Batch records are as large as the stage's batch: ~200 KB flat out, a few KB at 150 events/s.
+A limit in records sized for the large ones paused a paced source that the workers kept up with,
+because Faust commits once a second and a second of small records was already over it (measured:
+4.6-40 s of pauses in 40 s at 150 events/s, benchmarks/RESULTS.md).
 """
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import confluent_kafka
 
@@ -32,19 +44,39 @@ WATCHED_TOPICS = CONSUMED_TOPICS
 #: is on the consumer-lag metric for ops (with the embedded broker's ~5 MB per partition, a very
 #: long backlog can drop commands: those accounts resolve at their next profile change).
 BACKPRESSURE_TOPICS = tuple(t for t in CONSUMED_TOPICS if t != TOPIC_IDENTITY_COMMANDS)
-#: topics whose records are batches (streams.records: up to a few hundred items, ~100-200 KB):
-#: their lag is bounded in records too, at this fraction of the one-item limit
+#: topics whose records are batches (streams.records: up to a few hundred items, ~100-200 KB flat
+#: out, a few KB at a paced rate): their limit follows the size of their latest records
 BATCH_TOPICS = (TOPIC_ACTIVITY, TOPIC_MENTIONS)
-BATCH_LAG_DIVISOR = 200
+#: the size ``max_lag`` counts records in (a raw event)
+RECORD_BYTES = 1_000
+#: the size a batch record is taken to have until one was seen (a full batch)
+ASSUMED_BATCH_RECORD_BYTES = 200_000
+#: no limit is lower (a consumer takes a few records at a time)
+MIN_LAG_LIMIT = 4
+#: how often ``LagWatch`` probes the lag, and every how many probes it samples record sizes
+LAG_PROBE_S = 0.25
+SIZE_EVERY = 8
+
+log = logging.getLogger(__name__)
 
 
-def lag_limits(max_lag: int) -> dict[str, int]:
-    """The lag (records per partition) each watched topic may reach before producers pause: both
-    far below the embedded broker's ~5 MB a partition (3,000 raw events of ~1 KB; 15 batch records
-    of ~150 KB)."""
-    return {
-        t: max(4, max_lag // BATCH_LAG_DIVISOR) if t in BATCH_TOPICS else max_lag for t in BACKPRESSURE_TOPICS
-    }
+def lag_limits(
+    max_lag: int,
+    record_bytes: Mapping[str, int] | None = None,
+    topics: Sequence[str] = BACKPRESSURE_TOPICS,
+    batch_topics: Sequence[str] = BATCH_TOPICS,
+) -> dict[str, int]:
+    """The lag (records per partition) each topic may reach before producers pause: as many
+    records as hold ``max_lag`` raw events' bytes (3,000 x ~1 KB by default, far below the embedded
+    broker's ~5 MB a partition), by ``record_bytes`` (the size of a topic's latest records) where
+    known, else a raw event's size, or a full batch's for ``batch_topics``; never more than
+    ``max_lag`` records."""
+    sizes = record_bytes or {}
+    limits = {}
+    for t in topics:
+        size = sizes.get(t) or (ASSUMED_BATCH_RECORD_BYTES if t in batch_topics else RECORD_BYTES)
+        limits[t] = max(MIN_LAG_LIMIT, min(max_lag, max_lag * RECORD_BYTES // max(1, size)))
+    return limits
 
 
 class RawProducer:
@@ -54,7 +86,7 @@ class RawProducer:
         group_id: str | Sequence[str],
         metrics: Metrics,
         max_lag: int = 3000,
-        check_every: int = 500,
+        check_every: int = 50,
         partitions: int = 4,
         max_payload_bytes: int = 1_000_000,
         topic: str = TOPIC_RAW,
@@ -71,9 +103,11 @@ class RawProducer:
                 "log_level": 3,
             }
         )
-        self._lag = LagProbe(bootstrap, group_id, partitions, BACKPRESSURE_TOPICS) if max_lag > 0 else None
-        self._max_lag = max_lag
-        self._limits = lag_limits(max_lag)
+        self._watch = (
+            LagWatch(LagProbe(bootstrap, group_id, partitions, BACKPRESSURE_TOPICS), max_lag).start()
+            if max_lag > 0
+            else None
+        )
         self._check_every = check_every
         self._m = metrics
         self.sent = 0
@@ -129,10 +163,11 @@ class RawProducer:
         self._producer.flush(timeout)
 
     def _wait_for_consumers(self) -> None:
-        if self._lag is None:
+        """Pause while the watch's latest probe found a topic over its limit (no broker call here)."""
+        if self._watch is None or not self._watch.over:
             return
         started = time.monotonic()
-        while over := self._lag.over(self._limits):
+        while over := self._watch.over:
             for topic in over:
                 self.throttled_by[topic] = self.throttled_by.get(topic, 0) + 1
             self._producer.poll(0.1)
@@ -142,8 +177,8 @@ class RawProducer:
 
     def close(self) -> None:
         self.flush()
-        if self._lag is not None:
-            self._lag.close()
+        if self._watch is not None:
+            self._watch.close()
 
 
 class LagProbe:
@@ -166,7 +201,11 @@ class LagProbe:
             )
             for g in groups
         ]
+        self.topics = tuple(topics)
+        self._partitions = partitions
         self._tps = [confluent_kafka.TopicPartition(t, p) for t in topics for p in range(partitions)]
+        self._bootstrap = bootstrap
+        self._sizer: confluent_kafka.Consumer | None = None  # reads latest records, never commits
 
     def lags(self) -> dict[tuple[str, int], int]:
         out: dict[tuple[str, int], int] = {}
@@ -196,6 +235,87 @@ class LagProbe:
         """The topics in ``limits`` with a partition lagging by more than the topic's limit."""
         return {topic for (topic, _), lag in self.lags().items() if lag > limits.get(topic, lag)}
 
+    def latest_record_bytes(self, topics: Sequence[str]) -> dict[str, int]:
+        """The largest value among the latest record of each partition, per topic (topics with no
+        record are left out)."""
+        if self._sizer is None:
+            self._sizer = confluent_kafka.Consumer(
+                {
+                    "bootstrap.servers": self._bootstrap,
+                    "group.id": "groundswell-lag-sizer",  # assigned by hand: never joins, never commits
+                    "enable.auto.commit": False,
+                    "log_level": 3,
+                }
+            )
+        sizer, out = self._sizer, {}
+        for topic in topics:
+            latest = []
+            for p in range(self._partitions):
+                tp = confluent_kafka.TopicPartition(topic, p)
+                low, high = sizer.get_watermark_offsets(tp, timeout=5, cached=False)
+                if high > low:
+                    latest.append(confluent_kafka.TopicPartition(topic, p, high - 1))
+            if not latest:
+                continue
+            sizer.assign(latest)
+            try:
+                messages = sizer.consume(len(latest), timeout=2.0)
+            finally:
+                sizer.unassign()
+            sizes = [len(m.value() or b"") for m in messages if m.error() is None]
+            if sizes:
+                out[topic] = max(sizes)
+        return out
+
     def close(self) -> None:
         for consumer in self._consumers:
             consumer.close()
+        if self._sizer is not None:
+            self._sizer.close()
+
+
+class LagWatch:
+    """``probe``'s verdict, kept fresh on a thread of its own: ``over`` is the set of topics with a
+    partition over its limit at the latest probe (every ``every_s``); the limits follow the size of
+    the latest records of the batch topics, sampled every ``SIZE_EVERY`` probes."""
+
+    def __init__(
+        self,
+        probe: LagProbe,
+        max_lag: int,
+        every_s: float = LAG_PROBE_S,
+        batch_topics: Sequence[str] = BATCH_TOPICS,
+    ) -> None:
+        self._probe = probe
+        self._max_lag = max_lag
+        self._every_s = every_s
+        self._batch_topics = tuple(t for t in probe.topics if t in batch_topics)
+        self.limits = lag_limits(max_lag, topics=probe.topics, batch_topics=self._batch_topics)
+        self.over: frozenset[str] = frozenset()
+        self.probes = 0  # probes done (tests, diagnostics)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="lag-watch", daemon=True)
+
+    def start(self) -> LagWatch:
+        self._thread.start()
+        return self
+
+    def probe_once(self) -> None:
+        if self.probes % SIZE_EVERY == 0 and self._batch_topics:
+            sizes = self._probe.latest_record_bytes(self._batch_topics)
+            self.limits = lag_limits(self._max_lag, sizes, self._probe.topics, self._batch_topics)
+        self.over = frozenset(self._probe.over(self.limits))
+        self.probes += 1
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.probe_once()
+            except Exception as e:  # the broker away: the last verdict stands until it answers
+                log.warning("consumer lag not probed (%r)", e)
+            self._stop.wait(self._every_s)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+        self._probe.close()

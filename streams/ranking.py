@@ -6,7 +6,8 @@ PageRank, core numbers, engagement, followers) in memory:
 
 - ``apply`` takes one signal record: edges and followers go into the engine (idempotent by
   ``(event id, src, dst)``), the accounts whose composite moved wait in ``pending`` until ``flush``
-  (every ``FLUSH_S``, or at ``MAX_PENDING``), which sends one ``scores.influence`` record each;
+  (after a record when ``report_due``, every ``FLUSH_S``, or at ``MAX_PENDING``), which sends one
+  ``scores.influence`` record each;
   the graph's Account nodes get the latest composite of each changed account every
   ``influence_graph_write_seconds`` (``take_unwritten``): PageRank moves ~2 accounts per raw
   event, and one node write per move cost the graph store more than the activities themselves;
@@ -83,6 +84,7 @@ class RankStage:
         self.unwritten: dict[str, CompositeScore] = {}
         self._tries: dict[str, int] = {}  # graph writes an unwritten composite has missed
         self._received: list[float] = []  # received_at of the edges behind ``pending``
+        self._reported_at = -float("inf")  # the clock's time of the last flush
         self.last_offset = -1
         self._dirty = False
         self.path = settings.data_dir / SNAPSHOT_FILE
@@ -329,14 +331,18 @@ class RankStage:
                 self._tries[score.account_id] = tries
                 self.unwritten[score.account_id] = score
 
+    def report_due(self, gap_s: float) -> bool:
+        """Whether composites wait and the last flush is at least ``gap_s`` old."""
+        return bool(self.pending) and self._clock() - self._reported_at >= gap_s
+
     def flush(self) -> list[Out]:
         """One ``scores.influence`` record per account whose composite moved since the last flush."""
         if not self.pending:
             return []
+        now = self._reported_at = self._clock()
         done, self.pending = self.pending, {}
         self.unwritten.update(done)
         received, self._received = self._received, []
-        now = self._clock()
         outs = [
             Out(TOPIC_INFLUENCE, account_id.encode(), orjson.dumps(influence_record(score)))
             for account_id, score in done.items()

@@ -1,7 +1,8 @@
 """The scoring role: ranking, priority, alerts and spikes, and the identity resolver.
 
 - ``ranking`` (one owner: every ``scores.signals`` record has one key) keeps the influence engine,
-  reports changed composites on ``scores.influence`` every ``FLUSH_S`` and writes the latest of each
+  reports changed composites on ``scores.influence`` after a record (``influence_report_gap_seconds``)
+  or every ``FLUSH_S``, and writes the latest of each
   to the graph every ``influence_graph_write_seconds`` (``streams.ranking``);
 - ``priority`` takes mention batch records, classifies their intent in one model call and reads
   their authors from the graph in one query (``streams.priority``);
@@ -32,6 +33,7 @@ from groundswell.settings import (
     TOPIC_PRIORITY,
     TOPIC_SIGNALS,
 )
+from groundswell.stalls import watched
 from scoring.priority import ScoredPost
 from streams.app import Wiring
 from streams.identity_agent import default_service, install_identity_agent
@@ -67,6 +69,8 @@ def install_scoring(w: Wiring) -> None:
 def install_ranking(w: Wiring) -> None:
     app, settings, metrics, writer = w.app, w.settings, w.metrics, w.writer
     rank_stage = RankStage(settings, metrics)
+    report_gap_s = settings.influence_report_gap_seconds
+    early_reports = report_gap_s < FLUSH_S  # else on the tick only
     half_life_s = settings.influence_half_life_hours * 3600.0
 
     @app.agent(w.topic(TOPIC_SIGNALS), name="ranking")
@@ -90,7 +94,9 @@ def install_ranking(w: Wiring) -> None:
                 except Exception as e:  # a record we did not write; never stop the stream
                     await w.send_all([bad_record("ranking", TOPIC_SIGNALS, event.value, e, metrics)])
                     continue
-                if len(rank_stage.pending) >= MAX_PENDING:
+                if len(rank_stage.pending) >= MAX_PENDING or (
+                    early_reports and rank_stage.report_due(report_gap_s)
+                ):
                     await flush_influence()
         finally:  # the worker stopping: keep every record applied (the snapshot timer may be behind)
             try:
@@ -162,7 +168,12 @@ def install_priority_and_alerts(w: Wiring) -> None:
             )
             mentions, memories = priority_stage.unseen(mentions, mention_memory.get)
             if mentions:
-                await asyncio.to_thread(priority_stage.classify, mentions)  # model time
+                await watched(  # model time
+                    asyncio.to_thread(priority_stage.classify, mentions),
+                    "priority intent",
+                    settings.stall_warning_seconds,
+                    metrics,
+                )
                 ids = [str(m["activity"]["actor"]["id"]) for m in mentions]
                 found = await scores_graph.authors_of(await writer.open(), ids)
                 authors = {a: Author(i, p, v) for a, (i, p, v) in found.items()}

@@ -136,6 +136,17 @@ def test_signals_are_one_record_per_chunk_keyed_for_the_single_ranker() -> None:
     assert len(stage.ranking(many)) == 3  # chunks of 250: the record size stays bounded
 
 
+def latency_sum(metrics: Metrics, stage: str) -> tuple[float, float]:
+    """The count and sum of a stage's ``groundswell_stage_latency_seconds`` observations."""
+    found = {
+        s.name: s.value
+        for m in metrics.registry.collect()
+        for s in m.samples
+        if s.labels.get("stage") == stage and s.name.startswith("groundswell_stage_latency_seconds")
+    }
+    return found["groundswell_stage_latency_seconds_count"], found["groundswell_stage_latency_seconds_sum"]
+
+
 def _signal(*edges: tuple[str, str, str]) -> dict[str, Any]:
     return {
         "edges": [[ev, src, dst, "repost", T, 2.0, T - 0.5] for ev, src, dst in edges],
@@ -169,6 +180,29 @@ def test_ranker_applies_each_record_once_and_reports_composites(tmp_path: Path) 
     stage.flush()
     newest = {sc.account_id: sc for sc in stage.take_unwritten()}
     assert newest["x:star"].value > unwritten["x:star"].value  # ... unless a newer score is waiting
+
+
+def test_the_ranker_reports_after_a_record_once_its_last_report_is_old_enough(tmp_path: Path) -> None:
+    now = [T]
+    stage = RankStage(
+        Settings(data_dir=tmp_path, intent_enabled=False), Metrics.create(), clock=lambda: now[0]
+    )
+    stage.load()
+    assert not stage.report_due(0.0)  # nothing waits
+    stage.apply(_signal(("e1", "x:a", "x:star")), offset=1)
+    assert stage.report_due(0.02)  # never reported yet
+    assert stage.flush()
+    now[0] += 0.01
+    stage.apply(_signal(("e2", "x:b", "x:star")), offset=2)
+    assert stage.report_due(0.0) and not stage.report_due(0.02)  # 10 ms after the last report
+    now[0] += 0.015
+    assert stage.report_due(0.02)
+    outs = stage.flush()
+    assert [o.key for o in outs if o.key == b"x:star"] == [b"x:star"]
+    assert not stage.report_due(0.0)  # reported: nothing waits
+    # the latency is observed at the report, from each edge's received_at (T - 0.5 in _signal)
+    count, total = latency_sum(stage._m, "influence")
+    assert count == 2 and abs(total - (0.5 + 0.525)) < 1e-6
 
 
 def test_a_score_whose_account_is_not_in_the_graph_yet_waits_for_it_a_bounded_time(tmp_path: Path) -> None:
