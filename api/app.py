@@ -29,6 +29,7 @@ from groundswell import __version__
 from groundswell.heap import freeze_long_lived, freeze_long_lived_heaps, watch_collections
 from groundswell.metrics import LATENCY_BUCKETS, Metrics
 from groundswell.settings import Settings
+from groundswell.stalls import dump_stacks_on_signal
 from identity.service import IdentityService
 from streams.broker import broker_reachable, resolve_bootstrap
 from streams.identity_agent import CommandSender
@@ -168,6 +169,7 @@ def run_api(settings: Settings) -> None:
     metrics = Metrics.create()
     watch_collections(metrics)
     freeze_long_lived_heaps(settings.gc_freeze)  # a long-running process (groundswell.heap)
+    dump_stacks_on_signal()  # kill -s RTMIN+1: every thread's stack to the log (groundswell.stalls)
     uvicorn.run(
         create_api(settings, metrics), host=settings.api_host, port=settings.api_port, log_level="info"
     )

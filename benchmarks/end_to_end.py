@@ -23,6 +23,7 @@ import dataclasses
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -41,6 +42,7 @@ from benchmarks._machine import describe
 from graph.arcadedb_server import free_port, spawn, stop_spawned
 from groundswell.metrics import Metrics
 from groundswell.settings import TOPIC_ALERTS, Settings
+from groundswell.stalls import DUMP_SIGNAL
 from sources.replay import iter_files
 from sources.samples import demo_files
 from sources.simulate import Simulator
@@ -94,7 +96,29 @@ def gc_pauses(start: dict[str, float], end: dict[str, float]) -> dict[str, dict[
 
 
 #: the stages whose latency from the source event the benchmark reports
-STAGES = ("normalize", "graph", "priority", "alerting", "influence")
+LATENCY_STAGES = ("normalize", "graph", "priority", "alerting", "influence")
+
+
+def dump_worker_stacks(workers: list[subprocess.Popen[bytes]], work: Path) -> None:
+    """Every worker writes its threads' Python stacks to its log (``groundswell.stalls``), and, where
+    py-spy is installed, their native stacks go to ``py-spy-<pid>.txt`` in ``work``."""
+    py_spy = shutil.which("py-spy") or shutil.which("py-spy", path=str(Path(sys.executable).parent))
+    for proc in workers:
+        if proc.poll() is not None:
+            continue
+        if DUMP_SIGNAL is not None:
+            os.kill(proc.pid, DUMP_SIGNAL)
+        if py_spy:
+            with (work / f"py-spy-{proc.pid}.txt").open("w") as out:
+                subprocess.run(
+                    [py_spy, "dump", "--native", "--pid", str(proc.pid)],
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    timeout=60,
+                    check=False,
+                )
+    time.sleep(1.0)  # the logs get the stacks
+    print(f"workers' stacks: {work} (worker-*.log, py-spy-*.txt)", flush=True)
 
 
 def histogram_quantile(start: dict[str, float], end: dict[str, float], stage: str, q: float) -> float:
@@ -337,8 +361,13 @@ def main() -> int:
 
     def scrape_all() -> dict[str, float]:
         merged: dict[str, float] = {}
-        for port in ports:
-            for k, v in scrape(port).items():
+        for port, role in zip(ports, roles, strict=True):
+            try:
+                scraped = scrape(port)
+            except OSError:  # a worker that stopped answering: its stacks into its log, then fail
+                dump_worker_stacks(workers, work)
+                raise RuntimeError(f"the {role} worker's /metrics (:{port}) did not answer") from None
+            for k, v in scraped.items():
                 merged[k] = merged.get(k, 0.0) + v
         return merged
 
@@ -451,10 +480,10 @@ def main() -> int:
             },
             # seconds from the source event's receive time to each stage's output (bucket bounds)
             stage_latency_p50_s={
-                stage: histogram_quantile(window_start, window_end, stage, 0.5) for stage in STAGES
+                stage: histogram_quantile(window_start, window_end, stage, 0.5) for stage in LATENCY_STAGES
             },
             stage_latency_p99_s={
-                stage: histogram_quantile(window_start, window_end, stage, 0.99) for stage in STAGES
+                stage: histogram_quantile(window_start, window_end, stage, 0.99) for stage in LATENCY_STAGES
             },
             seconds=elapsed,
             records_per_raw_event=records_per_raw,

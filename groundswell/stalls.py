@@ -7,12 +7,21 @@ sent, while the rest of the worker went on (2026-12-07; not reproduced since, ca
 ``watched`` waits for such a call as before, but when it has not finished after ``after_s`` it
 logs every thread's Python stack (what the call is waiting on), counts the stall in
 ``groundswell_stalls_total{call}``, and logs again when the call finishes.
+
+A whole process can stop too: twice in a benchmark the scoring worker stopped answering its
+``/metrics`` right after its start (the sixth session once; 2026-12-07 once). ``dump_stacks_on_signal``
+lets workers and the API write every thread's stack to their log on ``DUMP_SIGNAL``
+(``kill -s RTMIN+1 PID`` on Linux); ``faulthandler`` does it from the signal handler, without the
+GIL, so it works while a thread holds it. ``benchmarks/end_to_end.py`` sends it when a scrape
+times out.
 """
 
 from __future__ import annotations
 
 import asyncio
+import faulthandler
 import logging
+import signal
 import sys
 import threading
 import time
@@ -25,6 +34,19 @@ from groundswell.metrics import Metrics
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+#: the signal on which a process writes every thread's stack to stderr (Linux; Faust's worker
+#: already uses SIGUSR1 and SIGUSR2); None where the platform has no real-time signals
+DUMP_SIGNAL: int | None = signal.SIGRTMIN + 1 if hasattr(signal, "SIGRTMIN") else None
+
+
+def dump_stacks_on_signal() -> int | None:
+    """From now on, ``DUMP_SIGNAL`` makes this process write every thread's stack to stderr (its
+    log), and carry on -> the signal, or None where there is none."""
+    if DUMP_SIGNAL is None:
+        return None
+    faulthandler.register(DUMP_SIGNAL, all_threads=True, chain=False)
+    return DUMP_SIGNAL
 
 
 def thread_stacks() -> str:

@@ -14,6 +14,7 @@ from prometheus_client import start_http_server
 from groundswell.heap import freeze_long_lived_heaps, watch_collections
 from groundswell.metrics import Metrics
 from groundswell.settings import Settings
+from groundswell.stalls import dump_stacks_on_signal
 from streams.app import create_app
 from streams.broker import resolve_bootstrap
 
@@ -37,6 +38,7 @@ def run_worker(settings: Settings) -> None:
     metrics = Metrics.create()
     watch_collections(metrics)
     freeze_long_lived_heaps(settings.gc_freeze)  # a long-running process: freeze after large loads
+    dump_stacks_on_signal()  # kill -s RTMIN+1: every thread's stack to the log (groundswell.stalls)
     start_http_server(
         settings.worker_metrics_port,
         addr="127.0.0.1" if settings.embedded_broker else "0.0.0.0",

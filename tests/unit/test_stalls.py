@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import subprocess
+import sys
 import threading
+import time
+from pathlib import Path
 
 import pytest
 
 from groundswell.metrics import Metrics
-from groundswell.stalls import thread_stacks, watched
+from groundswell.stalls import DUMP_SIGNAL, thread_stacks, watched
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def stalls(metrics: Metrics, name: str) -> float:
@@ -77,3 +83,34 @@ def test_thread_stacks_names_every_thread() -> None:
         t.join()
     assert "thread a-named-thread" in text and "thread MainThread" in text
     assert "test_thread_stacks_names_every_thread" in text
+
+
+CHILD = """
+import sys, threading, time
+from groundswell.stalls import dump_stacks_on_signal
+
+def stuck_here(event):
+    event.wait()
+
+threading.Thread(target=stuck_here, args=(threading.Event(),), daemon=True).start()
+print(dump_stacks_on_signal(), flush=True)
+time.sleep(30)
+"""
+
+
+@pytest.mark.skipif(DUMP_SIGNAL is None, reason="no real-time signals on this platform")
+def test_the_dump_signal_writes_every_threads_stack_to_stderr_and_the_process_goes_on() -> None:
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == str(DUMP_SIGNAL).encode()
+        assert DUMP_SIGNAL is not None
+        child.send_signal(DUMP_SIGNAL)
+        time.sleep(1.0)
+        assert child.poll() is None  # still running
+    finally:
+        child.kill()
+        _, err = child.communicate(timeout=10)
+    text = err.decode()
+    assert "stuck_here" in text and "Thread 0x" in text
