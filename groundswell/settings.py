@@ -68,7 +68,9 @@ class Settings(BaseSettings):
     graph_batch_size: int = 500
     graph_batch_seconds: float = 0.25
     #: the longest the normalize stage gathers raw events into one batch (one signal record, one
-    #: activity record per partition); each event waits up to this long before any later stage sees it
+    #: activity record per partition); each event waits up to this long before any later stage sees
+    #: it. Shorter makes more, smaller records: at 20 ms the graph stage, which takes 8 records at a
+    #: time, fell behind on a busy machine (graph p50 10 s at 150 events/s, benchmarks/RESULTS.md)
     normalize_batch_seconds: float = Field(default=0.05, gt=0.0)
     #: the longest a consumer's fetch waits at the broker for records. librdkafka's mock cluster
     #: (the embedded broker) answers a fetch only when this expires, never when records arrive
@@ -182,8 +184,9 @@ class Settings(BaseSettings):
     influence_graph_write_seconds: float = Field(default=5.0, gt=0.0)
     #: the ranker reports the composites a signal record moved as soon as it has applied it, when
     #: its last report is at least this old; what is left goes out on its 100 ms tick
-    #: (``streams.ranking.FLUSH_S``). At least ``FLUSH_S``: reports on the tick only
-    influence_report_gap_seconds: float = Field(default=0.1, ge=0.0)
+    #: (``streams.ranking.FLUSH_S``). At least ``FLUSH_S``: on the tick only (event->influence p50
+    #: 150 ms at 150 events/s here; 20 ms: p50 100 ms, p99 no worse, benchmarks/RESULTS.md)
+    influence_report_gap_seconds: float = Field(default=0.02, ge=0.0)
     #: the ranker snapshots its engine at most this often (less often when a snapshot takes longer:
     #: ``streams.ranking.SNAPSHOT_COST_FACTOR``), and once more when it stops; what it applies in
     #: between is journalled, so this trades restart time (the journal to replay) for snapshot CPU

@@ -2,17 +2,18 @@
 
 The embedded broker keeps about 5 MB per partition (streams/broker.py), so a producer that runs
 far ahead of the workers would push unread records out. ``RawProducer`` therefore pauses while
-any partition the worker groups consume lags by more than its limit: ``max_lag`` records of about
-1 KB (raw events), and for the batch topics as many records as hold about as many bytes, by the
-size of their latest records (``lag_limits``).
+any partition the worker groups consume lags by more than its limit: ``max_lag`` records, and for
+the batch topics a two-hundredth of that (``lag_limits``).
 
 ``LagWatch`` probes the lag on a thread of its own, every ``LAG_PROBE_S``; the producer reads its
 latest verdict without waiting. Probed on the send path, each check held the source for ~150 ms of
-broker round trips (16 partitions, two consumer groups), and the events behind it then left in a
-burst. Batch records are as large as the stage's batch: ~200 KB flat out, a few KB at 150 events/s.
-A limit in records sized for the large ones paused a paced source that the workers kept up with,
-because Faust commits once a second and a second of small records was already over it (measured:
-4.6-40 s of pauses in 40 s at 150 events/s, benchmarks/RESULTS.md).
+broker round trips (16 partitions, two consumer groups: 3.5 s of a 40 s window at 150 events/s).
+
+The batch topics' limit in records also bounds how far the graph stage falls behind, not only the
+broker's memory. Limits that followed the size of the batch records (tried, 2026-12-07: a few KB
+at 150 events/s, so hundreds of records) removed the source's pauses at 150 events/s without
+moving the latency tails, and at 300 events/s let the graph stage fall 30 s behind (p50), against
+2.5 s with this limit (benchmarks/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import confluent_kafka
 
@@ -44,39 +45,23 @@ WATCHED_TOPICS = CONSUMED_TOPICS
 #: is on the consumer-lag metric for ops (with the embedded broker's ~5 MB per partition, a very
 #: long backlog can drop commands: those accounts resolve at their next profile change).
 BACKPRESSURE_TOPICS = tuple(t for t in CONSUMED_TOPICS if t != TOPIC_IDENTITY_COMMANDS)
-#: topics whose records are batches (streams.records: up to a few hundred items, ~100-200 KB flat
-#: out, a few KB at a paced rate): their limit follows the size of their latest records
+#: topics whose records are batches (streams.records: up to a few hundred items, ~100-200 KB):
+#: their lag is bounded in records too, at this fraction of the one-item limit
 BATCH_TOPICS = (TOPIC_ACTIVITY, TOPIC_MENTIONS)
-#: the size ``max_lag`` counts records in (a raw event)
-RECORD_BYTES = 1_000
-#: the size a batch record is taken to have until one was seen (a full batch)
-ASSUMED_BATCH_RECORD_BYTES = 200_000
-#: no limit is lower (a consumer takes a few records at a time)
-MIN_LAG_LIMIT = 4
-#: how often ``LagWatch`` probes the lag, and every how many probes it samples record sizes
+BATCH_LAG_DIVISOR = 200
+#: how often ``LagWatch`` probes the lag
 LAG_PROBE_S = 0.25
-SIZE_EVERY = 8
 
 log = logging.getLogger(__name__)
 
 
 def lag_limits(
-    max_lag: int,
-    record_bytes: Mapping[str, int] | None = None,
-    topics: Sequence[str] = BACKPRESSURE_TOPICS,
-    batch_topics: Sequence[str] = BATCH_TOPICS,
+    max_lag: int, topics: Sequence[str] = BACKPRESSURE_TOPICS, batch_topics: Sequence[str] = BATCH_TOPICS
 ) -> dict[str, int]:
-    """The lag (records per partition) each topic may reach before producers pause: as many
-    records as hold ``max_lag`` raw events' bytes (3,000 x ~1 KB by default, far below the embedded
-    broker's ~5 MB a partition), by ``record_bytes`` (the size of a topic's latest records) where
-    known, else a raw event's size, or a full batch's for ``batch_topics``; never more than
-    ``max_lag`` records."""
-    sizes = record_bytes or {}
-    limits = {}
-    for t in topics:
-        size = sizes.get(t) or (ASSUMED_BATCH_RECORD_BYTES if t in batch_topics else RECORD_BYTES)
-        limits[t] = max(MIN_LAG_LIMIT, min(max_lag, max_lag * RECORD_BYTES // max(1, size)))
-    return limits
+    """The lag (records per partition) each watched topic may reach before producers pause: both
+    far below the embedded broker's ~5 MB a partition (3,000 raw events of ~1 KB; 15 batch records
+    of ~150 KB)."""
+    return {t: max(4, max_lag // BATCH_LAG_DIVISOR) if t in batch_topics else max_lag for t in topics}
 
 
 class RawProducer:
@@ -202,10 +187,7 @@ class LagProbe:
             for g in groups
         ]
         self.topics = tuple(topics)
-        self._partitions = partitions
         self._tps = [confluent_kafka.TopicPartition(t, p) for t in topics for p in range(partitions)]
-        self._bootstrap = bootstrap
-        self._sizer: confluent_kafka.Consumer | None = None  # reads latest records, never commits
 
     def lags(self) -> dict[tuple[str, int], int]:
         out: dict[tuple[str, int], int] = {}
@@ -235,49 +217,14 @@ class LagProbe:
         """The topics in ``limits`` with a partition lagging by more than the topic's limit."""
         return {topic for (topic, _), lag in self.lags().items() if lag > limits.get(topic, lag)}
 
-    def latest_record_bytes(self, topics: Sequence[str]) -> dict[str, int]:
-        """The largest value among the latest record of each partition, per topic (topics with no
-        record are left out)."""
-        if self._sizer is None:
-            self._sizer = confluent_kafka.Consumer(
-                {
-                    "bootstrap.servers": self._bootstrap,
-                    "group.id": "groundswell-lag-sizer",  # assigned by hand: never joins, never commits
-                    "enable.auto.commit": False,
-                    "log_level": 3,
-                }
-            )
-        sizer, out = self._sizer, {}
-        for topic in topics:
-            latest = []
-            for p in range(self._partitions):
-                tp = confluent_kafka.TopicPartition(topic, p)
-                low, high = sizer.get_watermark_offsets(tp, timeout=5, cached=False)
-                if high > low:
-                    latest.append(confluent_kafka.TopicPartition(topic, p, high - 1))
-            if not latest:
-                continue
-            sizer.assign(latest)
-            try:
-                messages = sizer.consume(len(latest), timeout=2.0)
-            finally:
-                sizer.unassign()
-            sizes = [len(m.value() or b"") for m in messages if m.error() is None]
-            if sizes:
-                out[topic] = max(sizes)
-        return out
-
     def close(self) -> None:
         for consumer in self._consumers:
             consumer.close()
-        if self._sizer is not None:
-            self._sizer.close()
 
 
 class LagWatch:
     """``probe``'s verdict, kept fresh on a thread of its own: ``over`` is the set of topics with a
-    partition over its limit at the latest probe (every ``every_s``); the limits follow the size of
-    the latest records of the batch topics, sampled every ``SIZE_EVERY`` probes."""
+    partition over its limit at the latest probe (every ``every_s``)."""
 
     def __init__(
         self,
@@ -287,10 +234,8 @@ class LagWatch:
         batch_topics: Sequence[str] = BATCH_TOPICS,
     ) -> None:
         self._probe = probe
-        self._max_lag = max_lag
         self._every_s = every_s
-        self._batch_topics = tuple(t for t in probe.topics if t in batch_topics)
-        self.limits = lag_limits(max_lag, topics=probe.topics, batch_topics=self._batch_topics)
+        self.limits = lag_limits(max_lag, probe.topics, batch_topics)
         self.over: frozenset[str] = frozenset()
         self.probes = 0  # probes done (tests, diagnostics)
         self._stop = threading.Event()
@@ -301,9 +246,6 @@ class LagWatch:
         return self
 
     def probe_once(self) -> None:
-        if self.probes % SIZE_EVERY == 0 and self._batch_topics:
-            sizes = self._probe.latest_record_bytes(self._batch_topics)
-            self.limits = lag_limits(self._max_lag, sizes, self._probe.topics, self._batch_topics)
         self.over = frozenset(self._probe.over(self.limits))
         self.probes += 1
 
