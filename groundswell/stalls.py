@@ -3,13 +3,14 @@
 Work a stage hands to a thread (a model call, ``asyncio.to_thread``) cannot be stopped from the
 event loop, and a call that never returns stops its stage without an error: once, in a benchmark,
 the priority stage's first intent call never returned, so no mention was scored and no alert was
-sent, while the rest of the worker went on (2026-12-07; not reproduced since, cause unknown).
+sent, while the rest of the worker went on (2026-12-07, once in ~25 runs; cause unknown).
 ``watched`` waits for such a call as before, but when it has not finished after ``after_s`` it
 logs every thread's Python stack (what the call is waiting on), counts the stall in
 ``groundswell_stalls_total{call}``, and logs again when the call finishes.
 
-A whole process can stop too: twice in a benchmark the scoring worker stopped answering its
-``/metrics`` right after its start (the sixth session once; 2026-12-07 once). ``dump_stacks_on_signal``
+A whole process can stop too: in another run the scoring worker stopped answering its ``/metrics``
+right after the identity resolver's warm-up (2026-12-07; a run of the sixth session ended the same
+way, then put down to a deadlock it fixed). ``dump_stacks_on_signal``
 lets workers and the API write every thread's stack to their log on ``DUMP_SIGNAL``
 (``kill -s RTMIN+1 PID`` on Linux); ``faulthandler`` does it from the signal handler, without the
 GIL, so it works while a thread holds it. ``benchmarks/end_to_end.py`` sends it when a scrape
