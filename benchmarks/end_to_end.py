@@ -24,6 +24,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -329,6 +330,9 @@ def main() -> int:
     )
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "out" / "end_to_end.json")
     args = ap.parse_args()
+    # a `kill` (SIGTERM) ends the run like Ctrl-C: the cleanup below stops the workers, the graph
+    # store and the broker (killed outright, they stayed up after the benchmark)
+    signal.signal(signal.SIGTERM, lambda signum, _frame: sys.exit(128 + signum))
 
     work = Path(tempfile.mkdtemp(prefix="gs-bench-"))
     broker = EmbeddedBroker()
