@@ -51,11 +51,9 @@ class BackgroundThread:
 
     def __init__(self, name: str, niceness: int = NICENESS) -> None:
         self.niceness = niceness
-        self.native_id: int | None = None  # the thread's id, once it started
         self._pool = ThreadPoolExecutor(1, thread_name_prefix=name, initializer=self._start)
 
     def _start(self) -> None:
-        self.native_id = threading.get_native_id()
         lower_own_priority(self.niceness)
 
     async def run(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:

@@ -149,7 +149,7 @@ class RawProducer:
 
     def _wait_for_consumers(self) -> None:
         """Pause while the watch's latest probe found a topic over its limit (no broker call here)."""
-        if self._watch is None or not self._watch.over:
+        if self._watch is None:
             return
         started = time.monotonic()
         while over := self._watch.over:

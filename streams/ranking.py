@@ -6,8 +6,8 @@ PageRank, core numbers, engagement, followers) in memory:
 
 - ``apply`` takes one signal record: edges and followers go into the engine (idempotent by
   ``(event id, src, dst)``), the accounts whose composite moved wait in ``pending`` until ``flush``
-  (after a record when ``report_due``, every ``FLUSH_S``, or at ``MAX_PENDING``), which sends one
-  ``scores.influence`` record each;
+  (after a record when ``report_due``: at ``MAX_PENDING`` or ``influence_report_gap_seconds`` after
+  the last, else every ``FLUSH_S``), which sends one ``scores.influence`` record each;
   the graph's Account nodes get the latest composite of each changed account every
   ``influence_graph_write_seconds`` (``take_unwritten``): PageRank moves ~2 accounts per raw
   event, and one node write per move cost the graph store more than the activities themselves;
@@ -331,9 +331,14 @@ class RankStage:
                 self._tries[score.account_id] = tries
                 self.unwritten[score.account_id] = score
 
-    def report_due(self, gap_s: float) -> bool:
-        """Whether composites wait and the last flush is at least ``gap_s`` old."""
-        return bool(self.pending) and self._clock() - self._reported_at >= gap_s
+    def report_due(self) -> bool:
+        """Whether the composites waiting go out now rather than on the ``FLUSH_S`` tick: at
+        ``MAX_PENDING``, or when the last flush is at least ``influence_report_gap_seconds`` old (a
+        gap of ``FLUSH_S`` or more: on the tick only)."""
+        if len(self.pending) >= MAX_PENDING:
+            return True
+        gap_s = self._settings.influence_report_gap_seconds
+        return gap_s < FLUSH_S and bool(self.pending) and self._clock() - self._reported_at >= gap_s
 
     def flush(self) -> list[Out]:
         """One ``scores.influence`` record per account whose composite moved since the last flush."""

@@ -39,7 +39,7 @@ from streams.app import Wiring
 from streams.identity_agent import default_service, install_identity_agent
 from streams.pipeline import bad_record, unpack_all
 from streams.priority import Author, PriorityStage
-from streams.ranking import FLUSH_S, MAX_PENDING, RankStage
+from streams.ranking import FLUSH_S, RankStage
 from streams.records import Out, key_partitioned_table
 
 log = logging.getLogger(__name__)
@@ -69,8 +69,6 @@ def install_scoring(w: Wiring) -> None:
 def install_ranking(w: Wiring) -> None:
     app, settings, metrics, writer = w.app, w.settings, w.metrics, w.writer
     rank_stage = RankStage(settings, metrics)
-    report_gap_s = settings.influence_report_gap_seconds
-    early_reports = report_gap_s < FLUSH_S  # else on the tick only
     half_life_s = settings.influence_half_life_hours * 3600.0
 
     @app.agent(w.topic(TOPIC_SIGNALS), name="ranking")
@@ -94,9 +92,7 @@ def install_ranking(w: Wiring) -> None:
                 except Exception as e:  # a record we did not write; never stop the stream
                     await w.send_all([bad_record("ranking", TOPIC_SIGNALS, event.value, e, metrics)])
                     continue
-                if len(rank_stage.pending) >= MAX_PENDING or (
-                    early_reports and rank_stage.report_due(report_gap_s)
-                ):
+                if rank_stage.report_due():
                     await flush_influence()
         finally:  # the worker stopping: keep every record applied (the snapshot timer may be behind)
             try:

@@ -22,7 +22,7 @@ async def test_its_calls_run_on_one_thread_that_is_nicer_than_the_stream() -> No
         loop_thread = threading.get_native_id()
         first = await background.run(threading.get_native_id)
         second = await background.run(threading.get_native_id)
-        assert first == second == background.native_id != loop_thread
+        assert first == second != loop_thread
         assert nice_of(first) == min(19, nice_of(loop_thread) + 7)
         assert nice_of(loop_thread) == nice_of(0)  # the rest of the process keeps its priority
         assert await background.run(divmod, 17, 5) == (3, 2)

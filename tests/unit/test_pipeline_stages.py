@@ -22,7 +22,7 @@ from groundswell.settings import (
 from scoring.priority import ScoredPost
 from streams.pipeline import NormalizeStage, activity_records, unpack_all
 from streams.priority import Author, PriorityStage
-from streams.ranking import UNWRITTEN_TRIES, RankStage
+from streams.ranking import FLUSH_S, MAX_PENDING, UNWRITTEN_TRIES, RankStage
 from streams.records import Out, batch_records, partition_for, unpack
 from streams.signals import RANK_KEY, SignalStage
 
@@ -184,25 +184,44 @@ def test_ranker_applies_each_record_once_and_reports_composites(tmp_path: Path) 
 
 def test_the_ranker_reports_after_a_record_once_its_last_report_is_old_enough(tmp_path: Path) -> None:
     now = [T]
-    stage = RankStage(
-        Settings(data_dir=tmp_path, intent_enabled=False), Metrics.create(), clock=lambda: now[0]
-    )
-    stage.load()
-    assert not stage.report_due(0.0)  # nothing waits
+
+    def stage_with_gap(gap_s: float, name: str) -> RankStage:
+        settings = Settings(
+            data_dir=tmp_path / name, intent_enabled=False, influence_report_gap_seconds=gap_s
+        )
+        stage = RankStage(settings, Metrics.create(), clock=lambda: now[0])
+        stage.load()
+        return stage
+
+    stage = stage_with_gap(0.02, "gap")
+    assert not stage.report_due()  # nothing waits
     stage.apply(_signal(("e1", "x:a", "x:star")), offset=1)
-    assert stage.report_due(0.02)  # never reported yet
+    assert stage.report_due()  # never reported yet
     assert stage.flush()
     now[0] += 0.01
     stage.apply(_signal(("e2", "x:b", "x:star")), offset=2)
-    assert stage.report_due(0.0) and not stage.report_due(0.02)  # 10 ms after the last report
+    assert not stage.report_due()  # 10 ms after the last report
     now[0] += 0.015
-    assert stage.report_due(0.02)
+    assert stage.report_due()
     outs = stage.flush()
     assert [o.key for o in outs if o.key == b"x:star"] == [b"x:star"]
-    assert not stage.report_due(0.0)  # reported: nothing waits
+    assert not stage.report_due()  # reported: nothing waits
     # the latency is observed at the report, from each edge's received_at (T - 0.5 in _signal)
     count, total = latency_sum(stage._m, "influence")
     assert count == 2 and abs(total - (0.5 + 0.525)) < 1e-6
+
+    at_once = stage_with_gap(0.0, "at-once")  # every record's changes go out after it
+    at_once.apply(_signal(("e1", "x:a", "x:star")), offset=1)
+    at_once.flush()
+    at_once.apply(_signal(("e2", "x:b", "x:star")), offset=2)
+    assert at_once.report_due()
+
+    tick_only = stage_with_gap(FLUSH_S, "tick")  # never after a record, however long ago
+    tick_only.apply(_signal(("e1", "x:a", "x:star")), offset=1)
+    now[0] += 60.0
+    assert not tick_only.report_due()
+    tick_only.apply(_signal(*((f"m{i}", f"x:f{i}", f"x:t{i}") for i in range(MAX_PENDING))), offset=2)
+    assert len(tick_only.pending) >= MAX_PENDING and tick_only.report_due()  # too many wait
 
 
 def test_a_score_whose_account_is_not_in_the_graph_yet_waits_for_it_a_bounded_time(tmp_path: Path) -> None:
