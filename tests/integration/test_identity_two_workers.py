@@ -248,7 +248,18 @@ def test_two_workers_create_one_person_per_identity(
     assert sum(s["applied"] for s in snaps) == len(expected_accounts)  # posts alone resolve nothing
     assert not any(s["errors"] for s in snaps)
 
-    links = [orjson.loads(v) for v in read_values(embedded_broker.bootstrap, prefix + TOPIC_IDENTITY, 1)]
-    linked_records = sorted(r for e in links if e["action"] == "link" for r in e["record_ids"])
+    def linked_ids(values: list[bytes]) -> list[str]:
+        events = [orjson.loads(v) for v in values]
+        return sorted(r for e in events if e["action"] == "link" for r in e["record_ids"])
+
+    # the link events lie in several partitions, which can reach a reader seconds apart
+    values = read_values(
+        embedded_broker.bootstrap,
+        prefix + TOPIC_IDENTITY,
+        timeout=60.0,
+        until=lambda vs: set(linked_ids(vs)) >= set(expected_accounts),
+    )
+    links = [orjson.loads(v) for v in values]
+    linked_records = linked_ids(values)
     assert linked_records == sorted(expected_accounts)
     assert all(e["type"] == "identity.audit" for e in links)
