@@ -67,9 +67,15 @@ class Settings(BaseSettings):
     arcadedb_heap: str = "2g"
     graph_batch_size: int = 500
     graph_batch_seconds: float = 0.25
+    #: social.activity batch records the graph stage takes at once (or what ``graph_batch_seconds``
+    #: brought), written in ``graph_batch_size`` chunks and acknowledged together. At paced rates a
+    #: record holds a few activities, so a take of 8 made small transactions: 32 ran 299-300 raw
+    #: events/s where 8 ran 286-291 (asked for 300), and 599-632/s flat out against 478-571
+    #: (benchmarks/RESULTS.md)
+    graph_take_records: int = Field(default=32, ge=1)
     #: the longest the normalize stage gathers raw events into one batch (one signal record, one
     #: activity record per partition); each event waits up to this long before any later stage sees
-    #: it. Shorter makes more, smaller records: at 20 ms the graph stage, which takes 8 records at a
+    #: it. Shorter makes more, smaller records: at 20 ms the graph stage, then taking 8 records at a
     #: time, fell behind on a busy machine (graph p50 10 s at 150 events/s, benchmarks/RESULTS.md)
     normalize_batch_seconds: float = Field(default=0.05, gt=0.0)
     #: the longest a consumer's fetch waits at the broker for records. librdkafka's mock cluster

@@ -2,7 +2,8 @@
 
 - ``normalize`` takes raw events in batches and sends their activities as one batch record per
   partition (``streams.records``), their ranking signals and their mentions (``streams.signals``);
-- ``graph`` takes activity batch records, writes them in ``graph_batch_size`` chunks (the writer
+- ``graph`` takes ``graph_take_records`` activity batch records at a time (or what arrived within
+  ``graph_batch_seconds``), writes them in ``graph_batch_size`` chunks (the writer
   runs on the graph I/O thread, so while one chunk is in the store the previous one's results are
   worked out here), then turns what it saw into identity commands
   (``streams.identity_agent.IdentityIntake``). The records are acknowledged only after their last
@@ -28,8 +29,6 @@ from streams.signals import SignalStage
 
 #: raw events normalized together (their activities leave as one batch record per partition)
 INGEST_BATCH = 500
-#: social.activity batch records the graph stage takes at once (written in graph_batch_size chunks)
-GRAPH_RECORDS = 8
 #: how often the intake reads the resolver's backlog
 BACKLOG_S = 2.0
 
@@ -77,7 +76,7 @@ def install_ingest(w: Wiring) -> None:
     @app.agent(w.topic(TOPIC_ACTIVITY), name="graph")
     async def graph_agent(stream: StreamT[bytes]) -> None:
         async for events in stream.take_events(  # type: ignore[attr-defined]  # on faust.Stream, not StreamT
-            GRAPH_RECORDS, within=settings.graph_batch_seconds
+            settings.graph_take_records, within=settings.graph_batch_seconds
         ):
             # outs: dead letters, then signals, mentions, identity commands
             activities, outs = unpack_all(
