@@ -114,8 +114,8 @@ def load_model() -> Any:
             model.eval()
             # the first forward pass, alone: a scoring worker's two model users (the priority stage
             # and the identity resolver, each on its own thread) would otherwise both start on a cold
-            # model; twice in ~25 benchmark runs a worker hung right there (groundswell.stalls), and
-            # torch's and the tokenizer's one-time set-up are the suspects. Not proven: a defence.
+            # model. Added when two hangs were suspected to start here; their cause was a fork during
+            # an OpenBLAS call (streams.forked), but one-time set-up done once is still simpler.
             model.encode(["groundswell"], show_progress_bar=False)
             _models[precision] = model
         return model

@@ -12,6 +12,15 @@ Ctrl-C stops it with its parent's process group), stops Python's signal wake-up 
 to the parent's loop), turns off the cyclic garbage collector (a collection would touch, and so
 copy, every page of the heap), and on Linux dies with its parent (``PR_SET_PDEATHSIG``): a child
 outliving a killed worker must not overwrite what a restarted one wrote since.
+
+A process that forks must keep its BLAS libraries on one thread (``blas_on_one_thread``, which the
+worker calls at its start). OpenBLAS (numpy, scipy and faiss each load a copy) shuts its thread pool
+down before every ``fork()``; when another thread is inside a multi-threaded BLAS call right then,
+the fork waits for threads that wait for it, while holding the GIL: the whole process stops. Caught
+on 2026-12-07 with py-spy (the ranker's snapshot forking while the priority stage's intent matmul
+ran, a scoring worker that no longer answered ``/metrics``), and reproduced with a thread doing
+matmuls while the main thread forks (hangs within seconds; with one BLAS thread, 3,000 forks in
+10 s did not).
 """
 
 from __future__ import annotations
@@ -31,6 +40,21 @@ from dataclasses import dataclass
 from groundswell.background import lower_own_priority
 
 _PR_SET_PDEATHSIG = 1
+_blas_limited = False
+
+
+def blas_on_one_thread() -> None:
+    """Every BLAS library loaded in this process runs on one thread from now on, and so does any
+    loaded later (see the module's docstring: a fork during a multi-threaded BLAS call hangs the
+    process). Call it before the process's first BLAS call; ``start`` calls it on its first fork,
+    a fallback for a process that did not. A worker's model and stages already run on one thread
+    each (two cores shared with the graph store), so it costs no parallelism they used."""
+    global _blas_limited
+    from threadpoolctl import threadpool_limits
+
+    os.environ["OPENBLAS_NUM_THREADS"] = "1"  # read by a copy of OpenBLAS that loads later
+    threadpool_limits(1, user_api="blas")  # the copies loaded already
+    _blas_limited = True
 
 
 def can_fork() -> bool:
@@ -47,6 +71,8 @@ def start(fn: Callable[[], None], niceness: int = 0) -> Child:
     """Fork; the child runs ``fn`` and exits 0, or 1 if it raised (the traceback on stderr). With
     ``niceness``, the child runs that much nicer than the thread that forked it
     (``groundswell.background``): work that can wait yields the CPU to the stream."""
+    if not _blas_limited:
+        blas_on_one_thread()
     parent = os.getpid()
     t0 = time.monotonic()
     pid = os.fork()

@@ -17,6 +17,7 @@ from groundswell.settings import Settings
 from groundswell.stalls import dump_stacks_on_signal
 from streams.app import create_app
 from streams.broker import resolve_bootstrap
+from streams.forked import blas_on_one_thread
 
 
 def spawn_worker(settings: Settings, log_path: Path, cwd: Path | None = None) -> subprocess.Popen[bytes]:
@@ -34,6 +35,7 @@ def spawn_worker(settings: Settings, log_path: Path, cwd: Path | None = None) ->
 
 
 def run_worker(settings: Settings) -> None:
+    blas_on_one_thread()  # before any BLAS call: the ranker forks its snapshots (streams.forked)
     bootstrap = resolve_bootstrap(settings)
     metrics = Metrics.create()
     watch_collections(metrics)
