@@ -70,7 +70,7 @@ class Settings(BaseSettings):
     #: social.activity batch records the graph stage takes at once (or what ``graph_batch_seconds``
     #: brought), written in ``graph_batch_size`` chunks and acknowledged together. At paced rates a
     #: record holds a few activities, so a take of 8 made small transactions: 32 ran 299-300 raw
-    #: events/s where 8 ran 286-291 (asked for 300), and 599-632/s flat out against 478-571
+    #: events/s where 8 ran 286-291 (asked for 300), and 599-698/s flat out against 478-571
     #: (benchmarks/RESULTS.md)
     graph_take_records: int = Field(default=32, ge=1)
     #: the longest the normalize stage gathers raw events into one batch (one signal record, one

@@ -19,8 +19,8 @@ down before every ``fork()``; when another thread is inside a multi-threaded BLA
 the fork waits for threads that wait for it, while holding the GIL: the whole process stops. Caught
 on 2026-12-07 with py-spy (the ranker's snapshot forking while the priority stage's intent matmul
 ran, a scoring worker that no longer answered ``/metrics``), and reproduced with a thread doing
-matmuls while the main thread forks (hangs within seconds; with one BLAS thread, 3,000 forks in
-10 s did not).
+matmuls while the main thread forks (it hung at the first fork in one of three runs; with one BLAS
+thread, runs of 3,000 forks never did).
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ import orjson
 REPO = Path(__file__).resolve().parents[2]
 
 SCRIPT = """
-import os, sys, threading
+import os, threading
 os.environ["OPENBLAS_NUM_THREADS"] = "2"  # as on a 2-core machine, whatever this one has
 import numpy as np
 import orjson
@@ -25,7 +25,6 @@ import scipy.linalg  # a second copy of OpenBLAS
 from threadpoolctl import threadpool_info
 from streams import forked
 
-before = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
 a = np.ones((64, 384), dtype=np.float32)
 b = np.ones((384, 400), dtype=np.float32)
 stop = threading.Event()
@@ -42,7 +41,7 @@ for _ in range(FORKS):
 stop.set()
 thread.join()
 after = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
-print(orjson.dumps({"before": before, "after": after, "env": os.environ["OPENBLAS_NUM_THREADS"]}).decode())
+print(orjson.dumps({"after": after, "env": os.environ["OPENBLAS_NUM_THREADS"]}).decode())
 """
 
 
