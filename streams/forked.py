@@ -46,9 +46,11 @@ _blas_limited = False
 def blas_on_one_thread() -> None:
     """Every BLAS library loaded in this process runs on one thread from now on, and so does any
     loaded later (see the module's docstring: a fork during a multi-threaded BLAS call hangs the
-    process). Call it before the process's first BLAS call; ``start`` calls it on its first fork,
-    a fallback for a process that did not. A worker's model and stages already run on one thread
-    each (two cores shared with the graph store), so it costs no parallelism they used."""
+    process). Call it before the process's first BLAS call, as the worker does at its start: a call
+    in flight on another thread keeps the threads it started with. ``start`` calls it on a
+    process's first fork, a fallback that makes the later forks safe but not that first one. A
+    worker's model and stages already run on one thread each (two cores shared with the graph
+    store), so it costs no parallelism they used."""
     global _blas_limited
     from threadpoolctl import threadpool_limits
 
