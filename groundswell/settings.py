@@ -78,6 +78,11 @@ class Settings(BaseSettings):
     #: it. Shorter makes more, smaller records: at 20 ms the graph stage, then taking 8 records at a
     #: time, fell behind on a busy machine (graph p50 10 s at 150 events/s, benchmarks/RESULTS.md)
     normalize_batch_seconds: float = Field(default=0.05, gt=0.0)
+    #: how often a worker commits the offsets it has processed. Sources that pause on the consumers'
+    #: lag (replay, simulate: ``streams.produce``) see the committed offsets, so up to this long of
+    #: records counts as lag even when the workers keep up: at 1 s (Faust's usual), a second of a
+    #: batch topic's records at 300 events/s was already near its pause limit (benchmarks/RESULTS.md)
+    commit_interval_seconds: float = Field(default=0.25, gt=0.0)
     #: the longest a consumer's fetch waits at the broker for records. librdkafka's mock cluster
     #: (the embedded broker) answers a fetch only when this expires, never when records arrive
     #: (measured: p50 797 ms at Faust's hard-coded 1,500 ms, 24 ms at 50 ms), so every consumer

@@ -34,7 +34,7 @@ def faust_settings(settings: Settings, bootstrap: str) -> dict[str, Any]:
         "producer_linger": 0.005,
         "stream_buffer_maxsize": 8192,
         "broker_commit_every": 2000,
-        "broker_commit_interval": 1.0,
+        "broker_commit_interval": settings.commit_interval_seconds,
         "web_enabled": False,
         "table_cleanup_interval": 60.0,
     }
