@@ -64,6 +64,8 @@ class Metrics:
     gc_pause: GcPauseHistogram  # labels: generation  (Python's cyclic collector; groundswell.heap)
     gc_frozen: Gauge  # objects moved out of the collector's way (gc.freeze)
     stalls: Counter  # labels: call  (calls off the loop not finished after a while; groundswell.stalls)
+    table_entries: Gauge  # labels: table  (in this worker's memory, after its last retention sweep)
+    table_entries_expired: Counter  # labels: table  (not written for the retention; streams.retention)
 
     @classmethod
     def create(cls, registry: CollectorRegistry | None = None) -> Metrics:
@@ -156,6 +158,18 @@ class Metrics:
                 "groundswell_stalls",
                 "Calls a stage handed to a thread that had not finished after stall_warning_seconds",
                 ["call"],
+                registry=reg,
+            ),
+            table_entries=Gauge(
+                "groundswell_table_entries",
+                "Entries of a worker's table in its memory, after its last retention sweep",
+                ["table"],
+                registry=reg,
+            ),
+            table_entries_expired=Counter(
+                "groundswell_table_entries_expired",
+                "Table entries deleted because they were not written for state_retention_seconds",
+                ["table"],
                 registry=reg,
             ),
             snapshot_seconds=Histogram(

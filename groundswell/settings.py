@@ -258,6 +258,13 @@ class Settings(BaseSettings):
     #: every thread's stack and counted in groundswell_stalls_total (groundswell.stalls); it is still
     #: waited for
     stall_warning_seconds: float = Field(default=30.0, gt=0.0)
+    #: the scoring worker's memories per author (recent mention ids) and per alert subject
+    #: (cooldowns, decided ids) not written for this long are deleted (streams.retention): they
+    #: would otherwise grow with every author who ever mentioned the company. A replay of older
+    #: mentions is scored, and may alert, again
+    state_retention_seconds: float = Field(default=30 * 86400.0, gt=0.0)
+    #: how often the scoring worker looks for such entries
+    state_sweep_seconds: float = Field(default=600.0, gt=0.0)
 
     # --- test / demo helpers ------------------------------------------------------------------
     log_level: str = Field(default="INFO")

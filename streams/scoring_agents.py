@@ -8,6 +8,8 @@
   their authors from the graph in one query (``streams.priority``);
 - ``alerting`` applies the rules with a cooldown per subject, ``spikes`` the volume baselines
   (``alerts.stage``);
+- ``retention_timer`` deletes the priority and alerting memories (tables ``mention-authors``,
+  ``alert-subjects``) not written for ``state_retention_seconds`` (``streams.retention``);
 - ``identity-resolver`` (one owner) applies identity commands (``streams.identity_agent``).
 """
 
@@ -41,6 +43,7 @@ from streams.pipeline import bad_record, unpack_all
 from streams.priority import Author, PriorityStage
 from streams.ranking import FLUSH_S, RankStage
 from streams.records import Out, key_partitioned_table
+from streams.retention import TableSweeper, stamped, unstamped
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +152,10 @@ def install_priority_and_alerts(w: Wiring) -> None:
     # recent mention event ids per author account; its entries follow their account's partition of
     # scores.mentions (the batch records give no current event to a table)
     mention_memory = key_partitioned_table(app, "mention-authors", settings.partitions)
-    alert_state = w.table("alert-subjects")  # cooldowns and recent event ids per person/account
+    # cooldowns and recent event ids per subject (person, else account): the key of the
+    # scores.priority record, so its partition comes from the key as the record's did, and the
+    # retention sweep can delete outside a stream's event
+    alert_state = key_partitioned_table(app, "alert-subjects", settings.partitions)
     volume_state = w.table("alert-topic-volume")  # mentions per topic and hour, for spikes
     volume_topic = w.topic(TOPIC_TOPIC_VOLUME)
 
@@ -162,7 +168,9 @@ def install_priority_and_alerts(w: Wiring) -> None:
             mentions, bad = unpack_all(
                 (e.value for e in events), checked_mention, "priority", TOPIC_MENTIONS, metrics
             )
-            mentions, memories = priority_stage.unseen(mentions, mention_memory.get)
+            mentions, memories = priority_stage.unseen(
+                mentions, lambda a: unstamped(mention_memory.get(a))[0]
+            )
             if mentions:
                 await watched(  # model time
                     asyncio.to_thread(priority_stage.classify, mentions),
@@ -175,8 +183,9 @@ def install_priority_and_alerts(w: Wiring) -> None:
                 authors = {a: Author(i, p, v) for a, (i, p, v) in found.items()}
                 bad.extend(priority_stage.score(mentions, authors))
             await w.send_all(bad)
+            now = time.time()
             for account, memory in memories.items():  # after the sends: at least once
-                mention_memory[account] = memory
+                mention_memory[account] = stamped(memory, now)
 
     @app.agent(w.topic(TOPIC_PRIORITY), name="alerting")
     async def alerting_agent(stream: StreamT[bytes]) -> None:
@@ -187,10 +196,29 @@ def install_priority_and_alerts(w: Wiring) -> None:
                 await w.send_all([bad_record("alerting", TOPIC_PRIORITY, event.value, e, metrics)])
                 continue
             subject = post_alerting.subject(post)
-            state = SubjectState.from_bytes(alert_state.get(subject))
+            state = SubjectState.from_bytes(unstamped(alert_state.get(subject))[0])
             emits = post_alerting.process(post, state)
-            alert_state[subject] = state.to_bytes()  # de-dup memory: a redelivered post alerts once
+            # de-dup memory: a redelivered post alerts once
+            alert_state[subject] = stamped(state.to_bytes(), time.time())
             await w.send_all([Out(e.topic, e.key, e.value) for e in emits])
+
+    def owned_partitions() -> set[int]:  # co-partitioned: the same numbers for every source topic
+        return {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == TOPIC_MENTIONS}
+
+    sweepers = [
+        TableSweeper(
+            name, table, settings.partitions, owned_partitions, settings.state_retention_seconds, metrics
+        )
+        for name, table in (("mention-authors", mention_memory), ("alert-subjects", alert_state))
+    ]
+
+    @app.timer(interval=settings.state_sweep_seconds)
+    async def retention_timer() -> None:
+        for sweeper in sweepers:  # an exception in a timer would stop the worker
+            try:
+                await sweeper.sweep()
+            except Exception:
+                log.exception("table %s not swept; the next timer tries again", sweeper.name)
 
     @app.timer(interval=1.0)
     async def volume_timer() -> None:

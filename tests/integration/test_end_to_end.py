@@ -26,7 +26,7 @@ from streams.broker import EmbeddedBroker, write_address
 from streams.ranking import JOURNAL_NAME, SNAPSHOT_FILE
 from streams.worker import spawn_worker
 from tests.fixtures.broker import read_values
-from tests.fixtures.pipeline import REPO, Pipeline
+from tests.fixtures.pipeline import REPO, Pipeline, alert_decisions, metric
 from tests.integration.expected_bluesky import expected_counts, weighted_in_degree
 
 pytestmark = pytest.mark.integration
@@ -39,16 +39,6 @@ def composite_of(pipeline: Pipeline, account_id: str) -> dict[str, Any] | None:
         return composite_view(view["props"]) if view else None
 
     return asyncio.run(read())
-
-
-def alert_decisions(metrics: str) -> dict[str, float]:
-    """``groundswell_alert_decisions_total`` by outcome, from a /metrics text."""
-    found: dict[str, float] = {}
-    for line in metrics.splitlines():
-        if line.startswith("groundswell_alert_decisions_total{"):
-            labels, _, value = line.rpartition(" ")
-            found[labels.split('outcome="', 1)[1].split('"', 1)[0]] = float(value)
-    return found
 
 
 def jetstream_files() -> list:  # type: ignore[type-arg]
@@ -160,11 +150,7 @@ def test_after_the_broker_restarts_empty_scores_continue_from_the_graph(
     proc = spawn_worker(settings, log, cwd=REPO)
     restarted = Pipeline(settings, bootstrap, proc, log)
     try:
-        deadline = time.monotonic() + 90
-        while "Worker ready" not in restarted.logs():
-            restarted.assert_alive()
-            assert time.monotonic() < deadline, restarted.logs()[-3000:]
-            time.sleep(0.3)
+        restarted.wait_ready()
         target = star["id"].removeprefix("bluesky:")
         at_us = 1_783_175_999_000_000
         like = {
@@ -246,11 +232,7 @@ def test_a_killed_ranker_keeps_what_it_applied_after_its_last_snapshot(
         log = data_dir / f"{name}.log"
         worker = Pipeline(settings, broker.bootstrap_servers, spawn_worker(settings, log, cwd=REPO), log)
         started.append(worker)
-        deadline = time.monotonic() + 90
-        while "Worker ready" not in worker.logs():
-            worker.assert_alive()
-            assert time.monotonic() < deadline, worker.logs()[-3000:]
-            time.sleep(0.3)
+        worker.wait_ready()
         return worker
 
     def star_log(worker: Pipeline) -> float:
@@ -298,10 +280,6 @@ def test_a_killed_ranker_keeps_what_it_applied_after_its_last_snapshot(
                 worker.proc.terminate()
                 worker.proc.wait(60)
         broker.stop()
-
-
-def metric(metrics: str, prefix: str) -> float:
-    return sum(float(line.rpartition(" ")[2]) for line in metrics.splitlines() if line.startswith(prefix))
 
 
 def test_a_replayed_company_mention_is_known_before_it_is_scored_again(pipeline: Pipeline) -> None:

@@ -1,0 +1,157 @@
+"""How long the scoring worker keeps its memories per author and per subject.
+
+The priority stage keeps each author account's recent mention ids (table ``mention-authors``),
+the alerting stage each subject's cooldowns and decided event ids (``alert-subjects``). Both grow
+with the authors who mention the company. Each value carries the wall-clock time it was last
+written (``stamped``), and a timer (``TableSweeper``) deletes the entries of this worker's
+partitions not written for ``state_retention_seconds``: a tombstone goes to the table's
+changelog, so neither a restart nor a take-over brings them back. An author or subject seen again
+after that starts afresh: a replay of mentions older than the retention is scored (and may alert)
+again, as a replay of more than an author's last 128 mentions already was.
+
+The sweep takes a list of the keys at once and then works through them in chunks, reading each
+value again when its turn comes, so the event loop is never held for the whole table and an entry
+written meanwhile is kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import struct
+import time
+from collections.abc import Callable, Iterable, MutableMapping
+from dataclasses import dataclass, field
+
+from groundswell.metrics import Metrics
+from streams.records import partition_for
+
+log = logging.getLogger(__name__)
+
+#: a stamped value starts with these bytes (a JSON value never starts with NUL), then the time
+#: (big-endian float64, seconds since the epoch), then the value itself
+STAMP_MAGIC = b"\x00T"
+_TIME = struct.Struct(">d")
+_HEADER = len(STAMP_MAGIC) + _TIME.size
+#: keys looked at between two yields to the event loop (benchmarks/table_sweep.py: ~4 ms a chunk
+#: with a tenth of them expired, on the 2-core machine)
+SWEEP_CHUNK = 500
+
+
+def stamped(value: bytes, at: float) -> bytes:
+    """``value`` with the time it was written."""
+    return STAMP_MAGIC + _TIME.pack(at) + value
+
+
+def unstamped(raw: bytes | None) -> tuple[bytes | None, float | None]:
+    """The value and the time it was written; a value from before stamps has no time (None)."""
+    if raw is None:
+        return None, None
+    at = written_at(raw)
+    return (raw, None) if at is None else (raw[_HEADER:], at)
+
+
+def written_at(raw: bytes) -> float | None:
+    """The time a stored value was written (None: from before stamps), without copying the value."""
+    if raw.startswith(STAMP_MAGIC) and len(raw) >= _HEADER:
+        return float(_TIME.unpack_from(raw, len(STAMP_MAGIC))[0])
+    return None
+
+
+@dataclass
+class SweepPlan:
+    """What a sweep does with the entries it looked at."""
+
+    #: written longer than the retention ago: deleted
+    expired: list[str] = field(default_factory=list)
+    #: written before values carried a time: stamped now, so their retention starts now
+    restamp: list[str] = field(default_factory=list)
+    #: written within the retention, kept as they are (whichever worker's partition)
+    kept: int = 0
+
+
+def plan_sweep(
+    items: Iterable[tuple[str, bytes | None]],
+    now: float,
+    retention_s: float,
+    owned: Callable[[str], bool] = lambda _: True,
+) -> SweepPlan:
+    """Sort ``(key, stored value)`` pairs into expired, to restamp and kept. Of the entries that need
+    something done, only the keys this worker ``owned`` are taken (the rest are another worker's to
+    sweep); ``owned`` is asked only for those, since most entries are kept and it can be costly."""
+    plan = SweepPlan()
+    for key, raw in items:
+        if raw is None:
+            continue
+        at = written_at(raw)
+        if at is None:
+            if owned(key):
+                plan.restamp.append(key)
+        elif now - at > retention_s:
+            if owned(key):
+                plan.expired.append(key)
+        else:
+            plan.kept += 1
+    return plan
+
+
+class TableSweeper:
+    """Deletes a table's entries not written for ``retention_s`` (see the module's docstring).
+
+    ``table`` is a Faust table whose changelog partition comes from the key
+    (``streams.records.KeyPartitionedTable``), so a delete outside a stream's event goes to the
+    right partition; ``owned_partitions`` says which partitions this worker holds now."""
+
+    def __init__(
+        self,
+        name: str,
+        table: MutableMapping[str, bytes],
+        partitions: int,
+        owned_partitions: Callable[[], set[int]],
+        retention_s: float,
+        metrics: Metrics,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.name = name
+        self._table = table
+        self._partitions = partitions
+        self._owned_partitions = owned_partitions
+        self._retention_s = retention_s
+        self._m = metrics
+        self._clock = clock
+
+    async def sweep(self) -> SweepPlan:
+        """One pass over the table; returns what it did."""
+        owned = self._owned_partitions()
+        keys = list(self._table.keys())
+        done = SweepPlan()
+        for start in range(0, len(keys), SWEEP_CHUNK):
+            now = self._clock()
+            chunk = keys[start : start + SWEEP_CHUNK]
+            plan = plan_sweep(
+                ((k, self._table.get(k)) for k in chunk),
+                now,
+                self._retention_s,
+                lambda k: partition_for(k.encode(), self._partitions) in owned,
+            )
+            for key in plan.expired:
+                del self._table[key]
+            for key in plan.restamp:
+                value, _ = unstamped(self._table.get(key))
+                if value is not None:
+                    self._table[key] = stamped(value, now)
+            done.expired.extend(plan.expired)
+            done.restamp.extend(plan.restamp)
+            done.kept += plan.kept
+            await asyncio.sleep(0)  # let the stream's agents run between chunks
+        self._m.table_entries_expired.labels(self.name).inc(len(done.expired))
+        self._m.table_entries.labels(self.name).set(len(self._table))
+        if done.expired or done.restamp:
+            log.info(
+                "table %s: %d entries expired, %d stamped, %d kept",
+                self.name,
+                len(done.expired),
+                len(done.restamp),
+                done.kept,
+            )
+        return done

@@ -1,0 +1,116 @@
+"""The scoring worker's memories per author and per alert subject expire (streams.retention), on a
+real worker process with the embedded broker and graph store: the entries go from the worker and,
+as tombstones, from the tables' changelogs, and a replay after that is scored again."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from graph.arcadedb_server import free_port
+from graph.store import GraphStore
+from sources.simulate import Simulator
+from streams.broker import EmbeddedBroker, write_address
+from streams.retention import STAMP_MAGIC
+from streams.worker import spawn_worker
+from tests.fixtures.broker import read_messages
+from tests.fixtures.graph import GraphUnderTest, wipe
+from tests.fixtures.pipeline import REPO, Pipeline, alert_decisions, metric
+
+pytestmark = pytest.mark.integration
+
+TABLES = ("mention-authors", "alert-subjects")
+RETENTION_S = 4.0
+
+
+@pytest.fixture(scope="module")
+def short_memory(
+    embedded_graph: GraphUnderTest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Pipeline]:
+    broker = EmbeddedBroker()
+    bootstrap = broker.start()
+    data_dir = tmp_path_factory.mktemp("retention")
+    settings = embedded_graph.settings.model_copy(
+        update={
+            "data_dir": data_dir,
+            "worker_metrics_port": free_port(),
+            "company_keywords": ("acme",),
+            "alert_influence_min": 0.0,
+            "state_retention_seconds": RETENTION_S,
+            "state_sweep_seconds": 1.0,
+        }
+    )
+    write_address(settings.broker_address_file, bootstrap)
+
+    async def clear() -> None:
+        async with await GraphStore.connect(settings) as store:
+            await wipe(store)
+
+    asyncio.run(clear())
+    log = data_dir / "worker.log"
+    worker = Pipeline(settings, bootstrap, spawn_worker(settings, log, cwd=REPO), log)
+    try:
+        worker.wait_ready()
+        yield worker
+    finally:
+        worker.stop()
+        broker.stop()
+
+
+def table_metrics(worker: Pipeline, name: str) -> tuple[float, float]:
+    text = worker.metrics_text()
+    expired = metric(text, f'groundswell_table_entries_expired_total{{table="{name}"}}')
+    entries = metric(text, f'groundswell_table_entries{{table="{name}"}}')
+    return expired, entries
+
+
+def test_memories_expire_into_tombstones_and_a_later_replay_is_scored_again(short_memory: Pipeline) -> None:
+    worker = short_memory
+    events = list(itertools.islice(Simulator(seed=11, company_share=0.5), 200))  # "Acme" = "acme"
+    repeated = 'groundswell_events_repeated_total{stage="priority"}'
+    worker.replay(events)
+    worker.wait_idle()
+    first_text = worker.metrics_text()
+    decided = sum(alert_decisions(first_text).values())
+    assert decided > 20, first_text
+
+    # every entry expires within the retention and a sweep or two
+    deadline = time.monotonic() + RETENTION_S + 30
+    while True:
+        worker.assert_alive()
+        now = {name: table_metrics(worker, name) for name in TABLES}
+        if all(expired > 0 and entries == 0 for expired, entries in now.values()):
+            break
+        assert time.monotonic() < deadline, f"{now}\n{worker.logs()[-3000:]}"
+        time.sleep(0.5)
+
+    # the changelogs end each key with a tombstone: a restore or a take-over brings nothing back
+    for name in TABLES:
+        changelog = f"{worker.settings.worker_app_id}-{name}-changelog"
+
+        def last_values(messages: list) -> dict[bytes, bytes | None]:  # type: ignore[type-arg]
+            last: dict[bytes, bytes | None] = {}
+            for m in messages:
+                last[m.key()] = m.value()
+            return last
+
+        messages = read_messages(
+            worker.bootstrap,
+            changelog,
+            timeout=30,
+            until=lambda out: bool(out) and all(v is None for v in last_values(out).values()),
+        )
+        written = [m.value() for m in messages if m.value() is not None]
+        assert written and all(v.startswith(STAMP_MAGIC) for v in written), name
+        assert all(v is None for v in last_values(messages).values()), name
+
+    # the memories are gone, so the same mentions are new again
+    worker.replay(events)
+    worker.wait_idle()
+    second_text = worker.metrics_text()
+    assert metric(second_text, repeated) == metric(first_text, repeated)
+    assert sum(alert_decisions(second_text).values()) == 2 * decided
