@@ -33,6 +33,10 @@ log = logging.getLogger(__name__)
 STAMP_MAGIC = b"\x00T"
 _TIME = struct.Struct(">d")
 _HEADER = len(STAMP_MAGIC) + _TIME.size
+#: the first sweep comes this long after the worker's start at the latest (then every
+#: ``state_sweep_seconds``): the entry gauge is there for ops early, and values from before stamps
+#: get theirs early
+FIRST_SWEEP_S = 30.0
 #: keys looked at between two yields to the event loop (benchmarks/table_sweep.py: ~4 ms a chunk
 #: with a tenth of them expired, on the 2-core machine)
 SWEEP_CHUNK = 500
@@ -119,6 +123,20 @@ class TableSweeper:
         self._retention_s = retention_s
         self._m = metrics
         self._clock = clock
+        self._next_due: float | None = None  # monotonic; None: not swept yet
+
+    @staticmethod
+    def tick_seconds(sweep_every_s: float) -> float:
+        """How often the worker's timer asks ``due``: the first sweep within ``FIRST_SWEEP_S``."""
+        return min(sweep_every_s, FIRST_SWEEP_S)
+
+    def due(self, now: float, sweep_every_s: float) -> bool:
+        """Whether a sweep is due at monotonic time ``now``: at the timer's first tick, then every
+        ``sweep_every_s``. Marks it done when it says yes."""
+        if self._next_due is not None and now < self._next_due:
+            return False
+        self._next_due = now + sweep_every_s
+        return True
 
     async def sweep(self) -> SweepPlan:
         """One pass over the table; returns what it did."""

@@ -212,9 +212,11 @@ def install_priority_and_alerts(w: Wiring) -> None:
         for name, table in (("mention-authors", mention_memory), ("alert-subjects", alert_state))
     ]
 
-    @app.timer(interval=settings.state_sweep_seconds)
+    @app.timer(interval=TableSweeper.tick_seconds(settings.state_sweep_seconds))
     async def retention_timer() -> None:
         for sweeper in sweepers:  # an exception in a timer would stop the worker
+            if not sweeper.due(time.monotonic(), settings.state_sweep_seconds):
+                continue
             try:
                 await sweeper.sweep()
             except Exception:

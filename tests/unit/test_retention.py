@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from groundswell.metrics import Metrics
 from streams.records import partition_for
-from streams.retention import SWEEP_CHUNK, TableSweeper, plan_sweep, stamped, unstamped
+from streams.retention import FIRST_SWEEP_S, SWEEP_CHUNK, TableSweeper, plan_sweep, stamped, unstamped
 
 DAY = 86400.0
 
@@ -131,3 +131,12 @@ def test_an_entry_written_while_the_sweep_yields_is_kept() -> None:
     done = asyncio.run(sweeper.sweep())
     assert late not in done.expired
     assert dict(written) == {late: stamped(b"[1]", clock.now)}
+
+
+def test_the_first_sweep_comes_at_the_first_tick_then_one_per_interval() -> None:
+    assert TableSweeper.tick_seconds(600.0) == FIRST_SWEEP_S
+    assert TableSweeper.tick_seconds(1.0) == 1.0
+    sweeper = TableSweeper("mention-authors", {}, 4, lambda: {0}, DAY, Metrics.create())
+    ticks = [1000.0 + FIRST_SWEEP_S * i for i in range(45)]  # 22 minutes of timer ticks
+    swept = [t - 1000.0 for t in ticks if sweeper.due(t, 600.0)]
+    assert swept == [0.0, 600.0, 1200.0]
