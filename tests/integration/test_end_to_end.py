@@ -24,9 +24,8 @@ from sources.samples import demo_files
 from sources.simulate import Simulator
 from streams.broker import EmbeddedBroker, write_address
 from streams.ranking import JOURNAL_NAME, SNAPSHOT_FILE
-from streams.worker import spawn_worker
 from tests.fixtures.broker import read_values
-from tests.fixtures.pipeline import REPO, Pipeline, alert_decisions, metric
+from tests.fixtures.pipeline import Pipeline, alert_decisions, metric
 from tests.integration.expected_bluesky import expected_counts, weighted_in_degree
 
 pytestmark = pytest.mark.integration
@@ -146,11 +145,8 @@ def test_after_the_broker_restarts_empty_scores_continue_from_the_graph(
     data_dir = tmp_path_factory.mktemp("restarted")
     settings = pipeline.settings.model_copy(update={"data_dir": data_dir, "worker_metrics_port": free_port()})
     write_address(settings.broker_address_file, bootstrap)
-    log = data_dir / "worker.log"
-    proc = spawn_worker(settings, log, cwd=REPO)
-    restarted = Pipeline(settings, bootstrap, proc, log)
+    restarted = Pipeline.start(settings, bootstrap, data_dir / "worker.log")
     try:
-        restarted.wait_ready()
         target = star["id"].removeprefix("bluesky:")
         at_us = 1_783_175_999_000_000
         like = {
@@ -179,8 +175,7 @@ def test_after_the_broker_restarts_empty_scores_continue_from_the_graph(
         # capture spans minutes of a 7-day half-life, so the approximation is far below 1e-4
         assert after["influence_log"] == pytest.approx(expected, abs=1e-4)
     finally:
-        proc.terminate()
-        proc.wait(30)
+        restarted.stop()
         broker.stop()
 
 
@@ -229,10 +224,8 @@ def test_a_killed_ranker_keeps_what_it_applied_after_its_last_snapshot(
     started: list[Pipeline] = []
 
     def start(name: str) -> Pipeline:
-        log = data_dir / f"{name}.log"
-        worker = Pipeline(settings, broker.bootstrap_servers, spawn_worker(settings, log, cwd=REPO), log)
+        worker = Pipeline.start(settings, broker.bootstrap_servers, data_dir / f"{name}.log")
         started.append(worker)
-        worker.wait_ready()
         return worker
 
     def star_log(worker: Pipeline) -> float:

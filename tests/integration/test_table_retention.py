@@ -4,22 +4,20 @@ as tombstones, from the tables' changelogs, and a replay after that is scored ag
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import time
 from collections.abc import Iterator
 
+import confluent_kafka
 import pytest
 
 from graph.arcadedb_server import free_port
-from graph.store import GraphStore
 from sources.simulate import Simulator
 from streams.broker import EmbeddedBroker, write_address
 from streams.retention import STAMP_MAGIC
-from streams.worker import spawn_worker
 from tests.fixtures.broker import read_messages
-from tests.fixtures.graph import GraphUnderTest, wipe
-from tests.fixtures.pipeline import REPO, Pipeline, alert_decisions, metric
+from tests.fixtures.graph import GraphUnderTest
+from tests.fixtures.pipeline import Pipeline, alert_decisions, metric, wipe_graph
 
 pytestmark = pytest.mark.integration
 
@@ -45,19 +43,12 @@ def short_memory(
         }
     )
     write_address(settings.broker_address_file, bootstrap)
-
-    async def clear() -> None:
-        async with await GraphStore.connect(settings) as store:
-            await wipe(store)
-
-    asyncio.run(clear())
-    log = data_dir / "worker.log"
-    worker = Pipeline(settings, bootstrap, spawn_worker(settings, log, cwd=REPO), log)
+    wipe_graph(settings)
     try:
-        worker.wait_ready()
+        worker = Pipeline.start(settings, bootstrap, data_dir / "worker.log")
         yield worker
-    finally:
         worker.stop()
+    finally:
         broker.stop()
 
 
@@ -66,6 +57,11 @@ def table_metrics(worker: Pipeline, name: str) -> tuple[float, float]:
     expired = metric(text, f'groundswell_table_entries_expired_total{{table="{name}"}}')
     entries = metric(text, f'groundswell_table_entries{{table="{name}"}}')
     return expired, entries
+
+
+def last_values(messages: list[confluent_kafka.Message]) -> dict[bytes, bytes | None]:
+    """Each key's latest value in a changelog (None: a tombstone)."""
+    return {m.key(): m.value() for m in messages}
 
 
 def test_memories_expire_into_tombstones_and_a_later_replay_is_scored_again(short_memory: Pipeline) -> None:
@@ -91,12 +87,6 @@ def test_memories_expire_into_tombstones_and_a_later_replay_is_scored_again(shor
     # the changelogs end each key with a tombstone: a restore or a take-over brings nothing back
     for name in TABLES:
         changelog = f"{worker.settings.worker_app_id}-{name}-changelog"
-
-        def last_values(messages: list) -> dict[bytes, bytes | None]:  # type: ignore[type-arg]
-            last: dict[bytes, bytes | None] = {}
-            for m in messages:
-                last[m.key()] = m.value()
-            return last
 
         messages = read_messages(
             worker.bootstrap,
