@@ -259,11 +259,13 @@ class Settings(BaseSettings):
     #: waited for
     stall_warning_seconds: float = Field(default=30.0, gt=0.0)
     #: the scoring worker's memories per author (recent mention ids) and per alert subject
-    #: (cooldowns, decided ids) not written for this long are deleted (streams.retention): they
-    #: would otherwise grow with every author who ever mentioned the company. A replay of older
-    #: mentions is scored, and may alert, again
+    #: (cooldowns, decided ids), and the ingest worker's per account (the profile field hashes sent
+    #: for resolution), not written for this long are deleted (streams.retention): they would
+    #: otherwise grow with every author who ever mentioned the company, every account ever seen. A
+    #: replay of older mentions is scored, and may alert, again; an account silent that long is
+    #: resolved again when it comes back (an active one's entry is kept: rewritten each half-retention)
     state_retention_seconds: float = Field(default=30 * 86400.0, gt=0.0)
-    #: how often the scoring worker looks for such entries
+    #: how often the workers look for such entries
     state_sweep_seconds: float = Field(default=600.0, gt=0.0)
 
     # --- test / demo helpers ------------------------------------------------------------------

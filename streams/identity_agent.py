@@ -71,6 +71,7 @@ from streams.identity_commands import (
     Pace,
 )
 from streams.records import key_partitioned_table, unpack
+from streams.retention import install_sweeps
 
 log = logging.getLogger(__name__)
 
@@ -323,7 +324,9 @@ def install_identity_agent(
     pace = Pace(settings.identity_max_decisions_per_s)
     state = ResolverState(
         fixed if isinstance(service, IdentityService) else service,
-        intake=install_identity_intake(app, settings, metrics) if intake_agent else None,
+        intake=install_identity_intake(app, settings, metrics, activities.get_topic_name())
+        if intake_agent
+        else None,
         metrics=metrics,
     )
 
@@ -386,11 +389,16 @@ def install_identity_agent(
     return state
 
 
-def install_identity_intake(app: faust.App, settings: Settings, metrics: Metrics) -> IdentityIntake:
+def install_identity_intake(
+    app: faust.App, settings: Settings, metrics: Metrics, source_topic: str = TOPIC_ACTIVITY
+) -> IdentityIntake:
     """The intake and its ``identity-seen`` table, whose entries follow their account's partition
-    (not the partition of the record being processed: ``KeyPartitionedTable``)."""
+    (not the partition of the record being processed: ``KeyPartitionedTable``) and expire after
+    ``state_retention_seconds`` without a write (``streams.retention``); ``source_topic``: the
+    topic the intake reads, co-partitioned with the table."""
     seen = key_partitioned_table(app, SEEN_TABLE, settings.partitions)
-    return IdentityIntake(seen, metrics, settings.identity_max_backlog)
+    install_sweeps(app, ((SEEN_TABLE, seen),), source_topic, settings, metrics)
+    return IdentityIntake(seen, metrics, settings.identity_max_backlog, settings.state_retention_seconds)
 
 
 class CommandSender:

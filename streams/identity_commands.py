@@ -18,6 +18,7 @@ from groundswell.metrics import Metrics
 from identity.persons import record_from_json, record_to_json
 from identity.records import ProfileRecord
 from streams.records import Out
+from streams.retention import stale, stamped, unstamped
 
 TOPIC_IDENTITY_COMMANDS = "identity.commands"
 #: every command has this key: one partition, one resolver
@@ -136,24 +137,44 @@ class IdentityIntake:
     is at ``max_backlog`` commands, a NEW or CHANGED profile is deferred: not sent and not
     remembered, so the account's next activity offers it again (``deferred`` counts them; an
     erasure is never deferred). Nothing is dropped by the broker, and the firehose is not throttled
-    to the resolver's pace."""
+    to the resolver's pace.
 
-    def __init__(self, seen: Any, metrics: Metrics, max_backlog: int = 2000) -> None:
+    Its entries carry the time they were written and expire ``retention_s`` after that
+    (``streams.retention``). An entry changes only when its profile does, so one read more than
+    half the retention after its write is written again as it is: an account that stays active
+    keeps its entry, and only one silent for the whole retention is resolved afresh when it comes
+    back (the resolver finds its stored record; nothing about the person changes)."""
+
+    def __init__(
+        self,
+        seen: Any,
+        metrics: Metrics,
+        max_backlog: int = 2000,
+        retention_s: float = 30 * 86400.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._seen = seen
         self._m = metrics
         self.max_backlog = max_backlog
+        self._retention_s = retention_s
+        self._clock = clock
         self.backlog = 0
         self.read = 0  # activities looked at
         self.deferred = 0
+        self.refreshed = 0  # entries written again to keep them
 
     def commands(self, activities: Sequence[Activity]) -> list[Out]:
         outs: list[Out] = []
         for act in activities:
             self.read += 1
             self._m.events_in.labels("identity", act.network.value).inc()
-            stored = self._seen.get(act.actor.id)
+            raw = self._seen.get(act.actor.id)
+            stored, _ = unstamped(raw)
             cmd, keep = intake(act, orjson.loads(stored) if stored is not None else None)
             if cmd is None:
+                if raw is not None and stored is not None and stale(raw, self._clock(), self._retention_s):
+                    self._seen[act.actor.id] = stamped(stored, self._clock())
+                    self.refreshed += 1
                 continue
             if cmd.op == "resolve" and self.backlog >= self.max_backlog:
                 self.deferred += 1
@@ -163,7 +184,7 @@ class IdentityIntake:
             if cmd.op == "resolve":
                 self.backlog += 1  # until the next lag reading: a burst within one batch stays bounded too
             if keep is not None:
-                self._seen[act.actor.id] = orjson.dumps(keep)
+                self._seen[act.actor.id] = stamped(orjson.dumps(keep), self._clock())
             self._m.events_out.labels("identity", act.network.value).inc()
         return outs
 

@@ -1,13 +1,18 @@
-"""How long the scoring worker keeps its memories per author and per subject.
+"""How long the workers keep their memories per account and per subject.
 
 The priority stage keeps each author account's recent mention ids (table ``mention-authors``),
-the alerting stage each subject's cooldowns and decided event ids (``alert-subjects``). Both grow
-with the authors who mention the company. Each value carries the wall-clock time it was last
-written (``stamped``), and a timer (``TableSweeper``) deletes the entries of this worker's
+the alerting stage each subject's cooldowns and decided event ids (``alert-subjects``), the
+identity intake each account's hashes of the profile fields it sent for resolution
+(``identity-seen``). They grow with every account that ever mentioned the company, or that was
+ever seen at all. Each value carries the wall-clock time it was last written (``stamped``), and a
+timer (``TableSweeper``, installed by ``install_sweeps``) deletes the entries of this worker's
 partitions not written for ``state_retention_seconds``: a tombstone goes to the table's
 changelog, so neither a restart nor a take-over brings them back. An author or subject seen again
 after that starts afresh: a replay of mentions older than the retention is scored (and may alert)
-again, as a replay of more than an author's last 128 mentions already was.
+again, as a replay of more than an author's last 128 mentions already was. A table whose entries
+are read far more often than they change (``identity-seen``) rewrites an entry it reads when its
+stamp is older than half the retention (``stale``), so an account that stays active keeps its
+entry at the cost of one changelog record a half-retention.
 
 The sweep takes a list of the keys at once and then works through them in chunks, reading each
 value again when its turn comes, so the event loop is never held for the whole table and an entry
@@ -20,10 +25,12 @@ import asyncio
 import logging
 import struct
 import time
-from collections.abc import Callable, Iterable, MutableMapping
+from collections.abc import Callable, Iterable, MutableMapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from groundswell.metrics import Metrics
+from groundswell.settings import Settings
 from streams.records import partition_for
 
 log = logging.getLogger(__name__)
@@ -60,6 +67,13 @@ def written_at(raw: bytes) -> float | None:
     if raw.startswith(STAMP_MAGIC) and len(raw) >= _HEADER:
         return float(_TIME.unpack_from(raw, len(STAMP_MAGIC))[0])
     return None
+
+
+def stale(raw: bytes, now: float, retention_s: float) -> bool:
+    """Whether a value read now should be written again to keep it: stamped more than half the
+    retention ago, or not stamped at all."""
+    at = written_at(raw)
+    return at is None or now - at > retention_s / 2
 
 
 @dataclass
@@ -173,3 +187,40 @@ class TableSweeper:
                 done.kept,
             )
         return done
+
+
+def install_sweeps(
+    app: Any,
+    tables: Sequence[tuple[str, MutableMapping[str, bytes]]],
+    source_topic: str,
+    settings: Settings,
+    metrics: Metrics,
+) -> list[TableSweeper]:
+    """A timer on the Faust ``app`` that sweeps ``tables`` (name, key-partitioned table) every
+    ``state_sweep_seconds``. The tables are co-partitioned with ``source_topic``: this worker's
+    active partitions of it are the tables' partitions it sweeps."""
+
+    def owned_partitions() -> set[int]:
+        return {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == source_topic}
+
+    sweepers = [
+        TableSweeper(
+            name, table, settings.partitions, owned_partitions, settings.state_retention_seconds, metrics
+        )
+        for name, table in tables
+    ]
+
+    async def retention_timer() -> None:
+        for sweeper in sweepers:  # an exception in a timer would stop the worker
+            if not sweeper.due(time.monotonic(), settings.state_sweep_seconds):
+                continue
+            try:
+                await sweeper.sweep()
+            except Exception:
+                log.exception("table %s not swept; the next timer tries again", sweeper.name)
+
+    app.timer(
+        interval=TableSweeper.tick_seconds(settings.state_sweep_seconds),
+        name=f"retention of {', '.join(name for name, _ in tables)}",
+    )(retention_timer)
+    return sweepers

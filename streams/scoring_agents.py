@@ -43,7 +43,7 @@ from streams.pipeline import bad_record, unpack_all
 from streams.priority import Author, PriorityStage
 from streams.ranking import FLUSH_S, RankStage
 from streams.records import Out, key_partitioned_table
-from streams.retention import TableSweeper, stamped, unstamped
+from streams.retention import install_sweeps, stamped, unstamped
 
 log = logging.getLogger(__name__)
 
@@ -202,25 +202,13 @@ def install_priority_and_alerts(w: Wiring) -> None:
             alert_state[subject] = stamped(state.to_bytes(), time.time())
             await w.send_all([Out(e.topic, e.key, e.value) for e in emits])
 
-    def owned_partitions() -> set[int]:  # co-partitioned: the same numbers for every source topic
-        return {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == TOPIC_MENTIONS}
-
-    sweepers = [
-        TableSweeper(
-            name, table, settings.partitions, owned_partitions, settings.state_retention_seconds, metrics
-        )
-        for name, table in (("mention-authors", mention_memory), ("alert-subjects", alert_state))
-    ]
-
-    @app.timer(interval=TableSweeper.tick_seconds(settings.state_sweep_seconds))
-    async def retention_timer() -> None:
-        for sweeper in sweepers:  # an exception in a timer would stop the worker
-            if not sweeper.due(time.monotonic(), settings.state_sweep_seconds):
-                continue
-            try:
-                await sweeper.sweep()
-            except Exception:
-                log.exception("table %s not swept; the next timer tries again", sweeper.name)
+    install_sweeps(  # co-partitioned: the same partition numbers as scores.mentions
+        app,
+        (("mention-authors", mention_memory), ("alert-subjects", alert_state)),
+        TOPIC_MENTIONS,
+        settings,
+        metrics,
+    )
 
     @app.timer(interval=1.0)
     async def volume_timer() -> None:

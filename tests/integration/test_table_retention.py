@@ -1,6 +1,7 @@
-"""The scoring worker's memories per author and per alert subject expire (streams.retention), on a
-real worker process with the embedded broker and graph store: the entries go from the worker and,
-as tombstones, from the tables' changelogs, and a replay after that is scored again."""
+"""The workers' memories per author, per alert subject and per account expire (streams.retention),
+on a real worker process with the embedded broker and graph store: the entries go from the worker
+and, as tombstones, from the tables' changelogs, and a replay after that is scored again and its
+accounts are resolved again, to the same persons."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from tests.fixtures.pipeline import Pipeline, alert_decisions, metric, wipe_grap
 
 pytestmark = pytest.mark.integration
 
-TABLES = ("mention-authors", "alert-subjects")
+TABLES = ("mention-authors", "alert-subjects", "identity-seen")
 RETENTION_S = 4.0
 
 
@@ -59,6 +60,15 @@ def table_metrics(worker: Pipeline, name: str) -> tuple[float, float]:
     return expired, entries
 
 
+def sent_to_resolver(text: str) -> float:
+    """The identity intake's commands, all networks (``events_out_total{source=…,stage="identity"}``)."""
+    return sum(
+        float(line.rpartition(" ")[2])
+        for line in text.splitlines()
+        if line.startswith("groundswell_events_out_total{") and 'stage="identity"}' in line
+    )
+
+
 def last_values(messages: list[confluent_kafka.Message]) -> dict[bytes, bytes | None]:
     """Each key's latest value in a changelog (None: a tombstone)."""
     return {m.key(): m.value() for m in messages}
@@ -69,8 +79,9 @@ def test_memories_expire_into_tombstones_and_a_later_replay_is_scored_again(shor
     events = list(itertools.islice(Simulator(seed=11, company_share=0.5), 200))  # "Acme" = "acme"
     repeated = 'groundswell_events_repeated_total{stage="priority"}'
     worker.replay(events)
-    worker.wait_idle()
+    first_counts = worker.wait_idle()
     first_text = worker.metrics_text()
+    assert sent_to_resolver(first_text) > 20, first_text
     decided = sum(alert_decisions(first_text).values())
     assert decided > 20, first_text
 
@@ -98,9 +109,12 @@ def test_memories_expire_into_tombstones_and_a_later_replay_is_scored_again(shor
         assert written and all(v.startswith(STAMP_MAGIC) for v in written), name
         assert all(v is None for v in last_values(messages).values()), name
 
-    # the memories are gone, so the same mentions are new again
+    # the memories are gone, so the same mentions are new again, and the same accounts go to the
+    # resolver again: it finds them where it put them (the graph, persons included, is unchanged)
     worker.replay(events)
-    worker.wait_idle()
+    second_counts = worker.wait_idle()
     second_text = worker.metrics_text()
     assert metric(second_text, repeated) == metric(first_text, repeated)
     assert sum(alert_decisions(second_text).values()) == 2 * decided
+    assert sent_to_resolver(second_text) == 2 * sent_to_resolver(first_text)
+    assert second_counts == first_counts

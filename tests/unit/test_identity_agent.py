@@ -3,13 +3,16 @@ deletion and deactivation become erase commands; commands survive the topic roun
 
 from __future__ import annotations
 
+import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from activity.schema import AccountRef, Activity, ActivityKind, Network, Profile
+from groundswell.metrics import Metrics
 from streams.identity_agent import PREFETCH_WAVE, waves
-from streams.identity_commands import ERASED, Command, intake, record_from_activity
+from streams.identity_commands import ERASED, Command, IdentityIntake, intake, record_from_activity
+from streams.retention import unstamped
 
 ACTOR = AccountRef("bluesky:did:plc:abc", Network.BLUESKY, handle="abc.bsky.social", display_name="Abe C")
 
@@ -108,3 +111,54 @@ def test_waves_keep_order_and_never_split_a_group(n: int, group: int) -> None:
     for wave in planned[:-1]:
         assert len(wave) % group == 0 and len(wave) >= PREFETCH_WAVE
         assert len(wave) < PREFETCH_WAVE + group  # no larger than it must be: look-ahead stays short
+
+
+class Clock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_intake_stamps_its_entries_and_keeps_an_active_accounts_entry_fresh() -> None:
+    """identity-seen expires like the scoring tables (streams.retention). An entry changes only with
+    its profile, so the intake writes one it reads again, unchanged, once it is older than half the
+    retention: an account that stays active is never resolved again for its age."""
+    seen: dict[str, bytes] = {}
+    clock = Clock(1_000.0)
+    intake_ = IdentityIntake(seen, Metrics.create(), retention_s=100.0, clock=clock)
+
+    assert len(intake_.commands([act(ActivityKind.POST, "e1", post_id="p1", text="hi")])) == 1
+    first = seen[ACTOR.id]
+    assert unstamped(first)[1] == 1_000.0
+
+    clock.now = 1_049.0  # within half the retention: nothing written
+    assert intake_.commands([act(ActivityKind.LIKE, "e2", target_post_id="x")]) == []
+    assert seen[ACTOR.id] is first and intake_.refreshed == 0
+
+    clock.now = 1_051.0  # older than half: the same value, stamped now, and still no command
+    assert intake_.commands([act(ActivityKind.LIKE, "e3", target_post_id="y")]) == []
+    assert unstamped(seen[ACTOR.id]) == (unstamped(first)[0], 1_051.0) and intake_.refreshed == 1
+
+    # a changed profile is sent and stamped as before
+    profile = Profile(display_name="Abe C", bio="I build boats")
+    assert len(intake_.commands([act(ActivityKind.PROFILE, "e4", profile=profile)])) == 1
+    assert unstamped(seen[ACTOR.id])[1] == 1_051.0 and unstamped(seen[ACTOR.id])[0] != unstamped(first)[0]
+
+
+def test_the_intake_reads_entries_from_before_stamps_and_stamps_them() -> None:
+    stored = intake(act(ActivityKind.POST, "e1", post_id="p1", text="hello"), None)[1]
+    seen: dict[str, bytes] = {ACTOR.id: orjson.dumps(stored)}  # as written before stamps
+    intake_ = IdentityIntake(seen, Metrics.create(), clock=Clock(5.0))
+    assert intake_.commands([act(ActivityKind.POST, "e2", post_id="p2", text="again")]) == []
+    assert unstamped(seen[ACTOR.id]) == (orjson.dumps(stored), 5.0)
+
+
+def test_an_expired_entry_sends_the_account_to_the_resolver_again() -> None:
+    seen: dict[str, bytes] = {}
+    intake_ = IdentityIntake(seen, Metrics.create(), retention_s=100.0, clock=Clock(0.0))
+    assert len(intake_.commands([act(ActivityKind.POST, "e1", post_id="p1", text="hi")])) == 1
+    del seen[ACTOR.id]  # what the sweep does after the retention
+    cmds = intake_.commands([act(ActivityKind.POST, "e2", post_id="p2", text="back")])
+    assert [Command.from_bytes(o.value).op for o in cmds] == ["resolve"]
