@@ -10,6 +10,15 @@ Two consumers, because the two channels need different semantics:
   not an alert goes to ``crm.alerts.deadletter``. A new group starts at the end of the topic.
 * SSE: every process must see every alert, so it reads all partitions without a group, from the
   end at start-up, and never commits.
+
+Erasure (identity.erasure) reaches the alerts too: a third consumer reads the ``erase`` audit
+events on ``identity.links`` (every process, no group, from the end at start-up; from the start
+when the topic appears later, so its first event is not missed). The accounts they name are
+dropped from the SSE replay buffer, and an alert about one of them that the dispatcher reads later
+(made before the erasure, still on its way) is neither published to SSE clients nor delivered to
+webhooks (``groundswell_alerts_erased_withheld_total{channel}``). The priority stage withholds
+later mentions by an erased account, so no new alert is made about it. An alert that reached a
+channel before the erasure is the receiver's to erase.
 """
 
 from __future__ import annotations
@@ -19,11 +28,13 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import confluent_kafka
+import orjson
 from confluent_kafka import TopicPartition
 
 from alerts.metrics import AlertMetrics
@@ -35,6 +46,9 @@ from alerts.webhooks import TOPIC_ALERTS_DEADLETTER, WebhookDeadLetter, WebhookS
 log = logging.getLogger(__name__)
 
 TOPIC_ALERTS = "crm.alerts"  # = groundswell.settings.TOPIC_ALERTS (kept here: no settings import cycle)
+TOPIC_IDENTITY_LINKS = "identity.links"  # = groundswell.settings.TOPIC_IDENTITY: identity's audit events
+#: erased accounts remembered (the latest): alerts about them still on their way are held back
+ERASED_KEEP = 100_000
 POLL_S = 0.05
 BATCH = 500
 #: the broker answers a fetch after at most this long (librdkafka's 500 ms default would be most of
@@ -70,6 +84,18 @@ class PartitionProgress:
         return min(self.pending) if self.pending else self.highest_read + 1
 
 
+def erased_accounts(value: bytes | None) -> list[str]:
+    """The accounts an ``identity.links`` record erases (``identity.audit.AuditEvent``, action
+    ``erase``); none for any other record, a malformed one included."""
+    try:
+        d = orjson.loads(value or b"")
+    except orjson.JSONDecodeError:
+        return []
+    if not isinstance(d, dict) or d.get("action") != "erase" or not isinstance(d.get("record_ids"), list):
+        return []
+    return [r for r in d["record_ids"] if isinstance(r, str) and r]
+
+
 class AlertDispatcher:
     def __init__(
         self,
@@ -99,20 +125,26 @@ class AlertDispatcher:
         self._progress: dict[int, PartitionProgress] = {}
         self._producer: confluent_kafka.Producer | None = None
         self._dead_since_flush = 0
+        self._erased: OrderedDict[str, None] = OrderedDict()
         self.sse_ready = asyncio.Event()
         self.webhooks_ready = asyncio.Event()
+        self.erasures_ready = asyncio.Event()
         self.delivered = 0
         self.dead_lettered = 0
 
     # -- lifecycle -----------------------------------------------------------------------------
     async def start(self) -> None:
+        if self._hub is not None or self._store is not None:
+            self._tasks.append(asyncio.create_task(self._erasure_loop(), name="alerts-erasures"))
         if self._hub is not None:
             self._tasks.append(asyncio.create_task(self._sse_loop(), name="alerts-sse"))
         if self._store is not None and self._sender is not None:
             self._tasks.append(asyncio.create_task(self._webhook_loop(), name="alerts-webhooks"))
 
     async def wait_ready(self) -> None:
-        """Both feeds are assigned: an alert produced from now on reaches them."""
+        """Both feeds are assigned: an alert produced from now on reaches them. (The erasure feed
+        has its own ``erasures_ready``: its topic may not exist yet, and then it reads it from the
+        start when it appears.)"""
         waits = []
         if self._hub is not None:
             waits.append(self.sse_ready.wait())
@@ -128,17 +160,21 @@ class AlertDispatcher:
         self._tasks.clear()
 
     # -- SSE -----------------------------------------------------------------------------------
-    async def _sse_loop(self) -> None:
-        assert self._hub is not None
-        consumer = confluent_kafka.Consumer(
+    def _reader(self, purpose: str) -> confluent_kafka.Consumer:
+        """A consumer for partitions this process assigns itself (no group joined, nothing committed)."""
+        return confluent_kafka.Consumer(
             {
                 "bootstrap.servers": self._bootstrap,
-                "group.id": f"{self._app_id}-alert-sse-{uuid.uuid4().hex[:8]}",  # never joined
+                "group.id": f"{self._app_id}-alert-{purpose}-{uuid.uuid4().hex[:8]}",  # never joined
                 "enable.auto.commit": False,
                 "fetch.wait.max.ms": FETCH_WAIT_MS,
                 "log_level": 3,
             }
         )
+
+    async def _sse_loop(self) -> None:
+        assert self._hub is not None
+        consumer = self._reader("sse")
         try:
             await asyncio.to_thread(self._assign_at_end, consumer)
             self.sse_ready.set()
@@ -153,6 +189,9 @@ class AlertDispatcher:
                         header = read_header(value)
                     except BadAlert:
                         continue  # counted and dead-lettered by the webhook loop
+                    if self.is_erased(header):
+                        self._m.erased_withheld.labels("sse").inc()
+                        continue
                     self._hub.publish(value, header)
                     self._m.source_to_channel.labels("sse").observe(max(0.0, now - header.received_at))
         except Exception:
@@ -161,17 +200,60 @@ class AlertDispatcher:
         finally:
             await asyncio.to_thread(consumer.close)
 
-    def _assign_at_end(self, consumer: confluent_kafka.Consumer) -> None:
+    def _assign_at_end(
+        self, consumer: confluent_kafka.Consumer, name: str = TOPIC_ALERTS, *, start_if_new: bool = False
+    ) -> None:
+        """Assign every partition of topic ``name`` at its end, once the topic exists.
+        ``start_if_new``: a topic that did not exist at the first look is read from its start (all
+        of it was written after this call)."""
+        first = True
         while not self._stopping.is_set():
-            topic = consumer.list_topics(TOPIC_ALERTS, timeout=10).topics.get(TOPIC_ALERTS)
+            topic = consumer.list_topics(name, timeout=10).topics.get(name)
             if topic is not None and topic.error is None and topic.partitions:
                 parts = []
                 for p in sorted(topic.partitions):
-                    _, high = consumer.get_watermark_offsets(TopicPartition(TOPIC_ALERTS, p), timeout=10)
-                    parts.append(TopicPartition(TOPIC_ALERTS, p, high))
+                    offset = confluent_kafka.OFFSET_BEGINNING
+                    if first or not start_if_new:
+                        _, offset = consumer.get_watermark_offsets(TopicPartition(name, p), timeout=10)
+                    parts.append(TopicPartition(name, p, offset))
                 consumer.assign(parts)
                 return
-            time.sleep(0.5)  # the topic appears with the first alert (or the producer's first metadata)
+            first = False
+            time.sleep(0.5)  # the topic appears with its first record (or a producer's first metadata)
+
+    # -- erasures --------------------------------------------------------------------------------
+    def is_erased(self, header: AlertHeader) -> bool:
+        return header.account_id is not None and header.account_id in self._erased
+
+    def note_erased(self, account_ids: Iterable[str]) -> int:
+        """Remember erased accounts (the latest ``ERASED_KEEP``) and drop their buffered SSE alerts;
+        -> how many alerts were dropped."""
+        ids = list(account_ids)
+        for account in ids:
+            self._erased[account] = None
+            self._erased.move_to_end(account)
+        while len(self._erased) > ERASED_KEEP:
+            self._erased.popitem(last=False)
+        dropped = self._hub.forget(set(ids)) if self._hub is not None and ids else 0
+        if dropped:
+            self._m.erased_withheld.labels("sse").inc(dropped)
+        return dropped
+
+    async def _erasure_loop(self) -> None:
+        consumer = self._reader("erasures")
+        try:
+            await asyncio.to_thread(self._assign_at_end, consumer, TOPIC_IDENTITY_LINKS, start_if_new=True)
+            self.erasures_ready.set()
+            while not self._stopping.is_set():
+                messages = await asyncio.to_thread(consumer.consume, BATCH, POLL_S)
+                for msg in messages:
+                    if msg.error() is None:
+                        self.note_erased(erased_accounts(msg.value()))
+        except Exception:
+            log.exception("alert erasure feed stopped")
+            raise
+        finally:
+            await asyncio.to_thread(consumer.close)
 
     # -- webhooks --------------------------------------------------------------------------------
     async def _webhook_loop(self) -> None:
@@ -257,6 +339,10 @@ class AlertDispatcher:
             self._dead_letter(
                 WebhookDeadLetter("", "", "", "bad_alert", 0, None, str(e), self._clock(), value)
             )
+            progress.read(offset, 0)
+            return
+        if self.is_erased(header):
+            self._m.erased_withheld.labels("webhook").inc()
             progress.read(offset, 0)
             return
         now = self._clock()

@@ -31,6 +31,7 @@ class AlertMetrics:
     sse_clients: Gauge
     sse_dropped: Counter  # slow clients dropped
     bad_alerts: Counter  # records on crm.alerts that could not be read
+    erased_withheld: Counter  # labels: channel (sse, webhook): alerts about an erased account held back
 
     @classmethod
     def for_registry(cls, registry: CollectorRegistry) -> AlertMetrics:
@@ -95,5 +96,12 @@ class AlertMetrics:
             ),
             bad_alerts=Counter(
                 "groundswell_bad_alerts_total", "crm.alerts records that could not be read", registry=reg
+            ),
+            erased_withheld=Counter(
+                "groundswell_alerts_erased_withheld_total",
+                "Alerts about an account erased since they were made: dropped from the SSE replay "
+                "buffer or not sent (sse), not delivered to webhooks (webhook)",
+                ["channel"],
+                registry=reg,
             ),
         )

@@ -137,6 +137,8 @@ class AlertHeader:
     priority: float | None
     emitted_at: float
     received_at: float
+    #: the post's author (None for spikes): an erasure of this account holds the alert back
+    account_id: str | None = None
 
 
 class BadAlert(ValueError):
@@ -165,6 +167,7 @@ def read_header(value: bytes) -> AlertHeader:
             priority=None if priority is None else float(priority),
             emitted_at=float(d["emitted_at"]),
             received_at=float(d.get("received_at") or d["emitted_at"]),
+            account_id=d["account_id"] if isinstance(d.get("account_id"), str) else None,
         )
     except BadAlert:
         raise

@@ -7,6 +7,8 @@
   sent an ``event: reset`` and then the whole buffer: delivery is at least once, and the alert id
   in each event's data lets a client de-duplicate.
 * A comment line every ``heartbeat_s`` keeps proxies from closing an idle stream.
+* ``forget`` drops the buffered alerts about erased accounts (the dispatcher calls it for every
+  erasure on ``identity.links``): a resume does not send them again.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from dataclasses import dataclass, field
 
 import orjson
@@ -73,6 +75,15 @@ class AlertHub:
             except asyncio.QueueFull:
                 self._drop(client)
         return event
+
+    def forget(self, account_ids: Collection[str]) -> int:
+        """Drop the buffered alerts whose author is one of ``account_ids``; -> how many. (An alert
+        already queued to a connected client is sent: it left before the erasure was known.)"""
+        kept = [e for e in self._buffer if e.header.account_id not in account_ids]
+        dropped = len(self._buffer) - len(kept)
+        if dropped:
+            self._buffer = deque(kept, maxlen=self._buffer.maxlen)
+        return dropped
 
     def _drop(self, client: SseClient) -> None:
         client.dropped = True

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import neo4j
@@ -25,7 +26,7 @@ SET_SCORES = (
 AUTHORS = (
     "UNWIND $ids AS id MATCH (a:Account {id: id}) OPTIONAL MATCH (a)-[:ACCOUNT_OF]->(p:Person) "
     "RETURN a.id AS account, a.influence_composite AS influence, p.id AS person, "
-    "p.merged_into AS merged_into, p.customer_value AS value"
+    "p.merged_into AS merged_into, p.customer_value AS value, a.erased AS erased"
 )
 
 
@@ -61,22 +62,29 @@ async def write_scores(
     return [s for s in scores if s.account_id not in written]
 
 
-async def authors_of(
-    store: GraphStore, account_ids: Sequence[str]
-) -> dict[str, tuple[float, str | None, float | None]]:
-    """``account -> (composite influence, person id, customer value)`` as the graph holds them now
-    (the ranker writes the influence, identity the person; a merged person answers with the person
-    it was merged into). Unknown accounts are left out."""
+@dataclass(frozen=True, slots=True)
+class StoredAuthor:
+    """A mention's author as the graph holds it now."""
+
+    influence: float = 0.0  # composite influence (the ranker's)
+    person_id: str | None = None  # identity's (a merged person: the one it was merged into)
+    customer_value: float | None = None  # the person's, from the CRM import
+    erased: bool = False  # the account was erased (identity.erasure): its mentions are not scored
+
+
+async def authors_of(store: GraphStore, account_ids: Sequence[str]) -> dict[str, StoredAuthor]:
+    """Each account's :class:`StoredAuthor`. Unknown accounts are left out."""
     if not account_ids:
         return {}
     rows = await store.read(AUTHORS, ids=list(dict.fromkeys(account_ids)))
-    found: dict[str, tuple[float, str | None, float | None]] = {}
+    found: dict[str, StoredAuthor] = {}
     for r in rows:
         value, person, influence = r.get("value"), r.get("person"), r.get("influence")
-        found[str(r["account"])] = (
+        found[str(r["account"])] = StoredAuthor(
             float(influence) if influence is not None else 0.0,
             str(r.get("merged_into") or person) if person is not None else None,
             float(value) if value is not None else None,
+            r.get("erased") is True,
         )
     return found
 

@@ -267,7 +267,7 @@ class GraphStore:
         """Apply a batch in one transaction; events already applied are skipped."""
         started = time.perf_counter()
 
-        async def work(tx: neo4j.AsyncTransaction) -> tuple[WritePlan, frozenset[str]]:
+        async def work(tx: neo4j.AsyncTransaction) -> tuple[WritePlan, frozenset[str], write_path.Withheld]:
             ids = list({a.event_id for a in activities} | {link_marker_id(lk) for lk in links})
             done: set[str] = set()
             for chunk in chunks(ids):
@@ -281,13 +281,17 @@ class GraphStore:
                 mentions_company=self._mentions_company,
                 now=self._clock(),
             )
-            await write_path.write_plan(tx, plan, self._write_context())
-            return plan, frozenset(a.event_id for a in fresh)
+            withheld = await write_path.write_plan(tx, plan, self._write_context())
+            return plan, frozenset(a.event_id for a in fresh), withheld
 
-        (plan, applied_ids), attempts = await self._write_tx(work)
+        (plan, applied_ids, withheld), attempts = await self._write_tx(work)
         if self._metrics is not None:
             self._metrics.graph_batch_size.observe(len(activities))
             self._metrics.graph_write_seconds.observe(time.perf_counter() - started)
+            if withheld.accounts:
+                self._metrics.erased_withheld.labels("account").inc(withheld.accounts)
+            if withheld.posts:
+                self._metrics.erased_withheld.labels("post").inc(withheld.posts)
         return ApplyResult(
             applied_events=plan.activity_events,
             skipped_duplicates=len(activities) - plan.activity_events,

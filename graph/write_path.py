@@ -9,6 +9,11 @@
   whose two ends are both busy in the write stream (``DENSE_ENDS``) are CREATEd if absent and
   updated otherwise instead, because ArcadeDB's MERGE reads every edge of the node it starts from;
 - then the ``Event`` markers, then the undo of what DELETE activities name.
+
+An erased account (``identity.erasure``: its node a tombstone ``{id, network, erased, erased_at}``)
+stays one: a later or replayed event neither writes its profile fields on it again nor the text of
+a post it authored (the post is written bare, ``erased: true``, as erasure leaves the old ones).
+The interactions themselves (edges: counts and times) are written, as erasure keeps them.
 """
 
 from __future__ import annotations
@@ -57,12 +62,19 @@ async def run_rows(tx: neo4j.AsyncTransaction, query: str, rows: Sequence[dict[s
         await tx.run(query, rows=list(chunk))
 
 
-async def upsert_nodes(tx: neo4j.AsyncTransaction, label: str, nodes: dict[str, dict[str, Any]]) -> set[str]:
+@dataclass(frozen=True, slots=True)
+class Upserted:
+    created: set[str]  # ids of the nodes created
+    erased: set[str]  # ids of erased accounts met (nothing written on them)
+
+
+async def upsert_nodes(tx: neo4j.AsyncTransaction, label: str, nodes: dict[str, dict[str, Any]]) -> Upserted:
     """CREATE the missing nodes; SET properties only where they change what is stored (an
     Account's lookup returns its properties: most batches re-mention known accounts unchanged,
-    and an update is a write that two concurrent writers can conflict on). -> the ids created"""
+    and an update is a write that two concurrent writers can conflict on). An erased account is
+    left as its tombstone."""
     if not nodes:
-        return set()
+        return Upserted(set(), set())
     existing: dict[str, dict[str, Any] | None] = {}
     query = cypher.ACCOUNT_EXISTING if label == "Account" else cypher.NODE_EXISTING[label]
     for chunk in chunks(list(nodes)):
@@ -73,14 +85,33 @@ async def upsert_nodes(tx: neo4j.AsyncTransaction, label: str, nodes: dict[str, 
             existing.update(dict.fromkeys(rec.get("ids") or []))
     create: list[dict[str, Any]] = [{"id": k, "props": v} for k, v in nodes.items() if k not in existing]
     update = []
+    erased: set[str] = set()
     for k, v in nodes.items():
-        if k in existing and v:
+        if k in existing:
             stored = existing[k]
-            if stored is None or any(stored.get(pk) != pv for pk, pv in v.items()):
+            if stored is not None and stored.get("erased") is True:
+                erased.add(k)
+            elif v and (stored is None or any(stored.get(pk) != pv for pk, pv in v.items())):
                 update.append({"id": k, "props": v})
     await run_rows(tx, cypher.NODE_CREATE[label], create)
     await run_rows(tx, cypher.NODE_UPDATE[label], update)
-    return {row["id"] for row in create}
+    return Upserted({row["id"] for row in create}, erased)
+
+
+def without_erased_texts(plan: WritePlan, erased_accounts: set[str]) -> tuple[dict[str, dict[str, Any]], int]:
+    """The plan's Post nodes, those authored by an erased account without their text and marked
+    erased (the plan itself is left as it is: a retried transaction plans again from it).
+    -> (the nodes, how many were stripped)"""
+    posts = plan.nodes("Post")
+    if not erased_accounts:
+        return posts, 0
+    authored = {dst for (kind, src, dst) in plan.edges if kind == "AUTHORED" and src in erased_accounts}
+    stripped = {
+        k: {**{pk: pv for pk, pv in v.items() if pk != "text"}, "erased": True}
+        for k, v in posts.items()
+        if k in authored
+    }
+    return {**posts, **stripped}, len(stripped)
 
 
 async def merge_edges(
@@ -138,12 +169,27 @@ async def run_from_sparser_end(
     await run_rows(tx, statements[1], from_target)
 
 
-async def write_plan(tx: neo4j.AsyncTransaction, plan: WritePlan, ctx: WriteContext) -> None:
+@dataclass(frozen=True, slots=True)
+class Withheld:
+    """What a batch did not write because its account was erased."""
+
+    accounts: int = 0  # erased accounts the batch named (their fields not written again)
+    posts: int = 0  # posts by erased accounts, written without their text
+
+
+async def write_plan(tx: neo4j.AsyncTransaction, plan: WritePlan, ctx: WriteContext) -> Withheld:
     if plan.is_empty:
-        return
+        return Withheld()
     created: dict[str, set[str]] = {}
+    erased: set[str] = set()
+    stripped = 0
     for label in ("Person", "Company", "Account", "Post"):
-        created[label] = await upsert_nodes(tx, label, plan.nodes(label))
+        nodes = plan.nodes(label)
+        if label == "Post":
+            nodes, stripped = without_erased_texts(plan, erased)
+        upserted = await upsert_nodes(tx, label, nodes)
+        created[label] = upserted.created
+        erased |= upserted.erased
     # an edge touching a node created in this transaction cannot exist yet: CREATE it (cheaper
     # than MERGE on ArcadeDB); MERGE the others
     by_kind: dict[tuple[str, bool], list[dict[str, Any]]] = defaultdict(list)
@@ -181,6 +227,7 @@ async def write_plan(tx: neo4j.AsyncTransaction, plan: WritePlan, ctx: WriteCont
     await run_rows(tx, cypher.EVENT_CREATE, events)
     if plan.delete_targets:
         await apply_deletes(tx, list(dict.fromkeys(plan.delete_targets)), ctx.endpoints)
+    return Withheld(len(erased), stripped)
 
 
 async def apply_deletes(tx: neo4j.AsyncTransaction, targets: list[str], endpoints: EndpointFrequency) -> None:

@@ -66,6 +66,7 @@ class Metrics:
     stalls: Counter  # labels: call  (calls off the loop not finished after a while; groundswell.stalls)
     table_entries: Gauge  # labels: table  (in this worker's memory, after its last retention sweep)
     table_entries_expired: Counter  # labels: table  (not written for the retention; streams.retention)
+    erased_withheld: Counter  # labels: what  (account, post, mention: held back for an erased account)
 
     @classmethod
     def create(cls, registry: CollectorRegistry | None = None) -> Metrics:
@@ -170,6 +171,13 @@ class Metrics:
                 "groundswell_table_entries_expired",
                 "Table entries deleted because they were not written for state_retention_seconds",
                 ["table"],
+                registry=reg,
+            ),
+            erased_withheld=Counter(
+                "groundswell_erased_withheld",
+                "What was not written or scored because its account was erased: account (its fields "
+                "not written again), post (written without its text), mention (not scored or alerted)",
+                ["what"],
                 registry=reg,
             ),
             snapshot_seconds=Histogram(

@@ -13,6 +13,12 @@ What goes, everywhere this process can reach:
 - the resolver's in-memory profiles.
 The audit event on ``identity.links`` names ids only, never the erased data.
 
+What comes after, elsewhere: the graph write path leaves an erased account's tombstone as it is (a
+later or replayed event writes no profile field on it, and its posts without their text;
+``graph.write_path``), the priority stage scores no mention by it (``streams.priority``), and the
+API's alert dispatcher drops its alerts from the SSE replay buffer and holds back the ones still on
+their way (``alerts.dispatcher``).
+
 Another process's memory (the resolver owner when erasure runs in the API) is reached through the
 identity command topic (streams/identity_agent.py) and, as a backstop, by the resolver dropping any
 candidate the graph says is erased.

@@ -7,17 +7,20 @@ used to drop a redelivered or replayed event. The alerting stage's own memory is
 which changes once identity links the account to a person, so it cannot be the only one. Then one
 embedding call classifies the intent of a batch's texts (in a thread, off the event loop), one
 graph read gets each author's composite influence (written by the ranker), person and customer
-value (written by identity), and ``scoring.priority.score_mention`` scores each one.
+value (written by identity), and ``scoring.priority.score_mention`` scores each one. A mention by an
+erased account (``identity.erasure``; the graph keeps its tombstone) is withheld before any of that:
+it is neither classified, scored nor alerted on, and counts in ``groundswell_erased_withheld_total
+{what="mention"}``.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from activity.recent import RecentEvents
+from graph.scores import StoredAuthor
 from groundswell.metrics import Metrics
 from groundswell.settings import TOPIC_PRIORITY, Settings
 from scoring.intent import IntentClassifier
@@ -26,15 +29,8 @@ from scoring.priority_model import PriorityModel
 from streams.records import Out
 
 Clock = Callable[[], float]
-
-
-@dataclass(frozen=True, slots=True)
-class Author:
-    """What the priority needs to know about a mention's author."""
-
-    influence: float = 0.0  # composite influence in [0, 1) (the ranker's, as stored on the account)
-    person_id: str | None = None
-    customer_value: float | None = None
+#: an author the graph does not know yet (mentions leave normalize before the graph write)
+NO_AUTHOR = StoredAuthor()
 
 
 class PriorityStage:
@@ -80,6 +76,15 @@ class PriorityStage:
                 self._m.events_repeated.labels("priority").inc()
         return fresh, {account: memories[account].to_bytes() for account in changed}
 
+    def withhold_erased(
+        self, mentions: Sequence[dict[str, Any]], authors: dict[str, StoredAuthor]
+    ) -> list[dict[str, Any]]:
+        """The mentions whose author is not an erased account, in order."""
+        kept = [m for m in mentions if not authors.get(str(m["activity"]["actor"]["id"]), NO_AUTHOR).erased]
+        if len(kept) < len(mentions):
+            self._m.erased_withheld.labels("mention").inc(len(mentions) - len(kept))
+        return kept
+
     def classify(self, mentions: Sequence[dict[str, Any]]) -> None:
         """Fill in each mention's intent, confidence and nearest example, in place (one encoder
         call for the batch; the classifier is built on first use, when the model loads)."""
@@ -94,13 +99,13 @@ class PriorityStage:
                 mention["intent_confidence"] = result.confidence
                 mention["intent_evidence"] = result.evidence
 
-    def score(self, mentions: Sequence[dict[str, Any]], authors: dict[str, Author]) -> list[Out]:
+    def score(self, mentions: Sequence[dict[str, Any]], authors: dict[str, StoredAuthor]) -> list[Out]:
         """``scores.priority`` records (keyed by person, else author account)."""
         outs: list[Out] = []
         now = self._clock()
         for mention in mentions:
             account = str(mention["activity"]["actor"]["id"])
-            author = authors.get(account, Author())
+            author = authors.get(account, NO_AUTHOR)
             post = score_mention(
                 mention,
                 author.influence,

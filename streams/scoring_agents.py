@@ -40,7 +40,7 @@ from scoring.priority import ScoredPost
 from streams.app import Wiring
 from streams.identity_agent import default_service, install_identity_agent
 from streams.pipeline import bad_record, unpack_all
-from streams.priority import Author, PriorityStage
+from streams.priority import PriorityStage
 from streams.ranking import FLUSH_S, RankStage
 from streams.records import Out, key_partitioned_table
 from streams.retention import install_sweeps, stamped, unstamped
@@ -172,15 +172,16 @@ def install_priority_and_alerts(w: Wiring) -> None:
                 mentions, lambda a: unstamped(mention_memory.get(a))[0]
             )
             if mentions:
+                ids = [str(m["activity"]["actor"]["id"]) for m in mentions]
+                authors = await scores_graph.authors_of(await writer.open(), ids)
+                mentions = priority_stage.withhold_erased(mentions, authors)
+            if mentions:
                 await watched(  # model time
                     asyncio.to_thread(priority_stage.classify, mentions),
                     "priority intent",
                     settings.stall_warning_seconds,
                     metrics,
                 )
-                ids = [str(m["activity"]["actor"]["id"]) for m in mentions]
-                found = await scores_graph.authors_of(await writer.open(), ids)
-                authors = {a: Author(i, p, v) for a, (i, p, v) in found.items()}
                 bad.extend(priority_stage.score(mentions, authors))
             await w.send_all(bad)
             now = time.time()

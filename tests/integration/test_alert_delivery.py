@@ -21,7 +21,8 @@ from aiohttp import web
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
-from alerts.dispatcher import TOPIC_ALERTS
+from alerts.dispatcher import TOPIC_ALERTS, AlertDispatcher
+from alerts.metrics import AlertMetrics
 from alerts.rules import AlertEngine, default_rules
 from alerts.service import AlertServices
 from alerts.webhooks import (
@@ -32,7 +33,8 @@ from alerts.webhooks import (
     verify_signature,
 )
 from api.alerts_routes import create_alerts_router
-from groundswell.settings import Settings
+from groundswell.settings import TOPIC_IDENTITY, Settings
+from identity.audit import AuditAction, AuditEvent
 from streams.broker import write_address
 from tests.fixtures.broker import BrokerUnderTest, read_values
 from tests.unit._alert_posts import scored
@@ -182,9 +184,11 @@ async def until(
         await asyncio.sleep(0.05)
 
 
-def ensure_topics(producer: confluent_kafka.Producer) -> None:
+def ensure_topics(
+    producer: confluent_kafka.Producer, topics: tuple[str, ...] = (TOPIC_ALERTS, TOPIC_ALERTS_DEADLETTER)
+) -> None:
     """A producer's metadata request creates a topic on the embedded broker (as the worker would)."""
-    for topic in (TOPIC_ALERTS, TOPIC_ALERTS_DEADLETTER):
+    for topic in topics:
         deadline = time.monotonic() + 10
         while not producer.list_topics(topic, timeout=5).topics[topic].partitions:
             assert time.monotonic() < deadline, f"topic {topic} not created"
@@ -295,3 +299,98 @@ async def test_alerts_reach_webhooks_with_signatures_retries_dead_letters_and_ss
     assert metrics.webhook_dead_letters.labels("exhausted")._value.get() == 3
     assert metrics.source_to_channel.labels("webhook")._sum.get() > 0
     print(f"produce -> 3 alerts on SSE: {sse_latency * 1000:.0f} ms")
+
+
+async def test_an_erasure_holds_back_the_alerts_about_the_erased_account(
+    embedded_broker: BrokerUnderTest, tmp_path: Path
+) -> None:
+    """An erase audit event on identity.links drops the erased account's alerts from the SSE replay
+    buffer, and an alert about it still on its way reaches neither SSE nor the webhooks."""
+    bootstrap = embedded_broker.bootstrap
+    settings = Settings(
+        data_dir=tmp_path, app_id=f"erase-it-{uuid.uuid4().hex[:6]}", allow_private_webhooks=True
+    )
+    services = AlertServices.build(settings, CollectorRegistry())
+    engine = AlertEngine(default_rules(), cooldown_s=0.0)
+    gone, kept = (
+        f"bluesky:did:plc:gone-{uuid.uuid4().hex[:8]}",
+        f"bluesky:did:plc:kept-{uuid.uuid4().hex[:8]}",
+    )
+
+    def alert(account: str) -> bytes:
+        post = scored(f"it-{uuid.uuid4().hex}", account_id=account, priority=0.9)
+        return engine.process(post, now=time.time())[0].to_bytes()
+
+    producer = confluent_kafka.Producer({"bootstrap.servers": bootstrap, "log_level": 3})
+    ensure_topics(producer, (TOPIC_ALERTS, TOPIC_ALERTS_DEADLETTER, TOPIC_IDENTITY))
+    write_address(settings.broker_address_file, bootstrap)
+    async with (
+        Receiver([200]) as hook,
+        api_server(services) as base,
+        httpx.AsyncClient(base_url=base) as client,
+    ):
+        resp = await client.post("/subscriptions", json={"url": hook.url})
+        assert resp.status_code == 201, resp.text
+        hook.secret = resp.json()["secret"]
+        await until(lambda: services.dispatcher is not None, 10, "the dispatcher to start")
+        assert services.dispatcher is not None
+        await asyncio.wait_for(services.dispatcher.wait_ready(), 60)
+        await asyncio.wait_for(services.dispatcher.erasures_ready.wait(), 60)
+        sse = SseReader(client, "/alerts/stream")
+        await asyncio.wait_for(sse.connected.wait(), 10)
+
+        for account in (gone, kept):
+            producer.produce(TOPIC_ALERTS, key=b"x", value=alert(account))
+        producer.flush(10)
+        await until(lambda: len(hook.acknowledged()) == 2, 20, "both alerts delivered before the erasure")
+        await until(lambda: len(sse.alerts()) == 2, 20, "both alerts on SSE before the erasure")
+
+        erasure = AuditEvent(AuditAction.ERASE, time.time(), "platform", record_ids=(gone,), cause="it")
+        producer.produce(TOPIC_IDENTITY, key=gone.encode(), value=erasure.to_bytes())
+        withheld = services.metrics.erased_withheld
+        await until(lambda: withheld.labels("sse")._value.get() == 1, 20, "the buffered alert dropped")
+
+        # a late alert about the erased account, then one about another: only the second arrives
+        producer.produce(TOPIC_ALERTS, key=b"x", value=alert(gone))
+        producer.produce(TOPIC_ALERTS, key=b"x", value=alert(kept))
+        producer.flush(10)
+        await until(lambda: len(hook.acknowledged()) == 3, 20, "the later alert about the kept account")
+        await until(lambda: len(sse.alerts()) == 3, 20, "the later alert about the kept account on SSE")
+        assert [orjson.loads(b)["account_id"] for b in hook.acknowledged()][2] == kept
+        assert sse.alerts()[2]["account_id"] == kept
+        assert withheld.labels("webhook")._value.get() == 1 and withheld.labels("sse")._value.get() == 2
+
+        # a client that resumes from an unknown point gets the buffer: without the erased account
+        resumed = SseReader(client, "/alerts/stream", last_event_id="unknown-1")
+        await until(lambda: len(resumed.alerts()) == 2, 10, "the replayed buffer")
+        await asyncio.sleep(0.5)
+        assert [a["account_id"] for a in resumed.alerts()] == [kept, kept]
+        await resumed.close()
+        await sse.close()
+
+
+async def test_a_topic_that_appears_later_is_read_from_its_start(embedded_broker: BrokerUnderTest) -> None:
+    """The erasure feed's topic may not exist when the API starts: its first record must not be
+    skipped by an assignment at the end."""
+    name = f"late-topic-{uuid.uuid4().hex[:8]}"
+    dispatcher = AlertDispatcher(
+        embedded_broker.bootstrap, "late-it", AlertMetrics.for_registry(CollectorRegistry())
+    )
+    consumer = confluent_kafka.Consumer(
+        {"bootstrap.servers": embedded_broker.bootstrap, "group.id": name, "log_level": 3}
+    )
+    assigning = asyncio.create_task(
+        asyncio.to_thread(dispatcher._assign_at_end, consumer, name, start_if_new=True)
+    )
+    await asyncio.sleep(1.0)  # it has looked at least once and not found the topic
+    assert not assigning.done()
+    producer = confluent_kafka.Producer({"bootstrap.servers": embedded_broker.bootstrap, "log_level": 3})
+    producer.produce(name, value=b"first")
+    producer.flush(10)
+    await asyncio.wait_for(assigning, 30)
+    got: list[bytes] = []
+    deadline = time.monotonic() + 20
+    while not got and time.monotonic() < deadline:
+        got = [m.value() for m in consumer.consume(10, 0.5) if m.error() is None]
+    consumer.close()
+    assert got == [b"first"]

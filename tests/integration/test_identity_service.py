@@ -11,7 +11,9 @@ from typing import Any
 
 import pytest
 
+from activity.schema import AccountRef, Activity, ActivityKind, Network, Profile
 from embedding.encoder import Encoder
+from graph.scores import authors_of
 from graph.store import GraphStore
 from identity import persons as gp
 from identity.ann import VectorIndex
@@ -515,3 +517,66 @@ async def test_one_transaction_for_a_batch_decides_as_one_transaction_each(
     assert sum(1 for n in accounts_per_person.values() if n >= 2) >= 40  # links within the batch
     actions = Counter(action for action, *_ in one_each[3])
     assert actions[AuditAction.MERGE] >= 1 and actions[AuditAction.REVIEW] >= 1, actions
+
+
+async def test_later_and_replayed_events_leave_an_erased_account_erased(service: IdentityService) -> None:
+    """The graph write path keeps an erased account's tombstone: the stream brings back neither its
+    profile fields nor the texts of its posts, old (a replay) or new; the interactions are kept."""
+    store = service.store
+    gone = AccountRef(
+        "bluesky:did:plc:gone1", Network.BLUESKY, handle="gone.bsky.social", display_name="Gone Person"
+    )
+    other = AccountRef("bluesky:did:plc:other1", Network.BLUESKY, handle="other.bsky.social")
+
+    def post(eid: str, actor: AccountRef, pid: str, text: str, **kw: Any) -> Activity:
+        return Activity(
+            eid, ActivityKind.POST, Network.BLUESKY, actor, 1.0, 2.0, "test", post_id=pid, text=text, **kw
+        )
+
+    profile = Activity(
+        "ev-gone-profile",
+        ActivityKind.PROFILE,
+        Network.BLUESKY,
+        gone,
+        1.0,
+        2.0,
+        "test",
+        profile=Profile(display_name="Gone Person", bio="Lives in Oslo", followers=10),
+    )
+    before = [profile, post("ev-gone-1", gone, "at://gone/1", "my secret opinion")]
+    await store.apply(before)
+    report = await erase_record(service, gone.id, reason="account deleted on bluesky", actor="platform")
+    assert report.record_ids == (gone.id,)
+
+    later = [
+        post("ev-gone-2", gone, "at://gone/2", "another secret opinion", mentions=(other,)),
+        post("ev-other-1", other, "at://other/1", "hi @gone.bsky.social", mentions=(gone,)),
+    ]
+    result = await store.apply(before + later)  # a replay of what came before, and new events
+    assert result.applied_events == 2 and result.skipped_duplicates == 2
+
+    props = (await store.read("MATCH (a:Account {id: $id}) RETURN properties(a) AS p", id=gone.id))[0]["p"]
+    assert set(props) <= {"id", "network", "erased", "erased_at"}, props
+    posts = await store.read(
+        "MATCH (a:Account {id: $id})-[:AUTHORED]->(p:Post) "
+        "RETURN p.id AS id, p.text AS text, p.erased AS erased ORDER BY id",
+        id=gone.id,
+    )
+    assert posts == [
+        {"id": "at://gone/1", "text": None, "erased": True},
+        {"id": "at://gone/2", "text": None, "erased": True},
+    ]
+    dump = str(await store.read("MATCH (n) RETURN properties(n) AS p"))
+    for secret in ("secret opinion", "Oslo", "Gone Person"):
+        assert secret not in dump, dump
+    assert "hi @gone.bsky.social" in dump  # another person's post is theirs, mention and all
+    # the interactions stay, as erasure keeps them
+    mentions = await store.read(
+        "MATCH (s:Account)-[r:MENTIONED]->(t:Account) WHERE s.id IN $ids "
+        "RETURN s.id AS s, t.id AS t ORDER BY s",
+        ids=[gone.id, other.id],
+    )
+    assert mentions == [{"s": gone.id, "t": other.id}, {"s": other.id, "t": gone.id}]
+    # the priority stage reads who is erased with the authors (and withholds their mentions)
+    authors = await authors_of(store, [gone.id, other.id, "bluesky:did:plc:nobody"])
+    assert {a: s.erased for a, s in authors.items()} == {gone.id: True, other.id: False}

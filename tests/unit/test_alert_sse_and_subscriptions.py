@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import stat
 from collections.abc import Callable
@@ -11,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 
-from alerts.dispatcher import PartitionProgress
+from alerts.dispatcher import PartitionProgress, erased_accounts
 from alerts.metrics import AlertMetrics
 from alerts.rules import AlertEngine, default_rules
 from alerts.schema import AlertHeader, read_header
@@ -19,6 +20,7 @@ from alerts.sse import AlertHub
 from alerts.ssrf import AddressPolicy
 from alerts.subscriptions import AlertFilter, SubscriptionStore
 from api.alerts_routes import create_alerts_router
+from identity.audit import AuditAction, AuditEvent
 from tests.unit._alert_posts import T0, scored
 
 
@@ -172,3 +174,27 @@ def test_every_alert_route_asks_the_guard_for_the_crm_role(tmp_path: Path) -> No
     router = create_alerts_router(AlertHub(metrics()), SubscriptionStore.in_data_dir(tmp_path), guard)
     assert len(router.routes) == 7 and set(asked) == {("crm",)}
     assert all(r.dependencies for r in router.routes)  # type: ignore[attr-defined]
+
+
+def test_the_hub_forgets_the_buffered_alerts_of_erased_accounts() -> None:
+    hub = AlertHub(metrics(), buffer_size=10)
+    for i, account in enumerate(["x:gone", "x:kept", "x:gone", None]):
+        hub.publish(b"{}", dataclasses.replace(header(f"a{i}"), account_id=account))
+    assert hub.forget({"x:gone"}) == 2 and hub.forget({"x:gone"}) == 0
+    reset, events = hub.backlog("unknown-1", AlertFilter())
+    assert reset and [e.header.alert_id for e in events] == ["a1", "a3"]
+    _, after_first = hub.backlog(events[0].id, AlertFilter())  # a resume point still in the buffer
+    assert [e.header.alert_id for e in after_first] == ["a3"]
+    for i in range(4, 14):  # the buffer keeps its bound after a forget
+        hub.publish(b"{}", header(f"a{i}"))
+    assert len(hub.backlog("unknown-1", AlertFilter())[1]) == 10
+
+
+def test_the_alert_header_carries_the_author_and_erase_events_name_their_accounts() -> None:
+    (alert,) = AlertEngine(default_rules(), cooldown_s=0.0).process(scored("e1", priority=0.9), now=T0)
+    assert read_header(alert.to_bytes()).account_id == "bluesky:did:plc:alice"
+    erase = AuditEvent(AuditAction.ERASE, T0, "dpo", person_id="person:1", record_ids=("x:1", "x:2"))
+    assert erased_accounts(erase.to_bytes()) == ["x:1", "x:2"]
+    link = AuditEvent(AuditAction.LINK, T0, "auto", person_id="person:1", record_ids=("x:1",))
+    for value in (link.to_bytes(), b"{not json", b"[]", b'{"action": "erase", "record_ids": "x:1"}', None):
+        assert erased_accounts(value) == []

@@ -9,6 +9,7 @@ import orjson
 
 from activity.raw import RawEvent, RawFormat
 from activity.schema import AccountRef, Activity, ActivityKind, Network
+from graph.scores import StoredAuthor
 from groundswell.metrics import Metrics
 from groundswell.settings import (
     TOPIC_ACTIVITY,
@@ -21,7 +22,7 @@ from groundswell.settings import (
 )
 from scoring.priority import ScoredPost
 from streams.pipeline import NormalizeStage, activity_records, unpack_all
-from streams.priority import Author, PriorityStage
+from streams.priority import PriorityStage
 from streams.ranking import FLUSH_S, MAX_PENDING, UNWRITTEN_TRIES, RankStage
 from streams.records import Out, batch_records, partition_for, unpack
 from streams.signals import RANK_KEY, SignalStage
@@ -256,7 +257,7 @@ def test_priority_stage_scores_mentions_with_the_authors_influence_and_person() 
         "topics": ["acme"],
     }
     stage.classify([mention])  # intent disabled: nothing to add
-    (out,) = stage.score([mention], {"x:star": Author(0.4, "person:1", 40_000.0)})
+    (out,) = stage.score([mention], {"x:star": StoredAuthor(0.4, "person:1", 40_000.0)})
     assert out.topic == TOPIC_PRIORITY and out.key == b"person:1"
     post = ScoredPost.from_dict(orjson.loads(out.value))
     assert post.person_id == "person:1" and post.customer_value == 40_000.0
@@ -265,6 +266,20 @@ def test_priority_stage_scores_mentions_with_the_authors_influence_and_person() 
     (unknown,) = stage.score([mention], {})
     assert unknown.key == b"x:star"
     assert ScoredPost.from_dict(orjson.loads(unknown.value)).priority < post.priority
+
+
+def test_priority_stage_withholds_the_mentions_of_erased_accounts() -> None:
+    """An erased account's later posts are not scored, so no alert carries them to the CRMs."""
+    metrics = Metrics.create()
+    stage = PriorityStage(Settings(intent_enabled=False), metrics)
+    mentions = [
+        {"activity": activity(f"e{i}", ActivityKind.POST, actor, text="acme").to_dict()}
+        for i, actor in enumerate(["gone", "star", "new", "gone"])
+    ]
+    authors = {"x:gone": StoredAuthor(erased=True), "x:star": StoredAuthor(0.4)}
+    kept = stage.withhold_erased(mentions, authors)
+    assert [m["activity"]["event_id"] for m in kept] == ["e1", "e2"]  # an unknown author is kept
+    assert metrics.erased_withheld.labels("mention")._value.get() == 2
 
 
 def test_priority_stage_skips_the_mentions_their_authors_memory_holds() -> None:
