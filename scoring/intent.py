@@ -44,7 +44,7 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
-from embedding.encoder import MODEL_LAYERS
+from embedding.encoder import MODEL_LAYERS, Encoder
 
 #: the intents a post can carry (ScoredPost.intent), in a fixed order
 INTENTS: tuple[str, ...] = ("complaint", "purchase_intent", "churn_risk", "question")
@@ -58,6 +58,12 @@ EXAMPLES_PATH = Path(__file__).with_name("data") / "intent_examples.jsonl"
 CALIBRATION: dict[int, tuple[float, float]] = {MODEL_LAYERS: (0.35, 0.03), 3: (0.80, 0.01)}
 
 Matrix = npt.NDArray[np.float32]
+
+#: vectors of recent texts the product's classifier keeps (its encoder's cache). Mentions rarely
+#: repeat word for word (a replayed one is skipped before it is classified), and each cached text
+#: holds ~1.8 KB, a vector derived from someone's post: at the encoder's default of 100,000 that was
+#: up to ~180 MB of a scoring worker's memory for few hits. This many still catch a burst of copies
+INTENT_CACHE_SIZE = 4_096
 
 
 class TextEncoder(Protocol):
@@ -221,3 +227,8 @@ class IntentClassifier:
             top = -np.partition(-cls, k - 1, axis=1)[:, :k]
             scores[:, c] = top.mean(axis=1)
         return scores
+
+
+def default_classifier() -> IntentClassifier:
+    """The product's classifier: the whole model, the repo's examples, a small cache."""
+    return IntentClassifier(Encoder(cache_size=INTENT_CACHE_SIZE))

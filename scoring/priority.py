@@ -276,12 +276,9 @@ class MentionSignals:
     def from_settings(cls, settings: Settings) -> MentionSignals:
         intents: Callable[[], IntentClassifier] | None = None
         if settings.intent_enabled:
+            from scoring.intent import default_classifier
 
-            def intents() -> IntentClassifier:
-                from embedding.encoder import Encoder
-                from scoring.intent import IntentClassifier
-
-                return IntentClassifier(Encoder())
+            intents = default_classifier
 
         return cls(
             TopicMatcher.from_settings(settings),

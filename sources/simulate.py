@@ -6,8 +6,10 @@ follows, profile updates) and identity events, Mastodon Status entities, X API v
 frames and Reddit ``t1`` comments. Follower counts and attention are heavy-tailed, people own
 accounts on several networks with the same name, similar handles and bios and the same website,
 and a share of the posts mention the company with complaints, praise, questions or purchase
-intent. ``labeled()`` yields each event with its ground truth (:class:`Truth`), which tests and
-benchmarks use to score intent detection and identity resolution.
+intent; nearly every text is distinct, as a real firehose's are (templates end in a neutral detail,
+``sources._text.detail``), so caches keyed by text do not flatter a benchmark. ``labeled()``
+yields each event with its ground truth (:class:`Truth`), which tests and benchmarks use to score
+intent detection and identity resolution.
 """
 
 from __future__ import annotations
@@ -229,7 +231,7 @@ class Simulator:
                 action.mentioned = action.target.author
         if "{tag}" in template:
             action.tag = rng.choice(_text.TAGS)
-        action.template = _text.fill(template, rng, interest)
+        action.template = _text.fill(template, rng, interest) + _text.detail(rng)
         return intent
 
     def _encode(self, net: str, action: Action) -> tuple[dict[str, Any], PostRef | None]:

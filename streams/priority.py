@@ -23,7 +23,7 @@ from activity.recent import RecentEvents
 from graph.scores import StoredAuthor
 from groundswell.metrics import Metrics
 from groundswell.settings import TOPIC_PRIORITY, Settings
-from scoring.intent import IntentClassifier
+from scoring.intent import IntentClassifier, default_classifier
 from scoring.priority import score_mention
 from scoring.priority_model import PriorityModel
 from streams.records import Out
@@ -45,11 +45,7 @@ class PriorityStage:
         self._clock = clock
         self.model = PriorityModel.from_settings(settings)
         if intents is None and settings.intent_enabled:
-
-            def intents() -> IntentClassifier:
-                from embedding.encoder import Encoder
-
-                return IntentClassifier(Encoder())
+            intents = default_classifier
 
         self._intent_factory = intents
         self._classifier: IntentClassifier | None = None
