@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import random
 from collections import Counter
 from typing import Any
@@ -21,6 +22,7 @@ from graph.plan import (
     company_matcher,
     link_marker_id,
 )
+from graph.write_path import without_erased_texts
 
 K = ActivityKind
 ACME = Company("acme", "Acme")
@@ -278,3 +280,27 @@ def test_endpoint_frequency_routes_each_row_from_its_sparser_end_and_stays_bound
     freq.observe(f"n{i}" for i in range(100))  # past the bound: halved, ones dropped
     assert len(freq) <= 50 and freq.count("hub") == 15 and freq.count("a") == 0
     assert not freq.from_source("hub", "never-seen")
+
+
+@settings(max_examples=150, deadline=None)
+@given(batch=batches(), erased=st.sets(st.integers(0, 5)))
+def test_posts_of_erased_accounts_lose_their_text_and_nothing_else_changes(
+    batch: list[Activity], erased: set[int]
+) -> None:
+    """``graph.write_path.without_erased_texts``: exactly the posts an erased account authored are
+    written without text (and marked erased); every other post as planned; the plan untouched."""
+    plan = build_plan(batch, [], company=ACME, mentions_company=MATCH_ACME)
+    before = copy.deepcopy(plan.nodes("Post"))
+    gone = {f"x:{i}" for i in erased}
+    posts, stripped = without_erased_texts(plan, gone)
+    authored = {dst for (kind, src, dst) in plan.edges if kind == "AUTHORED" and src in gone}
+    assert plan.nodes("Post") == before and set(posts) == set(before)
+    assert stripped == len(authored & set(before))
+    for post_id, props in posts.items():
+        if post_id in authored:
+            assert "text" not in props and props["erased"] is True
+            assert {k: v for k, v in props.items() if k != "erased"} == {
+                k: v for k, v in before[post_id].items() if k != "text"
+            }
+        else:
+            assert props == before[post_id]
