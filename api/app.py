@@ -32,7 +32,7 @@ from groundswell.settings import Settings
 from groundswell.stalls import dump_stacks_on_signal
 from identity.service import IdentityService
 from streams.broker import broker_reachable, resolve_bootstrap
-from streams.identity_agent import CommandSender
+from streams.identity_sender import CommandSender
 
 WEB_DIR = Path(__file__).resolve().parent / "web"
 #: the graph drawing library, installed from the npm registry into web/node_modules (Makefile)

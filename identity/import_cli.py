@@ -51,7 +51,7 @@ async def run_import(
         sender = None
     else:
         from streams.broker import resolve_bootstrap
-        from streams.identity_agent import CommandSender
+        from streams.identity_sender import CommandSender
 
         sender = CommandSender(resolve_bootstrap(settings), topic_prefix)
         store = await GraphStore.connect(settings, metrics)
