@@ -296,3 +296,84 @@ def test_a_replayed_company_mention_is_known_before_it_is_scored_again(pipeline:
     second_text = pipeline.metrics_text()
     assert alert_decisions(second_text) == first
     assert metric(second_text, repeated) - metric(first_text, repeated) == decided
+
+
+def jetstream(obj: dict[str, Any]) -> RawEvent:
+    return RawEvent(RawFormat.JETSTREAM.value, "test", time.time(), orjson.dumps(obj))
+
+
+def post_by(did: str, rkey: str, text: str) -> RawEvent:
+    now_us = int(time.time() * 1e6)
+    created = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
+    record = {"$type": "app.bsky.feed.post", "createdAt": created, "text": text, "langs": ["en"]}
+    return jetstream(
+        {
+            "did": did,
+            "time_us": now_us,
+            "kind": "commit",
+            "commit": {
+                "rev": f"rev{rkey}",
+                "operation": "create",
+                "collection": "app.bsky.feed.post",
+                "rkey": rkey,
+                "record": record,
+                "cid": f"bafy{rkey}",
+            },
+        }
+    )
+
+
+def test_an_account_deactivated_on_its_platform_stays_erased_in_the_stream(pipeline: Pipeline) -> None:
+    """A deactivation erases the account through the resolver; the same account's next post and a
+    replay of its old one then bring back nothing: no text in the graph, no priority, no alert."""
+    did = f"did:plc:erasetest{time.time_ns()}"
+    account_id = f"bluesky:{did}"
+    withheld = "groundswell_erased_withheld_total{what="
+    scored = 'groundswell_events_out_total{source="bluesky",stage="priority"}'
+    first = post_by(did, "r1", "acme broke my order and support ignored me. Awful, terrible service.")
+    pipeline.replay([first])
+    pipeline.wait_idle()
+    before = pipeline.metrics_text()
+    assert metric(before, f'{withheld}"mention"}}') == 0.0
+
+    when = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
+    deactivated = {"active": False, "did": did, "seq": 1, "status": "deactivated", "time": when}
+    pipeline.replay(
+        [
+            jetstream(
+                {"did": did, "time_us": time.time_ns() // 1000, "kind": "account", "account": deactivated}
+            )
+        ]
+    )
+    deadline = time.monotonic() + 60
+    while not (props := account_props(pipeline, account_id)).get("erased"):
+        assert time.monotonic() < deadline, props
+        pipeline.assert_alive()
+        time.sleep(0.5)
+
+    later = post_by(did, "r2", "acme still has not refunded me. Horrible company, I am furious.")
+    pipeline.replay([first, later])
+    pipeline.wait_idle()
+    after = pipeline.metrics_text()
+    assert metric(after, f'{withheld}"mention"}}') == 1.0  # the new one; the replayed one is known
+    assert metric(after, f'{withheld}"post"}}') >= 1.0
+    assert metric(after, scored) == metric(before, scored)
+    assert set(account_props(pipeline, account_id)) <= {"id", "network", "erased", "erased_at"}
+
+    async def texts() -> list[Any]:
+        async with await GraphStore.connect(pipeline.settings) as store:
+            rows = await store.read(
+                "MATCH (a:Account {id: $id})-[:AUTHORED]->(p:Post) RETURN p.text AS text", id=account_id
+            )
+            return [r["text"] for r in rows]
+
+    assert asyncio.run(texts()) == [None, None]
+
+
+def account_props(pipeline: Pipeline, account_id: str) -> dict[str, Any]:
+    async def read() -> dict[str, Any]:
+        async with await GraphStore.connect(pipeline.settings) as store:
+            rows = await store.read("MATCH (a:Account {id: $id}) RETURN properties(a) AS p", id=account_id)
+            return dict(rows[0]["p"]) if rows else {}
+
+    return asyncio.run(read())
