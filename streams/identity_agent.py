@@ -68,8 +68,8 @@ from streams.identity_commands import (
     IdentityIntake,
     Pace,
 )
-from streams.records import key_partitioned_table, unpack
-from streams.retention import install_sweeps
+from streams.records import unpack
+from streams.retention import install_sweeps, stamped_table
 
 log = logging.getLogger(__name__)
 
@@ -394,7 +394,7 @@ def install_identity_intake(
     (not the partition of the record being processed: ``KeyPartitionedTable``) and expire after
     ``state_retention_seconds`` without a write (``streams.retention``); ``source_topic``: the
     topic the intake reads, co-partitioned with the table."""
-    seen = key_partitioned_table(app, SEEN_TABLE, settings.partitions)
+    seen = stamped_table(app, SEEN_TABLE, settings.partitions)
     install_sweeps(app, ((SEEN_TABLE, seen),), source_topic, settings, metrics)
     return IdentityIntake(seen, metrics, settings.identity_max_backlog, settings.state_retention_seconds)
 

@@ -9,7 +9,6 @@ import hashlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import orjson
 
@@ -18,7 +17,7 @@ from groundswell.metrics import Metrics
 from identity.persons import record_from_json, record_to_json
 from identity.records import ProfileRecord
 from streams.records import Out
-from streams.retention import stale, stamped, unstamped
+from streams.retention import StampedTable, stale
 
 TOPIC_IDENTITY_COMMANDS = "identity.commands"
 #: every command has this key: one partition, one resolver
@@ -147,17 +146,15 @@ class IdentityIntake:
 
     def __init__(
         self,
-        seen: Any,
+        seen: StampedTable,
         metrics: Metrics,
         max_backlog: int = 2000,
         retention_s: float = 30 * 86400.0,
-        clock: Callable[[], float] = time.time,
     ) -> None:
         self._seen = seen
         self._m = metrics
         self.max_backlog = max_backlog
         self._retention_s = retention_s
-        self._clock = clock
         self.backlog = 0
         self.read = 0  # activities looked at
         self.deferred = 0
@@ -168,12 +165,11 @@ class IdentityIntake:
         for act in activities:
             self.read += 1
             self._m.events_in.labels("identity", act.network.value).inc()
-            raw = self._seen.get(act.actor.id)
-            stored, _ = unstamped(raw)
+            stored, at = self._seen.read(act.actor.id)
             cmd, keep = intake(act, orjson.loads(stored) if stored is not None else None)
             if cmd is None:
-                if raw is not None and stored is not None and stale(raw, self._clock(), self._retention_s):
-                    self._seen[act.actor.id] = stamped(stored, self._clock())
+                if stored is not None and stale(at, self._seen.clock(), self._retention_s):
+                    self._seen[act.actor.id] = stored
                     self.refreshed += 1
                 continue
             if cmd.op == "resolve" and self.backlog >= self.max_backlog:
@@ -184,7 +180,7 @@ class IdentityIntake:
             if cmd.op == "resolve":
                 self.backlog += 1  # until the next lag reading: a burst within one batch stays bounded too
             if keep is not None:
-                self._seen[act.actor.id] = stamped(orjson.dumps(keep), self._clock())
+                self._seen[act.actor.id] = orjson.dumps(keep)
             self._m.events_out.labels("identity", act.network.value).inc()
         return outs
 

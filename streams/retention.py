@@ -4,7 +4,8 @@ The priority stage keeps each author account's recent mention ids (table ``menti
 the alerting stage each subject's cooldowns and decided event ids (``alert-subjects``), the
 identity intake each account's hashes of the profile fields it sent for resolution
 (``identity-seen``). They grow with every account that ever mentioned the company, or that was
-ever seen at all. Each value carries the wall-clock time it was last written (``stamped``), and a
+ever seen at all. Each value carries the wall-clock time it was last written (``stamped``; the
+agents read and write bare values through a ``StampedTable``, made by ``stamped_table``), and a
 timer (``TableSweeper``, installed by ``install_sweeps``) deletes the entries of this worker's
 partitions not written for ``state_retention_seconds``: a tombstone goes to the table's
 changelog, so neither a restart nor a take-over brings them back. An author or subject seen again
@@ -31,7 +32,7 @@ from typing import Any
 
 from groundswell.metrics import Metrics
 from groundswell.settings import Settings
-from streams.records import partition_for
+from streams.records import key_partitioned_table, partition_for
 
 log = logging.getLogger(__name__)
 
@@ -69,11 +70,35 @@ def written_at(raw: bytes) -> float | None:
     return None
 
 
-def stale(raw: bytes, now: float, retention_s: float) -> bool:
-    """Whether a value read now should be written again to keep it: stamped more than half the
-    retention ago, or not stamped at all."""
-    at = written_at(raw)
+def stale(at: float | None, now: float, retention_s: float) -> bool:
+    """Whether a value written at ``at`` (None: before stamps) and read ``now`` should be written
+    again to keep it: more than half the retention ago, or not stamped at all."""
     return at is None or now - at > retention_s / 2
+
+
+class StampedTable:
+    """A key-partitioned Faust table seen as bare values: ``get`` and ``[key] = value`` leave the
+    stamps to it (the write time from ``clock``); ``read`` also gives the time a value was written.
+    ``raw`` is the table itself, stamps included, for the sweep (and Faust's changelog and
+    recovery, which never see anything but stored bytes)."""
+
+    def __init__(self, raw: MutableMapping[str, bytes], clock: Callable[[], float] = time.time) -> None:
+        self.raw = raw
+        self.clock = clock
+
+    def read(self, key: str) -> tuple[bytes | None, float | None]:
+        return unstamped(self.raw.get(key))
+
+    def get(self, key: str) -> bytes | None:
+        return self.read(key)[0]
+
+    def __setitem__(self, key: str, value: bytes) -> None:
+        self.raw[key] = stamped(value, self.clock())
+
+
+def stamped_table(app: Any, name: str, partitions: int) -> StampedTable:
+    """``streams.records.key_partitioned_table`` with stamped values (see the module's docstring)."""
+    return StampedTable(key_partitioned_table(app, name, partitions))
 
 
 @dataclass
@@ -191,12 +216,12 @@ class TableSweeper:
 
 def install_sweeps(
     app: Any,
-    tables: Sequence[tuple[str, MutableMapping[str, bytes]]],
+    tables: Sequence[tuple[str, StampedTable]],
     source_topic: str,
     settings: Settings,
     metrics: Metrics,
 ) -> list[TableSweeper]:
-    """A timer on the Faust ``app`` that sweeps ``tables`` (name, key-partitioned table) every
+    """A timer on the Faust ``app`` that sweeps ``tables`` (name, stamped table) every
     ``state_sweep_seconds``. The tables are co-partitioned with ``source_topic``: this worker's
     active partitions of it are the tables' partitions it sweeps."""
 
@@ -205,7 +230,7 @@ def install_sweeps(
 
     sweepers = [
         TableSweeper(
-            name, table, settings.partitions, owned_partitions, settings.state_retention_seconds, metrics
+            name, table.raw, settings.partitions, owned_partitions, settings.state_retention_seconds, metrics
         )
         for name, table in tables
     ]

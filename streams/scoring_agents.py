@@ -8,7 +8,7 @@
   their authors from the graph in one query (``streams.priority``);
 - ``alerting`` applies the rules with a cooldown per subject, ``spikes`` the volume baselines
   (``alerts.stage``);
-- ``retention_timer`` deletes the priority and alerting memories (tables ``mention-authors``,
+- a retention timer deletes the priority and alerting memories (tables ``mention-authors``,
   ``alert-subjects``) not written for ``state_retention_seconds`` (``streams.retention``);
 - ``identity-resolver`` (one owner) applies identity commands (``streams.identity_agent``).
 """
@@ -42,8 +42,8 @@ from streams.identity_agent import default_service, install_identity_agent
 from streams.pipeline import bad_record, unpack_all
 from streams.priority import PriorityStage
 from streams.ranking import FLUSH_S, RankStage
-from streams.records import Out, key_partitioned_table
-from streams.retention import install_sweeps, stamped, unstamped
+from streams.records import Out
+from streams.retention import install_sweeps, stamped_table
 
 log = logging.getLogger(__name__)
 
@@ -151,11 +151,11 @@ def install_priority_and_alerts(w: Wiring) -> None:
     spike_alerting = SpikeAlerting(settings, metrics)
     # recent mention event ids per author account; its entries follow their account's partition of
     # scores.mentions (the batch records give no current event to a table)
-    mention_memory = key_partitioned_table(app, "mention-authors", settings.partitions)
+    mention_memory = stamped_table(app, "mention-authors", settings.partitions)
     # cooldowns and recent event ids per subject (person, else account): the key of the
     # scores.priority record, so its partition comes from the key as the record's did, and the
     # retention sweep can delete outside a stream's event
-    alert_state = key_partitioned_table(app, "alert-subjects", settings.partitions)
+    alert_state = stamped_table(app, "alert-subjects", settings.partitions)
     volume_state = w.table("alert-topic-volume")  # mentions per topic and hour, for spikes
     volume_topic = w.topic(TOPIC_TOPIC_VOLUME)
 
@@ -168,9 +168,7 @@ def install_priority_and_alerts(w: Wiring) -> None:
             mentions, bad = unpack_all(
                 (e.value for e in events), checked_mention, "priority", TOPIC_MENTIONS, metrics
             )
-            mentions, memories = priority_stage.unseen(
-                mentions, lambda a: unstamped(mention_memory.get(a))[0]
-            )
+            mentions, memories = priority_stage.unseen(mentions, mention_memory.get)
             if mentions:
                 ids = [str(m["activity"]["actor"]["id"]) for m in mentions]
                 authors = await scores_graph.authors_of(await writer.open(), ids)
@@ -184,9 +182,8 @@ def install_priority_and_alerts(w: Wiring) -> None:
                 )
                 bad.extend(priority_stage.score(mentions, authors))
             await w.send_all(bad)
-            now = time.time()
             for account, memory in memories.items():  # after the sends: at least once
-                mention_memory[account] = stamped(memory, now)
+                mention_memory[account] = memory
 
     @app.agent(w.topic(TOPIC_PRIORITY), name="alerting")
     async def alerting_agent(stream: StreamT[bytes]) -> None:
@@ -197,10 +194,9 @@ def install_priority_and_alerts(w: Wiring) -> None:
                 await w.send_all([bad_record("alerting", TOPIC_PRIORITY, event.value, e, metrics)])
                 continue
             subject = post_alerting.subject(post)
-            state = SubjectState.from_bytes(unstamped(alert_state.get(subject))[0])
+            state = SubjectState.from_bytes(alert_state.get(subject))
             emits = post_alerting.process(post, state)
-            # de-dup memory: a redelivered post alerts once
-            alert_state[subject] = stamped(state.to_bytes(), time.time())
+            alert_state[subject] = state.to_bytes()  # de-dup memory: a redelivered post alerts once
             await w.send_all([Out(e.topic, e.key, e.value) for e in emits])
 
     install_sweeps(  # co-partitioned: the same partition numbers as scores.mentions

@@ -12,7 +12,7 @@ from activity.schema import AccountRef, Activity, ActivityKind, Network, Profile
 from groundswell.metrics import Metrics
 from streams.identity_agent import PREFETCH_WAVE, waves
 from streams.identity_commands import ERASED, Command, IdentityIntake, intake, record_from_activity
-from streams.retention import unstamped
+from streams.retention import StampedTable, unstamped
 
 ACTOR = AccountRef("bluesky:did:plc:abc", Network.BLUESKY, handle="abc.bsky.social", display_name="Abe C")
 
@@ -127,7 +127,7 @@ def test_the_intake_stamps_its_entries_and_keeps_an_active_accounts_entry_fresh(
     retention: an account that stays active is never resolved again for its age."""
     seen: dict[str, bytes] = {}
     clock = Clock(1_000.0)
-    intake_ = IdentityIntake(seen, Metrics.create(), retention_s=100.0, clock=clock)
+    intake_ = IdentityIntake(StampedTable(seen, clock), Metrics.create(), retention_s=100.0)
 
     assert len(intake_.commands([act(ActivityKind.POST, "e1", post_id="p1", text="hi")])) == 1
     first = seen[ACTOR.id]
@@ -150,14 +150,14 @@ def test_the_intake_stamps_its_entries_and_keeps_an_active_accounts_entry_fresh(
 def test_the_intake_reads_entries_from_before_stamps_and_stamps_them() -> None:
     stored = intake(act(ActivityKind.POST, "e1", post_id="p1", text="hello"), None)[1]
     seen: dict[str, bytes] = {ACTOR.id: orjson.dumps(stored)}  # as written before stamps
-    intake_ = IdentityIntake(seen, Metrics.create(), clock=Clock(5.0))
+    intake_ = IdentityIntake(StampedTable(seen, Clock(5.0)), Metrics.create())
     assert intake_.commands([act(ActivityKind.POST, "e2", post_id="p2", text="again")]) == []
     assert unstamped(seen[ACTOR.id]) == (orjson.dumps(stored), 5.0)
 
 
 def test_an_expired_entry_sends_the_account_to_the_resolver_again() -> None:
     seen: dict[str, bytes] = {}
-    intake_ = IdentityIntake(seen, Metrics.create(), retention_s=100.0, clock=Clock(0.0))
+    intake_ = IdentityIntake(StampedTable(seen, Clock(0.0)), Metrics.create(), retention_s=100.0)
     assert len(intake_.commands([act(ActivityKind.POST, "e1", post_id="p1", text="hi")])) == 1
     del seen[ACTOR.id]  # what the sweep does after the retention
     cmds = intake_.commands([act(ActivityKind.POST, "e2", post_id="p2", text="back")])

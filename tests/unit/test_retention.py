@@ -9,7 +9,15 @@ from hypothesis import strategies as st
 
 from groundswell.metrics import Metrics
 from streams.records import partition_for
-from streams.retention import FIRST_SWEEP_S, SWEEP_CHUNK, TableSweeper, plan_sweep, stamped, unstamped
+from streams.retention import (
+    FIRST_SWEEP_S,
+    SWEEP_CHUNK,
+    StampedTable,
+    TableSweeper,
+    plan_sweep,
+    stamped,
+    unstamped,
+)
 
 DAY = 86400.0
 
@@ -17,6 +25,15 @@ DAY = 86400.0
 def test_a_stamped_value_comes_back_with_its_time() -> None:
     assert unstamped(stamped(b"[1,2,3]", 1_790_000_000.5)) == (b"[1,2,3]", 1_790_000_000.5)
     assert unstamped(stamped(b"", 0.0)) == (b"", 0.0)
+
+
+def test_a_stamped_table_reads_and_writes_bare_values_and_stores_them_stamped() -> None:
+    raw: dict[str, bytes] = {"legacy": b"[7]"}
+    table = StampedTable(raw, clock=lambda: 42.0)
+    table["k"] = b"[1]"
+    assert raw["k"] == stamped(b"[1]", 42.0)
+    assert table.get("k") == b"[1]" and table.read("k") == (b"[1]", 42.0)
+    assert table.read("legacy") == (b"[7]", None) and table.get("missing") is None
 
 
 def test_a_value_from_before_stamps_has_no_time() -> None:
