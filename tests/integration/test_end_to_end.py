@@ -16,7 +16,6 @@ import pytest
 
 from activity.raw import RawEvent, RawFormat
 from api.graph_routes import composite_view
-from graph.arcadedb_server import free_port
 from graph.store import GraphStore
 from scoring import influence
 from sources.replay import iter_files
@@ -25,7 +24,7 @@ from sources.simulate import Simulator
 from streams.broker import EmbeddedBroker, write_address
 from streams.ranking import JOURNAL_NAME, SNAPSHOT_FILE
 from tests.fixtures.broker import read_values
-from tests.fixtures.pipeline import Pipeline, alert_decisions, metric
+from tests.fixtures.pipeline import Pipeline, alert_decisions, metric, worker_settings
 from tests.integration.expected_bluesky import expected_counts, weighted_in_degree
 
 pytestmark = pytest.mark.integration
@@ -143,8 +142,7 @@ def test_after_the_broker_restarts_empty_scores_continue_from_the_graph(
     broker = EmbeddedBroker()
     bootstrap = broker.start()
     data_dir = tmp_path_factory.mktemp("restarted")
-    settings = pipeline.settings.model_copy(update={"data_dir": data_dir, "worker_metrics_port": free_port()})
-    write_address(settings.broker_address_file, bootstrap)
+    settings = worker_settings(pipeline.settings, data_dir, bootstrap)
     restarted = Pipeline.start(settings, bootstrap, data_dir / "worker.log")
     try:
         target = star["id"].removeprefix("bluesky:")
@@ -212,14 +210,8 @@ def test_a_killed_ranker_keeps_what_it_applied_after_its_last_snapshot(
     broker = EmbeddedBroker()
     bootstrap = broker.start()
     data_dir = tmp_path_factory.mktemp("killed")
-    settings = pipeline.settings.model_copy(
-        update={
-            "data_dir": data_dir,
-            "worker_metrics_port": free_port(),
-            "influence_snapshot_seconds": 3600.0,  # none but the one at a stop
-        }
-    )
-    write_address(settings.broker_address_file, bootstrap)
+    # no snapshot but the one at a stop
+    settings = worker_settings(pipeline.settings, data_dir, bootstrap, influence_snapshot_seconds=3600.0)
     half_life = settings.influence_half_life_hours * 3600
     started: list[Pipeline] = []
 

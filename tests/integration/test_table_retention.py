@@ -12,13 +12,12 @@ from collections.abc import Iterator
 import confluent_kafka
 import pytest
 
-from graph.arcadedb_server import free_port
 from sources.simulate import Simulator
-from streams.broker import EmbeddedBroker, write_address
+from streams.broker import EmbeddedBroker
 from streams.retention import STAMP_MAGIC
 from tests.fixtures.broker import read_messages
 from tests.fixtures.graph import GraphUnderTest
-from tests.fixtures.pipeline import Pipeline, alert_decisions, metric, wipe_graph
+from tests.fixtures.pipeline import Pipeline, alert_decisions, metric, wipe_graph, worker_settings
 
 pytestmark = pytest.mark.integration
 
@@ -33,17 +32,15 @@ def short_memory(
     broker = EmbeddedBroker()
     bootstrap = broker.start()
     data_dir = tmp_path_factory.mktemp("retention")
-    settings = embedded_graph.settings.model_copy(
-        update={
-            "data_dir": data_dir,
-            "worker_metrics_port": free_port(),
-            "company_keywords": ("acme",),
-            "alert_influence_min": 0.0,
-            "state_retention_seconds": RETENTION_S,
-            "state_sweep_seconds": 1.0,
-        }
+    settings = worker_settings(
+        embedded_graph.settings,
+        data_dir,
+        bootstrap,
+        company_keywords=("acme",),
+        alert_influence_min=0.0,
+        state_retention_seconds=RETENTION_S,
+        state_sweep_seconds=1.0,
     )
-    write_address(settings.broker_address_file, bootstrap)
     wipe_graph(settings)
     try:
         worker = Pipeline.start(settings, bootstrap, data_dir / "worker.log")
