@@ -42,6 +42,7 @@ from alerts.schema import AlertHeader, BadAlert, read_header
 from alerts.sse import AlertHub
 from alerts.subscriptions import Subscription, SubscriptionStore
 from alerts.webhooks import TOPIC_ALERTS_DEADLETTER, WebhookDeadLetter, WebhookSender
+from identity.audit import AuditAction, AuditEvent
 
 log = logging.getLogger(__name__)
 
@@ -85,15 +86,15 @@ class PartitionProgress:
 
 
 def erased_accounts(value: bytes | None) -> list[str]:
-    """The accounts an ``identity.links`` record erases (``identity.audit.AuditEvent``, action
+    """The accounts an ``identity.links`` record erases (an ``identity.audit.AuditEvent`` with action
     ``erase``); none for any other record, a malformed one included."""
     try:
-        d = orjson.loads(value or b"")
-    except orjson.JSONDecodeError:
+        event = AuditEvent.from_dict(orjson.loads(value or b""))
+    except (orjson.JSONDecodeError, AttributeError, KeyError, TypeError, ValueError):
         return []
-    if not isinstance(d, dict) or d.get("action") != "erase" or not isinstance(d.get("record_ids"), list):
+    if event.action is not AuditAction.ERASE:
         return []
-    return [r for r in d["record_ids"] if isinstance(r, str) and r]
+    return [r for r in event.record_ids if isinstance(r, str) and r]
 
 
 class AlertDispatcher:

@@ -5,12 +5,12 @@ batches. ``unseen`` drops the ones this author's memory (``activity.recent``, a 
 author account) already holds: mentions leave normalize before the graph write, which is what
 used to drop a redelivered or replayed event. The alerting stage's own memory is keyed by subject,
 which changes once identity links the account to a person, so it cannot be the only one. Then one
-embedding call classifies the intent of a batch's texts (in a thread, off the event loop), one
 graph read gets each author's composite influence (written by the ranker), person and customer
-value (written by identity), and ``scoring.priority.score_mention`` scores each one. A mention by an
-erased account (``identity.erasure``; the graph keeps its tombstone) is withheld before any of that:
-it is neither classified, scored nor alerted on, and counts in ``groundswell_erased_withheld_total
-{what="mention"}``.
+value (written by identity), and whether the account was erased (``identity.erasure``; the graph
+keeps its tombstone): such a mention is withheld (``withhold_erased``), neither classified, scored
+nor alerted on, and counts in ``groundswell_erased_withheld_total{what="mention"}``. One embedding
+call classifies the intent of the remaining texts (in a thread, off the event loop), and
+``scoring.priority.score_mention`` scores each one.
 """
 
 from __future__ import annotations
