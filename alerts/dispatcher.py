@@ -11,14 +11,8 @@ Two consumers, because the two channels need different semantics:
 * SSE: every process must see every alert, so it reads all partitions without a group, from the
   end at start-up, and never commits.
 
-Erasure (identity.erasure) reaches the alerts too: a third consumer reads the ``erase`` audit
-events on ``identity.links`` (every process, no group, from the end at start-up; from the start
-when the topic appears later, so its first event is not missed). The accounts they name are
-dropped from the SSE replay buffer, and an alert about one of them that the dispatcher reads later
-(made before the erasure, still on its way) is neither published to SSE clients nor delivered to
-webhooks (``groundswell_alerts_erased_withheld_total{channel}``). The priority stage withholds
-later mentions by an erased account, so no new alert is made about it. An alert that reached a
-channel before the erasure is the receiver's to erase.
+Erasure reaches both channels through ``alerts.erasures.ErasureFeed``: they deliver nothing until it
+has read the recent erase events, and nothing about an erased account after that.
 """
 
 from __future__ import annotations
@@ -27,34 +21,26 @@ import asyncio
 import contextlib
 import logging
 import time
-import uuid
-from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import confluent_kafka
-import orjson
 from confluent_kafka import TopicPartition
 
+from alerts.erasures import ErasedLookup, ErasureFeed
 from alerts.metrics import AlertMetrics
 from alerts.schema import AlertHeader, BadAlert, read_header
 from alerts.sse import AlertHub
 from alerts.subscriptions import Subscription, SubscriptionStore
+from alerts.topic_reader import FETCH_WAIT_MS, assign_when_present, own_reader
 from alerts.webhooks import TOPIC_ALERTS_DEADLETTER, WebhookDeadLetter, WebhookSender
-from identity.audit import AuditAction, AuditEvent
 
 log = logging.getLogger(__name__)
 
 TOPIC_ALERTS = "crm.alerts"  # = groundswell.settings.TOPIC_ALERTS (kept here: no settings import cycle)
-TOPIC_IDENTITY_LINKS = "identity.links"  # = groundswell.settings.TOPIC_IDENTITY: identity's audit events
-#: erased accounts remembered (the latest): alerts about them still on their way are held back
-ERASED_KEEP = 100_000
 POLL_S = 0.05
 BATCH = 500
-#: the broker answers a fetch after at most this long (librdkafka's 500 ms default would be most of
-#: the 1 s source-to-alert budget)
-FETCH_WAIT_MS = 20
 #: delivery-log entries older than this are forgotten at start-up: a broker keeps alerts for days,
 #: not longer, so an older alert id cannot be redelivered
 DELIVERY_LOG_KEEP_S = 14 * 24 * 3600.0
@@ -85,18 +71,6 @@ class PartitionProgress:
         return min(self.pending) if self.pending else self.highest_read + 1
 
 
-def erased_accounts(value: bytes | None) -> list[str]:
-    """The accounts an ``identity.links`` record erases (an ``identity.audit.AuditEvent`` with action
-    ``erase``); none for any other record, a malformed one included."""
-    try:
-        event = AuditEvent.from_dict(orjson.loads(value or b""))
-    except (orjson.JSONDecodeError, AttributeError, KeyError, TypeError, ValueError):
-        return []
-    if event.action is not AuditAction.ERASE:
-        return []
-    return [r for r in event.record_ids if isinstance(r, str) and r]
-
-
 class AlertDispatcher:
     def __init__(
         self,
@@ -108,6 +82,7 @@ class AlertDispatcher:
         sender: WebhookSender | None = None,
         concurrency: int = 32,
         clock: Callable[[], float] = time.time,
+        erased_lookup: ErasedLookup | None = None,
     ) -> None:
         self._bootstrap = bootstrap
         self._app_id = app_id
@@ -126,26 +101,27 @@ class AlertDispatcher:
         self._progress: dict[int, PartitionProgress] = {}
         self._producer: confluent_kafka.Producer | None = None
         self._dead_since_flush = 0
-        self._erased: OrderedDict[str, None] = OrderedDict()
         self.sse_ready = asyncio.Event()
         self.webhooks_ready = asyncio.Event()
-        self.erasures_ready = asyncio.Event()
+        #: what the channels know about erased accounts
+        self.erasures = ErasureFeed(
+            bootstrap, app_id, metrics, self._stopping, hub=hub, lookup=erased_lookup, clock=clock
+        )
         self.delivered = 0
         self.dead_lettered = 0
 
     # -- lifecycle -----------------------------------------------------------------------------
     async def start(self) -> None:
         if self._hub is not None or self._store is not None:
-            self._tasks.append(asyncio.create_task(self._erasure_loop(), name="alerts-erasures"))
+            self._tasks.append(asyncio.create_task(self.erasures.run(), name="alerts-erasures"))
         if self._hub is not None:
             self._tasks.append(asyncio.create_task(self._sse_loop(), name="alerts-sse"))
         if self._store is not None and self._sender is not None:
             self._tasks.append(asyncio.create_task(self._webhook_loop(), name="alerts-webhooks"))
 
     async def wait_ready(self) -> None:
-        """Both feeds are assigned: an alert produced from now on reaches them. (The erasure feed
-        has its own ``erasures_ready``: its topic may not exist yet, and then it reads it from the
-        start when it appears.)"""
+        """Both feeds are assigned: an alert produced from now on reaches them. They deliver once
+        the erasure feed has caught up (``erasures.caught_up``)."""
         waits = []
         if self._hub is not None:
             waits.append(self.sse_ready.wait())
@@ -161,26 +137,18 @@ class AlertDispatcher:
         self._tasks.clear()
 
     # -- SSE -----------------------------------------------------------------------------------
-    def _reader(self, purpose: str) -> confluent_kafka.Consumer:
-        """A consumer for partitions this process assigns itself (no group joined, nothing committed)."""
-        return confluent_kafka.Consumer(
-            {
-                "bootstrap.servers": self._bootstrap,
-                "group.id": f"{self._app_id}-alert-{purpose}-{uuid.uuid4().hex[:8]}",  # never joined
-                "enable.auto.commit": False,
-                "fetch.wait.max.ms": FETCH_WAIT_MS,
-                "log_level": 3,
-            }
-        )
-
     async def _sse_loop(self) -> None:
         assert self._hub is not None
-        consumer = self._reader("sse")
+        consumer = own_reader(self._bootstrap, f"{self._app_id}-alert-sse")
         try:
-            await asyncio.to_thread(self._assign_at_end, consumer)
+            await asyncio.to_thread(assign_when_present, consumer, TOPIC_ALERTS, self._stopping.is_set)
             self.sse_ready.set()
+            if not await self.erasures.known_before_start():
+                return
             while not self._stopping.is_set():
                 messages = await asyncio.to_thread(consumer.consume, BATCH, POLL_S)
+                if not await self.erasures.ask_about_older(messages):
+                    return
                 now = self._clock()
                 for msg in messages:
                     if msg.error() is not None:
@@ -190,7 +158,7 @@ class AlertDispatcher:
                         header = read_header(value)
                     except BadAlert:
                         continue  # counted and dead-lettered by the webhook loop
-                    if self.is_erased(header):
+                    if self.erasures.is_erased(header):
                         self._m.erased_withheld.labels("sse").inc()
                         continue
                     self._hub.publish(value, header)
@@ -201,63 +169,10 @@ class AlertDispatcher:
         finally:
             await asyncio.to_thread(consumer.close)
 
-    def _assign_at_end(
-        self, consumer: confluent_kafka.Consumer, name: str = TOPIC_ALERTS, *, start_if_new: bool = False
-    ) -> None:
-        """Assign every partition of topic ``name`` at its end, once the topic exists.
-        ``start_if_new``: a topic that did not exist at the first look is read from its start (all
-        of it was written after this call)."""
-        first = True
-        while not self._stopping.is_set():
-            topic = consumer.list_topics(name, timeout=10).topics.get(name)
-            if topic is not None and topic.error is None and topic.partitions:
-                parts = []
-                for p in sorted(topic.partitions):
-                    offset = confluent_kafka.OFFSET_BEGINNING
-                    if first or not start_if_new:
-                        _, offset = consumer.get_watermark_offsets(TopicPartition(name, p), timeout=10)
-                    parts.append(TopicPartition(name, p, offset))
-                consumer.assign(parts)
-                return
-            first = False
-            time.sleep(0.5)  # the topic appears with its first record (or a producer's first metadata)
-
-    # -- erasures --------------------------------------------------------------------------------
-    def is_erased(self, header: AlertHeader) -> bool:
-        return header.account_id is not None and header.account_id in self._erased
-
-    def note_erased(self, account_ids: Iterable[str]) -> int:
-        """Remember erased accounts (the latest ``ERASED_KEEP``) and drop their buffered SSE alerts;
-        -> how many alerts were dropped."""
-        ids = list(account_ids)
-        for account in ids:
-            self._erased[account] = None
-            self._erased.move_to_end(account)
-        while len(self._erased) > ERASED_KEEP:
-            self._erased.popitem(last=False)
-        dropped = self._hub.forget(set(ids)) if self._hub is not None and ids else 0
-        if dropped:
-            self._m.erased_withheld.labels("sse").inc(dropped)
-        return dropped
-
-    async def _erasure_loop(self) -> None:
-        consumer = self._reader("erasures")
-        try:
-            await asyncio.to_thread(self._assign_at_end, consumer, TOPIC_IDENTITY_LINKS, start_if_new=True)
-            self.erasures_ready.set()
-            while not self._stopping.is_set():
-                messages = await asyncio.to_thread(consumer.consume, BATCH, POLL_S)
-                for msg in messages:
-                    if msg.error() is None:
-                        self.note_erased(erased_accounts(msg.value()))
-        except Exception:
-            log.exception("alert erasure feed stopped")
-            raise
-        finally:
-            await asyncio.to_thread(consumer.close)
-
     # -- webhooks --------------------------------------------------------------------------------
     async def _webhook_loop(self) -> None:
+        if not await self.erasures.known_before_start():
+            return
         consumer = confluent_kafka.Consumer(
             {
                 "bootstrap.servers": self._bootstrap,
@@ -302,6 +217,8 @@ class AlertDispatcher:
         try:
             while not self._stopping.is_set():
                 messages = await asyncio.to_thread(consumer.consume, BATCH, POLL_S)
+                if not await self.erasures.ask_about_older(messages):
+                    break  # stopping: these records are not committed, and are read again next time
                 for msg in messages:
                     if msg.error() is None:
                         await self._dispatch(msg)
@@ -342,7 +259,7 @@ class AlertDispatcher:
             )
             progress.read(offset, 0)
             return
-        if self.is_erased(header):
+        if self.erasures.is_erased(header):
             self._m.erased_withheld.labels("webhook").inc()
             progress.read(offset, 0)
             return

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from prometheus_client import CollectorRegistry
 
 from alerts.dispatcher import AlertDispatcher
+from alerts.erasures import ErasedLookup
 from alerts.metrics import AlertMetrics
 from alerts.sse import AlertHub
 from alerts.ssrf import AddressPolicy
@@ -52,8 +53,9 @@ class AlertServices:
         )
         return cls(settings, metrics, policy, hub, store, sender)
 
-    async def start(self, bootstrap: str) -> None:
-        """Start delivering ``crm.alerts`` (webhooks and SSE) from the broker at ``bootstrap``."""
+    async def start(self, bootstrap: str, erased_lookup: ErasedLookup | None = None) -> None:
+        """Start delivering ``crm.alerts`` (webhooks and SSE) from the broker at ``bootstrap``;
+        ``erased_lookup``: the graph's erased accounts, for alerts made before this start."""
         settings = self.settings
         if not settings.alerts_dispatcher or not bootstrap:
             return
@@ -65,10 +67,13 @@ class AlertServices:
             store=self.store,
             sender=self.sender,
             concurrency=settings.webhook_concurrency,
+            erased_lookup=erased_lookup,
         )
         await self.dispatcher.start()
 
-    def start_when_broker_ready(self, retry_s: float = 2.0) -> None:
+    def start_when_broker_ready(
+        self, retry_s: float = 2.0, erased_lookup: ErasedLookup | None = None
+    ) -> None:
         """Start delivery in the background once the broker can be found (external Kafka, or the
         embedded broker's address file): the API serves meanwhile, and never blocks on it."""
         if not self.settings.alerts_dispatcher:
@@ -81,7 +86,7 @@ class AlertServices:
                 except RuntimeError:
                     await asyncio.sleep(retry_s)
                     continue
-                await self.start(bootstrap)
+                await self.start(bootstrap, erased_lookup)
                 log.info("alert delivery started (broker %s)", bootstrap)
                 return
 

@@ -24,6 +24,7 @@ from api.auth import KeyStore, Role, bootstrap, create_auth_router, require_role
 from api.graph_routes import create_graph_router
 from api.identity_routes import create_identity_router
 from embedding.encoder import set_model_precision
+from graph.scores import erased_among
 from graph.store import GraphStore
 from groundswell import __version__
 from groundswell.heap import freeze_long_lived, freeze_long_lived_heaps, watch_collections
@@ -75,7 +76,9 @@ def create_api(
             forward_erasure=identity_sender.forward_erasure,
         )
         if settings.alerts_dispatcher:
-            alerts.start_when_broker_ready()  # crm.alerts -> webhooks + SSE, in the background
+            # crm.alerts -> webhooks + SSE, in the background; alerts made before this start are
+            # checked against the graph's erased accounts
+            alerts.start_when_broker_ready(erased_lookup=lambda ids: erased_among(state["store"], ids))
         freeze_long_lived("the API's start", metrics)  # acts only where run_api enabled it
         try:
             yield

@@ -9,8 +9,11 @@
    --rate per second for --seconds with ``received_at`` = the produce time, so the measured
    latency is source-receive-time to alert-on-channel as the metrics define it, minus the
    upstream stages (which the end-to-end benchmark measures). Reports p50 / p95 / p99 per channel.
+3. start-up: ``identity.links`` on the embedded broker holds --history audit events (links with
+   their evidence, and one erase in 100); a fresh dispatcher reads all of them before it delivers
+   an alert (``ErasureFeed.caught_up``). Reports the seconds that takes and records/s.
 
-    python -m benchmarks.alerts --rate 1000 --seconds 10
+    python -m benchmarks.alerts --rate 1000 --seconds 10 --history 200000
 """
 
 from __future__ import annotations
@@ -37,9 +40,12 @@ from aiohttp import web
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
+from alerts.dispatcher import AlertDispatcher
+from alerts.metrics import AlertMetrics
 from alerts.rules import SubjectState
 from alerts.schema import Alert, AlertKind, Severity, stable_id
 from alerts.service import AlertServices
+from alerts.sse import AlertHub
 from alerts.stage import PostAlerting
 from alerts.webhooks import (
     ALERT_ID_HEADER,
@@ -50,7 +56,9 @@ from alerts.webhooks import (
 )
 from api.alerts_routes import create_alerts_router
 from groundswell.metrics import Metrics
-from groundswell.settings import TOPIC_ALERTS, Settings
+from groundswell.settings import TOPIC_ALERTS, TOPIC_IDENTITY, Settings
+from identity.audit import AuditAction, AuditEvent
+from identity.records import Evidence
 from scoring.priority import ScoredPost
 from streams.broker import EmbeddedBroker
 
@@ -273,12 +281,61 @@ async def bench_delivery(rate: float, seconds: float, concurrency: int) -> dict[
     return summary
 
 
+def history_event(i: int) -> AuditEvent:
+    """An audit event like the resolver's: a link with its evidence, and one erase in 100."""
+    record = f"bluesky:did:plc:bench{i:08d}"
+    if i % 100 == 0:
+        return AuditEvent(AuditAction.ERASE, time.time(), "platform", record_ids=(record,), cause=f"e{i}")
+    evidence = (
+        Evidence("embedding_cosine", 0.91, 2.4, "profile texts"),
+        Evidence("name", 0.88, 1.1, "display names, nicknames"),
+        Evidence("handle", 0.75, 0.6, "handles"),
+    )
+    return AuditEvent(
+        AuditAction.LINK,
+        time.time(),
+        "auto",
+        person_id=f"person:{i // 2:08d}",
+        record_ids=(record,),
+        probability=0.97,
+        evidence=evidence,
+        reason="automatic merge",
+        cause=f"bench:{i}",
+    )
+
+
+async def bench_erasure_history(records: int) -> dict[str, float]:
+    broker = EmbeddedBroker()
+    bootstrap = broker.start()
+    producer = confluent_kafka.Producer(
+        {"bootstrap.servers": bootstrap, "linger.ms": 20, "queue.buffering.max.messages": 1_000_000}
+    )
+    for i in range(records):
+        event = history_event(i)
+        producer.produce(TOPIC_IDENTITY, key=event.record_ids[0].encode(), value=event.to_bytes())
+        if i % 10_000 == 0:
+            producer.poll(0)
+            print(f"  history: {i}/{records} audit events produced", flush=True)
+    producer.flush(60)
+    metrics = AlertMetrics.for_registry(CollectorRegistry())
+    dispatcher = AlertDispatcher(bootstrap, "bench-history", metrics, hub=AlertHub(metrics))
+    started = time.perf_counter()
+    await dispatcher.start()
+    await asyncio.wait_for(dispatcher.erasures.caught_up.wait(), 600)
+    took = time.perf_counter() - started
+    known, read = dispatcher.erasures.known, dispatcher.erasures.history_read
+    await dispatcher.stop()
+    broker.stop()
+    return {"records": records, "read": read, "known": known, "seconds": took}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--rate", type=float, default=1000.0)
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--posts", type=int, default=20000)
     p.add_argument("--concurrency", type=int, default=Settings().webhook_concurrency, help="webhook workers")
+    p.add_argument("--history", type=int, default=200_000, help="identity.links records at start-up")
     p.add_argument(
         "--client", nargs=4, metavar=("HOOK_PORT", "SECRET", "API_URL", "OUT"), help=argparse.SUPPRESS
     )
@@ -315,6 +372,13 @@ def main() -> None:
         "(capped by the offered rate)"
     )
     print(f"bad signatures: {d['bad_signatures']}, SSE client dropped as too slow: {d['sse_dropped']} times")
+    print(f"start-up: {args.history} identity.links records before the first delivery ...", flush=True)
+    h = asyncio.run(bench_erasure_history(args.history))
+    print(
+        f"start-up: {h['records']:,} identity.links records produced, {h['read']:,} still held by the "
+        f"broker; the erasure feed read them in {h['seconds']:.2f} s ({h['read'] / h['seconds']:,.0f} "
+        f"records/s) and knew {h['known']:,} erased accounts before delivering anything"
+    )
 
 
 if __name__ == "__main__":

@@ -89,6 +89,11 @@ async def authors_of(store: GraphStore, account_ids: Sequence[str]) -> dict[str,
     return found
 
 
+async def erased_among(store: GraphStore, account_ids: Sequence[str]) -> set[str]:
+    """The accounts among these that were erased (their graph tombstones say so)."""
+    return {a for a, author in (await authors_of(store, account_ids)).items() if author.erased}
+
+
 #: relationship types between accounts that confer influence, and the activity kind of each
 INFLUENCE_RELS = {
     "MENTIONED": "mention",

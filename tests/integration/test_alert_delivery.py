@@ -21,10 +21,12 @@ from aiohttp import web
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
+from activity.schema import AccountRef, Activity, ActivityKind, Network
 from alerts.dispatcher import TOPIC_ALERTS, AlertDispatcher
-from alerts.metrics import AlertMetrics
+from alerts.erasures import ErasedLookup
 from alerts.rules import AlertEngine, default_rules
 from alerts.service import AlertServices
+from alerts.topic_reader import assign_when_present, own_reader
 from alerts.webhooks import (
     ALERT_ID_HEADER,
     SIGNATURE_HEADER,
@@ -33,8 +35,12 @@ from alerts.webhooks import (
     verify_signature,
 )
 from api.alerts_routes import create_alerts_router
+from graph.scores import erased_among
+from graph.store import GraphStore
 from groundswell.settings import TOPIC_IDENTITY, Settings
 from identity.audit import AuditAction, AuditEvent
+from identity.erasure import erase_record
+from identity.service import IdentityService
 from streams.broker import write_address
 from tests.fixtures.broker import BrokerUnderTest, read_values
 from tests.unit._alert_posts import scored
@@ -102,10 +108,12 @@ class Receiver:
 
 
 @contextlib.asynccontextmanager
-async def api_server(services: AlertServices) -> AsyncIterator[str]:
+async def api_server(
+    services: AlertServices, erased_lookup: ErasedLookup | None = None
+) -> AsyncIterator[str]:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        services.start_when_broker_ready(retry_s=0.2)  # as api/app.py does
+        services.start_when_broker_ready(retry_s=0.2, erased_lookup=erased_lookup)  # as api/app.py does
         try:
             yield
         finally:
@@ -182,6 +190,20 @@ async def until(
     while not check():
         assert time.monotonic() < deadline, f"timed out waiting for {what}: {state()}"
         await asyncio.sleep(0.05)
+
+
+async def subscribe(client: httpx.AsyncClient, hook: Receiver) -> None:
+    resp = await client.post("/subscriptions", json={"url": hook.url})
+    assert resp.status_code == 201, resp.text
+    hook.secret = resp.json()["secret"]
+
+
+async def started(services: AlertServices) -> AlertDispatcher:
+    """The services' dispatcher, once it has started and its feeds are ready."""
+    await until(lambda: services.dispatcher is not None, 10, "the dispatcher to start")
+    assert services.dispatcher is not None
+    await asyncio.wait_for(services.dispatcher.wait_ready(), 60)
+    return services.dispatcher
 
 
 def ensure_topics(
@@ -329,13 +351,9 @@ async def test_an_erasure_holds_back_the_alerts_about_the_erased_account(
         api_server(services) as base,
         httpx.AsyncClient(base_url=base) as client,
     ):
-        resp = await client.post("/subscriptions", json={"url": hook.url})
-        assert resp.status_code == 201, resp.text
-        hook.secret = resp.json()["secret"]
-        await until(lambda: services.dispatcher is not None, 10, "the dispatcher to start")
-        assert services.dispatcher is not None
-        await asyncio.wait_for(services.dispatcher.wait_ready(), 60)
-        await asyncio.wait_for(services.dispatcher.erasures_ready.wait(), 60)
+        await subscribe(client, hook)
+        dispatcher = await started(services)
+        await asyncio.wait_for(dispatcher.erasures.ready.wait(), 60)
         sse = SseReader(client, "/alerts/stream")
         await asyncio.wait_for(sse.connected.wait(), 10)
 
@@ -369,21 +387,93 @@ async def test_an_erasure_holds_back_the_alerts_about_the_erased_account(
         await sse.close()
 
 
+@pytest.mark.parametrize("known_from", ["identity.links", "graph"])
+async def test_an_api_started_after_an_erasure_holds_back_the_alerts_still_on_their_way(
+    embedded_broker: BrokerUnderTest, graph_store: GraphStore, tmp_path: Path, known_from: str
+) -> None:
+    """An alert made before an erasure that happened while the API was down reaches neither the
+    webhooks (whose group resumes before it) nor SSE. The dispatcher learns the erasure from what
+    identity.links holds before it delivers anything, or, when the topic no longer holds it (the
+    embedded broker keeps a few thousand records a partition), from the graph's tombstone."""
+    bootstrap = embedded_broker.bootstrap
+    settings = Settings(
+        data_dir=tmp_path, app_id=f"erase-restart-{uuid.uuid4().hex[:6]}", allow_private_webhooks=True
+    )
+    engine = AlertEngine(default_rules(), cooldown_s=0.0)
+    gone, kept = (
+        AccountRef(
+            f"bluesky:did:plc:gone-{uuid.uuid4().hex[:8]}", Network.BLUESKY, handle="gone.bsky.social"
+        ),
+        AccountRef(
+            f"bluesky:did:plc:kept-{uuid.uuid4().hex[:8]}", Network.BLUESKY, handle="kept.bsky.social"
+        ),
+    )
+    await graph_store.apply(
+        [
+            Activity(f"ev-{a.id}", ActivityKind.POST, Network.BLUESKY, a, 1.0, 2.0, "it", post_id=f"p-{a.id}")
+            for a in (gone, kept)
+        ]
+    )
+
+    def alert(account: AccountRef) -> bytes:
+        post = scored(f"it-{uuid.uuid4().hex}", account_id=account.id, priority=0.9)
+        return engine.process(post, now=time.time())[0].to_bytes()
+
+    producer = confluent_kafka.Producer({"bootstrap.servers": bootstrap, "log_level": 3})
+    ensure_topics(producer, (TOPIC_ALERTS, TOPIC_ALERTS_DEADLETTER, TOPIC_IDENTITY))
+    write_address(settings.broker_address_file, bootstrap)
+    async with Receiver([200]) as hook:
+        first = AlertServices.build(settings, CollectorRegistry())
+        async with api_server(first) as base, httpx.AsyncClient(base_url=base) as client:
+            await subscribe(client, hook)
+            await started(first)
+            producer.produce(TOPIC_ALERTS, key=b"x", value=alert(kept))
+            producer.flush(10)
+            await until(lambda: len(hook.acknowledged()) == 1, 20, "an alert before the stop")
+
+        # while the API is down: two alerts are on their way, then one account is erased
+        producer.produce(TOPIC_ALERTS, key=b"x", value=alert(gone))
+        producer.produce(TOPIC_ALERTS, key=b"x", value=alert(kept))
+        producer.flush(10)
+        report = await erase_record(IdentityService(graph_store), gone.id, "deleted", actor="platform")
+        assert report.record_ids == (gone.id,) and report.event is not None
+        if known_from == "identity.links":
+            producer.produce(TOPIC_IDENTITY, key=gone.id.encode(), value=report.event.to_bytes())
+            producer.flush(10)
+
+        second = AlertServices.build(settings, CollectorRegistry())
+        lookup = (lambda ids: erased_among(graph_store, ids)) if known_from == "graph" else None
+        async with api_server(second, lookup) as base, httpx.AsyncClient(base_url=base) as client:
+            assert (await started(second)).erasures.caught_up.is_set()
+            await until(lambda: len(hook.acknowledged()) >= 2, 20, "the alert about the kept account")
+            sse = SseReader(client, "/alerts/stream")
+            await asyncio.wait_for(sse.connected.wait(), 10)
+            producer.produce(TOPIC_ALERTS, key=b"x", value=alert(gone))
+            producer.produce(TOPIC_ALERTS, key=b"x", value=alert(kept))
+            producer.flush(10)
+            await until(lambda: len(sse.alerts()) >= 1, 20, "the later alert about the kept account")
+            await until(lambda: len(hook.acknowledged()) >= 3, 20, "the later alert on the webhook")
+            await asyncio.sleep(0.5)
+            assert [a["account_id"] for a in sse.alerts()] == [kept.id]
+            assert [orjson.loads(b)["account_id"] for b in hook.acknowledged()] == [kept.id] * 3
+            withheld = second.metrics.erased_withheld
+            assert withheld.labels("webhook")._value.get() == 2 and withheld.labels("sse")._value.get() == 1
+            await sse.close()
+
+
 async def test_a_topic_that_appears_later_is_read_from_its_start(embedded_broker: BrokerUnderTest) -> None:
-    """The erasure feed's topic may not exist when the API starts: its first record must not be
-    skipped by an assignment at the end."""
+    """The API's feeds may start before their topic exists: its first record must not be skipped by
+    an assignment at the end, and the erasure feed knows at once that no erasure came before it."""
     name = f"late-topic-{uuid.uuid4().hex[:8]}"
-    dispatcher = AlertDispatcher(
-        embedded_broker.bootstrap, "late-it", AlertMetrics.for_registry(CollectorRegistry())
-    )
-    consumer = confluent_kafka.Consumer(
-        {"bootstrap.servers": embedded_broker.bootstrap, "group.id": name, "log_level": 3}
-    )
+    consumer = own_reader(embedded_broker.bootstrap, name)
+    absent: list[bool] = []
     assigning = asyncio.create_task(
-        asyncio.to_thread(dispatcher._assign_at_end, consumer, name, start_if_new=True)
+        asyncio.to_thread(
+            assign_when_present, consumer, name, lambda: False, if_absent=lambda: absent.append(True)
+        )
     )
     await asyncio.sleep(1.0)  # it has looked at least once and not found the topic
-    assert not assigning.done()
+    assert not assigning.done() and absent == [True]
     producer = confluent_kafka.Producer({"bootstrap.servers": embedded_broker.bootstrap, "log_level": 3})
     producer.produce(name, value=b"first")
     producer.flush(10)

@@ -12,7 +12,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 
-from alerts.dispatcher import PartitionProgress, erased_accounts
+from alerts.dispatcher import PartitionProgress
+from alerts.erasures import ErasureFeed, erased_accounts
 from alerts.metrics import AlertMetrics
 from alerts.rules import AlertEngine, default_rules
 from alerts.schema import AlertHeader, read_header
@@ -198,3 +199,48 @@ def test_the_alert_header_carries_the_author_and_erase_events_name_their_account
     link = AuditEvent(AuditAction.LINK, T0, "auto", person_id="person:1", record_ids=("x:1",))
     for value in (link.to_bytes(), b"{not json", b"[]", b'{"action": "erase", "record_ids": "x:1"}', None):
         assert erased_accounts(value) == []
+
+
+class Record:
+    """What the feeds read of a consumed record."""
+
+    def __init__(self, value: bytes) -> None:
+        self._value = value
+
+    def error(self) -> None:
+        return None
+
+    def value(self) -> bytes:
+        return self._value
+
+
+async def test_alerts_made_before_the_start_wait_for_the_graph_to_name_the_erased_accounts() -> None:
+    engine = AlertEngine(default_rules(), cooldown_s=0.0)
+
+    def alert(account: str, at: float) -> Record:
+        post = scored(f"e-{account}-{at}", account_id=account, priority=0.9)
+        return Record(engine.process(post, now=at)[0].to_bytes())
+
+    asked: list[list[str]] = []
+    answers: list[Exception | set[str]] = [ConnectionError("graph restarting"), {"x:gone"}]
+
+    async def lookup(ids: list[str]) -> set[str]:
+        asked.append(ids)
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    stopping = asyncio.Event()
+    feed = ErasureFeed("unused:9092", "unit", metrics(), stopping, lookup=lookup, clock=lambda: T0 + 100)
+    older = [alert("x:gone", T0), alert("x:kept", T0 + 1), Record(b"not an alert")]
+    assert await feed.ask_about_older(older)  # asked twice: the first time the graph failed
+    assert asked == [["x:gone", "x:kept"]] * 2 and feed.known == 1
+    assert feed.is_erased(read_header(older[0].value())) and not feed.is_erased(read_header(older[1].value()))
+    assert await feed.ask_about_older([alert("x:new", T0 + 200), older[0]])  # newer, or known: not asked
+    assert len(asked) == 2
+
+    answers.append(ConnectionError("graph down"))
+    stopper = asyncio.get_running_loop().call_later(0.2, stopping.set)
+    assert not await feed.ask_about_older([alert("x:other", T0)])  # stopped while the graph is down
+    stopper.cancel()
