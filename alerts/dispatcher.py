@@ -180,6 +180,10 @@ class AlertDispatcher:
                 "enable.auto.commit": False,
                 "auto.offset.reset": "latest",
                 "fetch.wait.max.ms": FETCH_WAIT_MS,
+                # as the workers (streams.faust_config): a restarted API's member replaces its old
+                # one after 10 s, not librdkafka's 45 s (the embedded broker ignores a member leaving)
+                "session.timeout.ms": 10_000,
+                "heartbeat.interval.ms": 1_000,
                 "log_level": 3,
             }
         )

@@ -31,7 +31,16 @@ import orjson
 from confluent_kafka import TopicPartition
 
 from alerts.metrics import AlertMetrics
-from alerts.schema import AlertHeader, BadAlert, read_header
+from alerts.schema import (
+    Alert,
+    AlertHeader,
+    AlertKind,
+    BadAlert,
+    ErasureNotice,
+    Severity,
+    read_header,
+    stable_id,
+)
 from alerts.sse import AlertHub
 from alerts.topic_reader import assign_when_present, own_reader
 from identity.audit import AuditAction, AuditEvent
@@ -48,20 +57,48 @@ ERASURE_HISTORY = 50_000
 ERASED_KEEP = 100_000
 BATCH = 500
 POLL_S = 0.05
+#: the rule name of erasure notices (subscription filters do not apply to them)
+ERASURE_RULE = "erasure"
+
+
+def erase_event(value: bytes | None) -> AuditEvent | None:
+    """The ``identity.audit.AuditEvent`` with action ``erase`` in an ``identity.links`` record; None
+    for any other record, a malformed one included."""
+    if value is None or b'"erase"' not in value:
+        return None  # most records are links and merges: no JSON parse for them
+    try:
+        raw = orjson.loads(value)
+        if not isinstance(raw, dict) or not isinstance(raw.get("record_ids"), list):
+            return None
+        event = AuditEvent.from_dict(raw)
+    except (orjson.JSONDecodeError, AttributeError, KeyError, TypeError, ValueError):
+        return None
+    return event if event.action is AuditAction.ERASE else None
 
 
 def erased_accounts(value: bytes | None) -> list[str]:
-    """The accounts an ``identity.links`` record erases (an ``identity.audit.AuditEvent`` with action
-    ``erase``); none for any other record, a malformed one included."""
-    if value is None or b'"erase"' not in value:
-        return []  # most records are links and merges: no JSON parse for them
-    try:
-        event = AuditEvent.from_dict(orjson.loads(value))
-    except (orjson.JSONDecodeError, AttributeError, KeyError, TypeError, ValueError):
-        return []
-    if event.action is not AuditAction.ERASE:
-        return []
-    return [r for r in event.record_ids if isinstance(r, str) and r]
+    """The accounts an ``identity.links`` record erases; none for any other record."""
+    event = erase_event(value)
+    return [r for r in event.record_ids if isinstance(r, str) and r] if event else []
+
+
+def erasure_alert(event: AuditEvent, now: float) -> Alert | None:
+    """The ``erasure`` alert that tells every subscriber to erase what earlier alerts said about
+    these accounts; one id per erase event, so a replay repeats it under the same id."""
+    accounts = tuple(r for r in event.record_ids if isinstance(r, str) and r)
+    if not accounts:
+        return None  # erasing an erased person again names no record
+    return Alert(
+        alert_id=stable_id("erasure", event.id),
+        kind=AlertKind.ERASURE,
+        rule=ERASURE_RULE,
+        severity=Severity.HIGH,
+        emitted_at=now,
+        received_at=event.at,
+        subject_id=event.person_id or accounts[0],
+        reasons=(f"erased: {event.reason}" if event.reason else "erased",),
+        erasure=ErasureNotice(event.id, accounts, event.person_id, event.at, event.reason),
+    )
 
 
 class ErasureFeed:

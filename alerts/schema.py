@@ -28,6 +28,7 @@ SCHEMA_FILE = "alert.schema.json"
 class AlertKind(StrEnum):
     POST = "post"  # one scored post matched a threshold rule
     VOLUME_SPIKE = "volume_spike"  # a topic's mentions in the last hour are far above its baseline
+    ERASURE = "erasure"  # accounts were erased: receivers erase what earlier alerts told them about them
 
 
 class Severity(StrEnum):
@@ -74,6 +75,27 @@ class Spike:
 
 
 @dataclass(frozen=True, slots=True)
+class ErasureNotice:
+    """Accounts erased by identity (a platform delete or deactivation, or an erasure request): ids
+    only. A receiver erases what earlier alerts told it about them (``post`` texts, names)."""
+
+    audit_id: str  # the erase event's id on identity.links
+    account_ids: tuple[str, ...]
+    person_id: str | None  # the person the accounts belonged to, when known
+    erased_at: float
+    reason: str  # "account deleted on bluesky", "erasure request", ...
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "audit_id": self.audit_id,
+            "account_ids": list(self.account_ids),
+            "person_id": self.person_id,
+            "erased_at": self.erased_at,
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class Alert:
     """What a CRM is told. ``received_at`` is the source receive time of the event that caused the
     alert (its newest event for a spike), so ``emitted_at - received_at`` is the pipeline latency."""
@@ -90,6 +112,7 @@ class Alert:
     post: ScoredPost | None = None
     spike: Spike | None = None
     reasons: tuple[str, ...] = ()  # for alerts without a post (a post alert uses the post's)
+    erasure: ErasureNotice | None = None
 
     def to_dict(self) -> dict[str, Any]:
         post = self.post
@@ -111,6 +134,7 @@ class Alert:
             "reasons": list(post.reasons) if post else list(self.reasons),
             "post": post.to_dict() if post else None,
             "spike": self.spike.to_dict() if self.spike else None,
+            "erasure": self.erasure.to_dict() if self.erasure else None,
         }
 
     def to_bytes(self) -> bytes:

@@ -6,6 +6,8 @@
   topic.
 * :class:`SpikeAlerting`: ``alerts.topic-volume`` -> ``crm.alerts``; the topic's volume state comes
   in and goes out as bytes, for a table keyed by topic.
+* :class:`ErasureNotices`: ``identity.links`` -> ``crm.alerts``; an ``erase`` audit event becomes an
+  ``erasure`` alert (ids only) for every subscriber, stateless (the alert id follows the event id).
 
 Outputs are :class:`Emit` (topic, key, value) so this module does not depend on streams/.
 """
@@ -16,6 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from alerts.erasures import erase_event, erasure_alert
 from alerts.metrics import AlertMetrics
 from alerts.rules import AlertEngine, SubjectState, default_rules, parse_rules, subject_of
 from alerts.schema import Alert
@@ -106,4 +109,19 @@ class SpikeAlerting:
         self._am.spikes.inc()
         self._m.alerts.labels(alert.rule).inc()
         self._am.source_to_channel.labels("kafka").observe(max(0.0, now - alert.received_at))
+        return [alert_emit(alert)]
+
+
+class ErasureNotices:
+    def __init__(self, metrics: Metrics, clock: Callable[[], float] = time.time) -> None:
+        self._m = metrics
+        self._clock = clock
+
+    def process(self, value: bytes | None) -> list[Emit]:
+        """One ``identity.links`` record: an ``erasure`` alert for an erase event, else nothing."""
+        event = erase_event(value)
+        alert = erasure_alert(event, self._clock()) if event is not None else None
+        if alert is None:
+            return []
+        self._m.alerts.labels(alert.rule).inc()
         return [alert_emit(alert)]

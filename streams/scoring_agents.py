@@ -6,8 +6,8 @@
   to the graph every ``influence_graph_write_seconds`` (``streams.ranking``);
 - ``priority`` takes mention batch records, classifies their intent in one model call and reads
   their authors from the graph in one query (``streams.priority``);
-- ``alerting`` applies the rules with a cooldown per subject, ``spikes`` the volume baselines
-  (``alerts.stage``);
+- ``alerting`` applies the rules with a cooldown per subject, ``spikes`` the volume baselines,
+  ``erasure-notices`` turns identity's erase events into ``erasure`` alerts (``alerts.stage``);
 - a retention timer deletes the priority and alerting memories (tables ``mention-authors``,
   ``alert-subjects``) not written for ``state_retention_seconds`` (``streams.retention``);
 - ``identity-resolver`` (one owner) applies identity commands (``streams.identity_agent``).
@@ -25,7 +25,7 @@ from faust.types import StreamT
 
 from alerts.rules import SubjectState
 from alerts.spikes import TopicCount, TopicVolume
-from alerts.stage import TOPIC_TOPIC_VOLUME, PostAlerting, SpikeAlerting
+from alerts.stage import TOPIC_TOPIC_VOLUME, ErasureNotices, PostAlerting, SpikeAlerting
 from graph import scores as scores_graph
 from groundswell.heap import freeze_long_lived
 from groundswell.settings import (
@@ -198,6 +198,13 @@ def install_priority_and_alerts(w: Wiring) -> None:
             emits = post_alerting.process(post, state)
             alert_state[subject] = state.to_bytes()  # de-dup memory: a redelivered post alerts once
             await w.send_all([Out(e.topic, e.key, e.value) for e in emits])
+
+    erasure_notices = ErasureNotices(metrics)
+
+    @app.agent(w.topic(TOPIC_IDENTITY), name="erasure-notices")
+    async def erasure_notices_agent(stream: StreamT[bytes]) -> None:
+        async for event in stream.events():
+            await w.send_all([Out(e.topic, e.key, e.value) for e in erasure_notices.process(event.value)])
 
     install_sweeps(  # co-partitioned: the same partition numbers as scores.mentions
         app,

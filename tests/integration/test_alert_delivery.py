@@ -26,6 +26,7 @@ from alerts.dispatcher import TOPIC_ALERTS, AlertDispatcher
 from alerts.erasures import ErasedLookup
 from alerts.rules import AlertEngine, default_rules
 from alerts.service import AlertServices
+from alerts.stage import ErasureNotices
 from alerts.topic_reader import assign_when_present, own_reader
 from alerts.webhooks import (
     ALERT_ID_HEADER,
@@ -37,6 +38,7 @@ from alerts.webhooks import (
 from api.alerts_routes import create_alerts_router
 from graph.scores import erased_among
 from graph.store import GraphStore
+from groundswell.metrics import Metrics
 from groundswell.settings import TOPIC_IDENTITY, Settings
 from identity.audit import AuditAction, AuditEvent
 from identity.erasure import erase_record
@@ -384,6 +386,28 @@ async def test_an_erasure_holds_back_the_alerts_about_the_erased_account(
         await asyncio.sleep(0.5)
         assert [a["account_id"] for a in resumed.alerts()] == [kept, kept]
         await resumed.close()
+
+        # the worker's erasure notice (alerts.stage.ErasureNotices) reaches every subscriber, one
+        # whose filter no other alert passes too, and SSE clients
+        async with Receiver([200]) as picky:
+            resp = await client.post(
+                "/subscriptions", json={"url": picky.url, "rules": ["churn-risk"], "min_priority": 0.99}
+            )
+            assert resp.status_code == 201, resp.text
+            picky.secret = resp.json()["secret"]
+            (notice,) = ErasureNotices(Metrics.create()).process(erasure.to_bytes())
+            producer.produce(notice.topic, key=notice.key, value=notice.value)
+            producer.produce(TOPIC_ALERTS, key=b"x", value=alert(kept))  # not for the picky one
+            producer.flush(10)
+            await until(lambda: len(hook.acknowledged()) == 5, 20, "the notice and the kept alert")
+            await until(lambda: len(sse.alerts()) == 5, 20, "the notice and the kept alert on SSE")
+            await until(lambda: len(picky.acknowledged()) == 1, 20, "the notice at the picky subscriber")
+            last_two = [orjson.loads(b) for b in hook.acknowledged()[3:]], sse.alerts()[3:]
+            for told in [orjson.loads(picky.acknowledged()[0])] + [a for two in last_two for a in two]:
+                assert told["kind"] == "post" or told["erasure"]["account_ids"] == [gone]
+            assert all(sorted(a["kind"] for a in two) == ["erasure", "post"] for two in last_two)
+            await asyncio.sleep(0.5)
+            assert len(picky.requests) == 1 and orjson.loads(picky.requests[0][1])["kind"] == "erasure"
         await sse.close()
 
 

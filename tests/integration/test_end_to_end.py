@@ -316,8 +316,9 @@ def post_by(did: str, rkey: str, text: str) -> RawEvent:
 
 
 def test_an_account_deactivated_on_its_platform_stays_erased_in_the_stream(pipeline: Pipeline) -> None:
-    """A deactivation erases the account through the resolver; the same account's next post and a
-    replay of its old one then bring back nothing: no text in the graph, no priority, no alert."""
+    """A deactivation erases the account through the resolver and sends an erasure notice on
+    crm.alerts; the same account's next post and a replay of its old one then bring back nothing:
+    no text in the graph, no priority, no alert."""
     did = f"did:plc:erasetest{time.time_ns()}"
     account_id = f"bluesky:{did}"
     withheld = "groundswell_erased_withheld_total{what="
@@ -342,6 +343,17 @@ def test_an_account_deactivated_on_its_platform_stays_erased_in_the_stream(pipel
         assert time.monotonic() < deadline, props
         pipeline.assert_alive()
         time.sleep(0.5)
+
+    def notices(values: list[bytes]) -> list[dict[str, Any]]:
+        alerts = map(orjson.loads, values)
+        return [a for a in alerts if a["kind"] == "erasure" and account_id in a["erasure"]["account_ids"]]
+
+    # every subscriber is told, with ids only, to erase what earlier alerts said about the account
+    (notice,) = notices(
+        read_values(pipeline.bootstrap, "crm.alerts", timeout=60.0, until=lambda vs: bool(notices(vs)))
+    )
+    assert notice["account_id"] is None and notice["post"] is None
+    assert notice["erasure"]["account_ids"] == [account_id] and "deactivated" in notice["erasure"]["reason"]
 
     later = post_by(did, "r2", "acme still has not refunded me. Horrible company, I am furious.")
     pipeline.replay([first, later])

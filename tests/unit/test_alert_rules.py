@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import re
+from pathlib import Path
 
 import jsonschema
 import orjson
@@ -19,6 +21,10 @@ from alerts.rules import (
     parse_rules,
 )
 from alerts.schema import SCHEMA_VERSION, AlertKind, Severity, alert_schema, read_header
+from alerts.stage import ErasureNotices
+from alerts.subscriptions import AlertFilter
+from groundswell.metrics import Metrics
+from identity.audit import AuditAction, AuditEvent
 from tests.unit._alert_posts import T0, scored
 
 VALIDATOR = jsonschema.Draft202012Validator(alert_schema(), format_checker=None)
@@ -197,3 +203,55 @@ def test_engine_needs_rules() -> None:
     with pytest.raises(RuleConfigError):
         AlertEngine(())
     assert dataclasses.is_dataclass(default_rules()[0])
+
+
+def test_an_erase_event_becomes_an_erasure_alert_for_every_subscriber() -> None:
+    notices = ErasureNotices(Metrics.create(), clock=lambda: T0 + 5)
+    erase = AuditEvent(
+        AuditAction.ERASE,
+        T0,
+        "user:dpo",
+        person_id="person:1",
+        record_ids=("x:1", "bluesky:did:plc:2"),
+        reason="erasure request",
+    )
+    (emit,) = notices.process(erase.to_bytes())
+    body = orjson.loads(emit.value)
+    VALIDATOR.validate(body)
+    assert emit.topic == "crm.alerts" and emit.key == b"person:1"
+    assert body["kind"] == "erasure" and body["account_id"] is None and body["post"] is None
+    assert body["erasure"] == {
+        "audit_id": erase.id,
+        "account_ids": ["x:1", "bluesky:did:plc:2"],
+        "person_id": "person:1",
+        "erased_at": T0,
+        "reason": "erasure request",
+    }
+    assert notices.process(erase.to_bytes())[0].value == emit.value  # a replay: the same alert id
+    header = read_header(emit.value)
+    assert header.account_id is None  # the dispatcher never holds an erasure notice back
+    picky = AlertFilter(rules=("churn-risk",), topics=("billing",), min_priority=0.99)
+    assert picky.matches(header) and not picky.matches(
+        read_header(engine().process(scored("p"), now=T0)[0].to_bytes())
+    )
+
+    link = AuditEvent(AuditAction.LINK, T0, "auto", person_id="person:1", record_ids=("x:1",))
+    nobody = AuditEvent(AuditAction.ERASE, T0, "user:dpo", person_id="person:9")  # erased before
+    for value in (link.to_bytes(), nobody.to_bytes(), b'{"action": "erase"', None):
+        assert notices.process(value) == []
+    # a post alert without the new field still validates (additive: older alerts lack it)
+    old = orjson.loads(engine().process(scored("o"), now=T0)[0].to_bytes())
+    del old["erasure"]
+    VALIDATOR.validate(old)
+    bad = {**body, "account_id": "x:1"}
+    with pytest.raises(jsonschema.ValidationError):
+        VALIDATOR.validate(bad)
+
+
+def test_the_examples_in_the_alerts_doc_follow_the_schema() -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "alerts.md").read_text()
+    examples = [orjson.loads(block) for block in re.findall(r"```json\n(.*?)\n```", doc, re.S)]
+    alerts = [e for e in examples if "subscription_id" not in e]  # not the webhook dead letter
+    assert {a["kind"] for a in alerts} == {k.value for k in AlertKind}
+    for alert in alerts:
+        VALIDATOR.validate(alert)
