@@ -150,6 +150,10 @@ class ErasureFeed:
             self._m.erased_withheld.labels("sse").inc(dropped)
         return dropped
 
+    def _mark_caught_up(self) -> None:
+        self.caught_up.set()
+        self._m.erasure_feed_caught_up.set(1)
+
     async def known_before_start(self) -> bool:
         """Wait until the feed has read the erase events written before it started; -> False when
         the dispatcher stops first."""
@@ -181,8 +185,10 @@ class ErasureFeed:
         while accounts:
             try:
                 self.note(await self._lookup(sorted(accounts)))
+                self._m.erasure_lookups.labels("ok").inc()
                 return True
             except Exception as e:  # the graph restarting: nothing is delivered meanwhile
+                self._m.erasure_lookups.labels("error").inc()
                 log.warning("alerts wait for the graph to say which accounts are erased: %r", e)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), 1.0)
@@ -192,6 +198,7 @@ class ErasureFeed:
 
     async def run(self) -> None:
         self._started_at = self._clock()
+        self._m.erasure_feed_caught_up.set(0)
         consumer = own_reader(self._bootstrap, f"{self._app_id}-alert-erasures", eof=True)
         started = time.monotonic()
         read = erased = 0
@@ -204,7 +211,7 @@ class ErasureFeed:
                 self._stopping.is_set,
                 back=ERASURE_HISTORY,
                 # no erase event was written before this start
-                if_absent=lambda: loop.call_soon_threadsafe(self.caught_up.set),
+                if_absent=lambda: loop.call_soon_threadsafe(self._mark_caught_up),
             )
             self.ready.set()
             behind = set(ends)  # partitions not yet read to their end
@@ -222,7 +229,7 @@ class ErasureFeed:
                         time.monotonic() - started,
                     )
                     self.history_read = read
-                    self.caught_up.set()
+                    self._mark_caught_up()
                 messages = await asyncio.to_thread(consumer.consume, BATCH, POLL_S)
                 for msg in messages:
                     error = msg.error()

@@ -32,6 +32,8 @@ class AlertMetrics:
     sse_dropped: Counter  # slow clients dropped
     bad_alerts: Counter  # records on crm.alerts that could not be read
     erased_withheld: Counter  # labels: channel (sse, webhook): alerts about an erased account held back
+    erasure_feed_caught_up: Gauge  # 1 once the erasure feed has read the history (alerts flow)
+    erasure_lookups: Counter  # labels: outcome (ok, error): the graph asked about older alerts' accounts
 
     @classmethod
     def for_registry(cls, registry: CollectorRegistry) -> AlertMetrics:
@@ -102,6 +104,18 @@ class AlertMetrics:
                 "Alerts about an account erased since they were made: dropped from the SSE replay "
                 "buffer or not sent (sse), not delivered to webhooks (webhook)",
                 ["channel"],
+                registry=reg,
+            ),
+            erasure_feed_caught_up=Gauge(
+                "groundswell_alerts_erasure_feed_caught_up",
+                "1 once this API's erasure feed has read the recent identity.links history: no alert is "
+                "delivered before",
+                registry=reg,
+            ),
+            erasure_lookups=Counter(
+                "groundswell_alerts_erasure_lookups_total",
+                "Graph lookups of the accounts of alerts made before this API started (erased or not)",
+                ["outcome"],
                 registry=reg,
             ),
         )

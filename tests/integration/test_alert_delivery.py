@@ -482,6 +482,9 @@ async def test_an_api_started_after_an_erasure_holds_back_the_alerts_still_on_th
             assert [orjson.loads(b)["account_id"] for b in hook.acknowledged()] == [kept.id] * 3
             withheld = second.metrics.erased_withheld
             assert withheld.labels("webhook")._value.get() == 2 and withheld.labels("sse")._value.get() == 1
+            assert second.metrics.erasure_feed_caught_up._value.get() == 1
+            looked_up = second.metrics.erasure_lookups.labels("ok")._value.get()
+            assert looked_up >= 1 if known_from == "graph" else looked_up == 0
             await sse.close()
 
 

@@ -232,10 +232,13 @@ async def test_alerts_made_before_the_start_wait_for_the_graph_to_name_the_erase
         return answer
 
     stopping = asyncio.Event()
-    feed = ErasureFeed("unused:9092", "unit", metrics(), stopping, lookup=lookup, clock=lambda: T0 + 100)
+    counted = metrics()
+    feed = ErasureFeed("unused:9092", "unit", counted, stopping, lookup=lookup, clock=lambda: T0 + 100)
     older = [alert("x:gone", T0), alert("x:kept", T0 + 1), Record(b"not an alert")]
     assert await feed.ask_about_older(older)  # asked twice: the first time the graph failed
     assert asked == [["x:gone", "x:kept"]] * 2 and feed.known == 1
+    lookups = counted.erasure_lookups
+    assert lookups.labels("error")._value.get() == 1 and lookups.labels("ok")._value.get() == 1
     assert feed.is_erased(read_header(older[0].value())) and not feed.is_erased(read_header(older[1].value()))
     assert await feed.ask_about_older([alert("x:new", T0 + 200), older[0]])  # newer, or known: not asked
     assert len(asked) == 2
