@@ -23,22 +23,21 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import confluent_kafka
 from confluent_kafka import TopicPartition
 
 from alerts.erasures import ErasedLookup, ErasureFeed
 from alerts.metrics import AlertMetrics
-from alerts.schema import AlertHeader, BadAlert, read_header
+from alerts.schema import AlertHeader, ReadAlert, read_alerts
 from alerts.sse import AlertHub
 from alerts.subscriptions import Subscription, SubscriptionStore
 from alerts.topic_reader import FETCH_WAIT_MS, assign_when_present, own_reader
 from alerts.webhooks import TOPIC_ALERTS_DEADLETTER, WebhookDeadLetter, WebhookSender
+from groundswell.settings import TOPIC_ALERTS
 
 log = logging.getLogger(__name__)
 
-TOPIC_ALERTS = "crm.alerts"  # = groundswell.settings.TOPIC_ALERTS (kept here: no settings import cycle)
 POLL_S = 0.05
 BATCH = 500
 #: delivery-log entries older than this are forgotten at start-up: a broker keeps alerts for days,
@@ -146,17 +145,13 @@ class AlertDispatcher:
             if not await self.erasures.known_before_start():
                 return
             while not self._stopping.is_set():
-                messages = await asyncio.to_thread(consumer.consume, BATCH, POLL_S)
-                if not await self.erasures.ask_about_older(messages):
+                alerts = read_alerts(await asyncio.to_thread(consumer.consume, BATCH, POLL_S))
+                if not await self.erasures.ask_about_older(alerts):
                     return
                 now = self._clock()
-                for msg in messages:
-                    if msg.error() is not None:
-                        continue
-                    value = msg.value() or b""
-                    try:
-                        header = read_header(value)
-                    except BadAlert:
+                for alert in alerts:
+                    header, value = alert.header, alert.value
+                    if header is None:
                         continue  # counted and dead-lettered by the webhook loop
                     if self.erasures.is_erased(header):
                         self._m.erased_withheld.labels("sse").inc()
@@ -220,13 +215,12 @@ class AlertDispatcher:
         workers = [asyncio.create_task(self._work()) for _ in range(self._concurrency)]
         try:
             while not self._stopping.is_set():
-                messages = await asyncio.to_thread(consumer.consume, BATCH, POLL_S)
-                if not await self.erasures.ask_about_older(messages):
+                alerts = read_alerts(await asyncio.to_thread(consumer.consume, BATCH, POLL_S))
+                if not await self.erasures.ask_about_older(alerts):
                     break  # stopping: these records are not committed, and are read again next time
-                for msg in messages:
-                    if msg.error() is None:
-                        await self._dispatch(msg)
-                if time.monotonic() - last_commit >= 0.2 or not messages:
+                for alert in alerts:
+                    await self._dispatch(alert)
+                if time.monotonic() - last_commit >= 0.2 or not alerts:
                     await asyncio.to_thread(self._commit_sync, consumer)
                     last_commit = time.monotonic()
             await self._jobs.join()  # queued deliveries finish (in success or a dead letter)
@@ -250,16 +244,13 @@ class AlertDispatcher:
             finally:
                 self._jobs.task_done()
 
-    async def _dispatch(self, msg: Any) -> None:
-        partition, offset = msg.partition(), msg.offset()
+    async def _dispatch(self, alert: ReadAlert) -> None:
+        partition, offset, header, value = alert.partition, alert.offset, alert.header, alert.value
         progress = self._progress.setdefault(partition, PartitionProgress())
-        value = msg.value() or b""
-        try:
-            header = read_header(value)
-        except BadAlert as e:
+        if header is None:
             self._m.bad_alerts.inc()
             self._dead_letter(
-                WebhookDeadLetter("", "", "", "bad_alert", 0, None, str(e), self._clock(), value)
+                WebhookDeadLetter("", "", "", "bad_alert", 0, None, alert.error, self._clock(), value)
             )
             progress.read(offset, 0)
             return

@@ -24,30 +24,20 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any
 
 import confluent_kafka
 import orjson
 from confluent_kafka import TopicPartition
 
 from alerts.metrics import AlertMetrics
-from alerts.schema import (
-    Alert,
-    AlertHeader,
-    AlertKind,
-    BadAlert,
-    ErasureNotice,
-    Severity,
-    read_header,
-    stable_id,
-)
+from alerts.schema import Alert, AlertHeader, AlertKind, ErasureNotice, ReadAlert, Severity, stable_id
 from alerts.sse import AlertHub
 from alerts.topic_reader import assign_when_present, own_reader
+from groundswell.settings import TOPIC_IDENTITY
 from identity.audit import AuditAction, AuditEvent
 
 log = logging.getLogger(__name__)
 
-TOPIC_IDENTITY_LINKS = "identity.links"  # = groundswell.settings.TOPIC_IDENTITY: identity's audit events
 #: which of these accounts were erased (the graph's tombstones: ``graph.scores.erased_among``)
 ErasedLookup = Callable[[list[str]], Awaitable[Iterable[str]]]
 #: the latest identity.links records a partition read at start-up, before any alert is delivered
@@ -79,13 +69,17 @@ def erase_event(value: bytes | None) -> AuditEvent | None:
 def erased_accounts(value: bytes | None) -> list[str]:
     """The accounts an ``identity.links`` record erases; none for any other record."""
     event = erase_event(value)
-    return [r for r in event.record_ids if isinstance(r, str) and r] if event else []
+    return _named(event) if event else []
+
+
+def _named(event: AuditEvent) -> list[str]:
+    return [r for r in event.record_ids if isinstance(r, str) and r]
 
 
 def erasure_alert(event: AuditEvent, now: float) -> Alert | None:
     """The ``erasure`` alert that tells every subscriber to erase what earlier alerts said about
     these accounts; one id per erase event, so a replay repeats it under the same id."""
-    accounts = tuple(r for r in event.record_ids if isinstance(r, str) and r)
+    accounts = tuple(_named(event))
     if not accounts:
         return None  # erasing an erased person again names no record
     return Alert(
@@ -165,23 +159,20 @@ class ErasureFeed:
                 task.cancel()
         return self.caught_up.is_set()
 
-    async def ask_about_older(self, messages: list[Any]) -> bool:
-        """With a lookup, ask it about the accounts of the alerts among ``messages`` that were made
-        before this start, and remember the erased ones; ask again until it answers. -> False when
-        the dispatcher stops first."""
+    async def ask_about_older(self, alerts: Iterable[ReadAlert]) -> bool:
+        """With a lookup, ask it about the accounts of the ``alerts`` that were made before this
+        start, and remember the erased ones; ask again until it answers. -> False when the
+        dispatcher stops first."""
         if self._lookup is None:
             return True
-        accounts: set[str] = set()
-        for msg in messages:
-            if msg.error() is not None:
-                continue
-            try:
-                header = read_header(msg.value() or b"")
-            except BadAlert:
-                continue
-            account = header.account_id
-            if account and header.emitted_at < self._started_at and account not in self._erased:
-                accounts.add(account)
+        accounts = {
+            a.header.account_id
+            for a in alerts
+            if a.header is not None
+            and a.header.account_id
+            and a.header.emitted_at < self._started_at
+            and a.header.account_id not in self._erased
+        }
         while accounts:
             try:
                 self.note(await self._lookup(sorted(accounts)))
@@ -207,7 +198,7 @@ class ErasureFeed:
             ends = await asyncio.to_thread(
                 assign_when_present,
                 consumer,
-                TOPIC_IDENTITY_LINKS,
+                TOPIC_IDENTITY,
                 self._stopping.is_set,
                 back=ERASURE_HISTORY,
                 # no erase event was written before this start
@@ -217,7 +208,7 @@ class ErasureFeed:
             behind = set(ends)  # partitions not yet read to their end
             while not self._stopping.is_set():
                 if behind:
-                    parts = [TopicPartition(TOPIC_IDENTITY_LINKS, p) for p in behind]
+                    parts = [TopicPartition(TOPIC_IDENTITY, p) for p in behind]
                     positions = await asyncio.to_thread(consumer.position, parts)
                     behind = {tp.partition for tp in positions if tp.offset < ends[tp.partition]}
                 if not behind and not self.caught_up.is_set():

@@ -8,6 +8,7 @@ channel: the Kafka record value, the webhook body and the server-sent event's da
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
@@ -167,6 +168,32 @@ class AlertHeader:
 
 class BadAlert(ValueError):
     """An alert record that is not JSON or lacks a required field: it is dead-lettered, not sent."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReadAlert:
+    """A consumed ``crm.alerts`` record, its header read once: ``header`` None (and ``error`` why)
+    for a record that is not an alert."""
+
+    partition: int
+    offset: int
+    value: bytes
+    header: AlertHeader | None
+    error: str = ""
+
+
+def read_alerts(messages: Iterable[Any]) -> list[ReadAlert]:
+    """The consumed records (confluent-kafka messages) that are not consumer errors, headers read."""
+    out: list[ReadAlert] = []
+    for msg in messages:
+        if msg.error() is not None:
+            continue
+        value = msg.value() or b""
+        try:
+            out.append(ReadAlert(msg.partition(), msg.offset(), value, read_header(value)))
+        except BadAlert as e:
+            out.append(ReadAlert(msg.partition(), msg.offset(), value, None, str(e)))
+    return out
 
 
 def read_header(value: bytes) -> AlertHeader:

@@ -16,7 +16,7 @@ from alerts.dispatcher import PartitionProgress
 from alerts.erasures import ErasureFeed, erased_accounts
 from alerts.metrics import AlertMetrics
 from alerts.rules import AlertEngine, default_rules
-from alerts.schema import AlertHeader, read_header
+from alerts.schema import AlertHeader, ReadAlert, read_alerts, read_header
 from alerts.sse import AlertHub
 from alerts.ssrf import AddressPolicy
 from alerts.subscriptions import AlertFilter, SubscriptionStore
@@ -213,13 +213,27 @@ class Record:
     def value(self) -> bytes:
         return self._value
 
+    def partition(self) -> int:
+        return 0
+
+    def offset(self) -> int:
+        return 0
+
+
+def test_each_consumed_record_is_read_once_into_its_header_or_why_it_is_not_an_alert() -> None:
+    (alert,) = AlertEngine(default_rules(), cooldown_s=0.0).process(scored("r1", priority=0.9), now=T0)
+    good, bad = read_alerts([Record(alert.to_bytes()), Record(b"{not json")])
+    assert good.header == read_header(alert.to_bytes()) and good.error == ""
+    assert bad.header is None and bad.error.startswith("not JSON") and bad.value == b"{not json"
+
 
 async def test_alerts_made_before_the_start_wait_for_the_graph_to_name_the_erased_accounts() -> None:
     engine = AlertEngine(default_rules(), cooldown_s=0.0)
 
-    def alert(account: str, at: float) -> Record:
+    def alert(account: str, at: float) -> ReadAlert:
         post = scored(f"e-{account}-{at}", account_id=account, priority=0.9)
-        return Record(engine.process(post, now=at)[0].to_bytes())
+        (read,) = read_alerts([Record(engine.process(post, now=at)[0].to_bytes())])
+        return read
 
     asked: list[list[str]] = []
     answers: list[Exception | set[str]] = [ConnectionError("graph restarting"), {"x:gone"}]
@@ -234,12 +248,13 @@ async def test_alerts_made_before_the_start_wait_for_the_graph_to_name_the_erase
     stopping = asyncio.Event()
     counted = metrics()
     feed = ErasureFeed("unused:9092", "unit", counted, stopping, lookup=lookup, clock=lambda: T0 + 100)
-    older = [alert("x:gone", T0), alert("x:kept", T0 + 1), Record(b"not an alert")]
+    older = [alert("x:gone", T0), alert("x:kept", T0 + 1), *read_alerts([Record(b"not an alert")])]
     assert await feed.ask_about_older(older)  # asked twice: the first time the graph failed
     assert asked == [["x:gone", "x:kept"]] * 2 and feed.known == 1
     lookups = counted.erasure_lookups
     assert lookups.labels("error")._value.get() == 1 and lookups.labels("ok")._value.get() == 1
-    assert feed.is_erased(read_header(older[0].value())) and not feed.is_erased(read_header(older[1].value()))
+    gone, kept = older[0].header, older[1].header
+    assert gone is not None and kept is not None and feed.is_erased(gone) and not feed.is_erased(kept)
     assert await feed.ask_about_older([alert("x:new", T0 + 200), older[0]])  # newer, or known: not asked
     assert len(asked) == 2
 
