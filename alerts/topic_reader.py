@@ -1,5 +1,6 @@
 """Consumers that assign their partitions themselves (no group joined, nothing committed): the API's
-SSE feed and its erasure feed, which every API process reads whole."""
+SSE feed and its erasure feed, which every API process reads whole, and each scoring worker's
+erasure follower (``streams.erasure_follower``)."""
 
 from __future__ import annotations
 
@@ -15,15 +16,18 @@ from confluent_kafka import TopicPartition
 FETCH_WAIT_MS = 20
 
 
-def own_reader(bootstrap: str, group_id: str, *, eof: bool = False) -> confluent_kafka.Consumer:
+def own_reader(
+    bootstrap: str, group_id: str, *, eof: bool = False, fetch_wait_ms: int = FETCH_WAIT_MS
+) -> confluent_kafka.Consumer:
     """A consumer for partitions its process assigns itself; ``group_id`` is never joined (a random
-    suffix is added); ``eof``: it reports each partition's end as an event."""
+    suffix is added); ``eof``: it reports each partition's end as an event; ``fetch_wait_ms``: how
+    long the broker may hold a fetch that has nothing new (longer: fewer idle fetches)."""
     return confluent_kafka.Consumer(
         {
             "bootstrap.servers": bootstrap,
             "group.id": f"{group_id}-{uuid.uuid4().hex[:8]}",
             "enable.auto.commit": False,
-            "fetch.wait.max.ms": FETCH_WAIT_MS,
+            "fetch.wait.max.ms": fetch_wait_ms,
             "enable.partition.eof": eof,
             "log_level": 3,
         }

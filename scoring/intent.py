@@ -34,7 +34,7 @@ meaning. So intent keeps the whole model.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -69,7 +69,9 @@ INTENT_CACHE_SIZE = 4_096
 class TextEncoder(Protocol):
     """What the classifier needs from :class:`embedding.encoder.Encoder`: unit vectors, one per text."""
 
-    def encode(self, texts: Sequence[str]) -> Matrix: ...
+    def encode(self, texts: Sequence[str], owners: Sequence[str] | None = None) -> Matrix: ...
+
+    def forget_owners(self, owners: Iterable[str]) -> int: ...
 
 
 class Method(StrEnum):
@@ -176,11 +178,17 @@ class IntentClassifier:
     def classify(self, text: str) -> IntentResult:
         return self.classify_many([text])[0]
 
-    def classify_many(self, texts: Sequence[str]) -> list[IntentResult]:
-        """One result per text, in order; one encoder call for the batch (the model is the cost)."""
+    def classify_many(self, texts: Sequence[str], owners: Sequence[str] | None = None) -> list[IntentResult]:
+        """One result per text, in order; one encoder call for the batch (the model is the cost).
+        ``owners``: the account whose text each one is, so ``forget_owners`` can erase the cached
+        vectors of an account's texts."""
         if not texts:
             return []
-        return self.classify_vectors(self._encoder.encode([t[:2000] for t in texts]))
+        return self.classify_vectors(self._encoder.encode([t[:2000] for t in texts], owners))
+
+    def forget_owners(self, owners: Iterable[str]) -> int:
+        """Drop the encoder's cached vectors of these accounts' texts (an erasure); -> how many."""
+        return self._encoder.forget_owners(owners)
 
     def classify_vectors(self, vectors: Matrix) -> list[IntentResult]:
         """Classify already-embedded texts (unit vectors, one row per text)."""

@@ -10,7 +10,9 @@ value (written by identity), and whether the account was erased (``identity.eras
 keeps its tombstone): such a mention is withheld (``withhold_erased``), neither classified, scored
 nor alerted on, and counts in ``groundswell_erased_withheld_total{what="mention"}``. One embedding
 call classifies the intent of the remaining texts (in a thread, off the event loop), and
-``scoring.priority.score_mention`` scores each one.
+``scoring.priority.score_mention`` scores each one. The encoder's cache notes each text's author:
+when an account is erased, ``forget_accounts`` drops the vectors of its texts (every scoring worker
+follows the erase events: ``streams.erasure_follower``).
 """
 
 from __future__ import annotations
@@ -88,12 +90,24 @@ class PriorityStage:
             return
         if self._classifier is None:
             self._classifier = self._intent_factory()
-        results = self._classifier.classify_many([str(m["activity"].get("text") or "") for m in mentions])
+        results = self._classifier.classify_many(
+            [str(m["activity"].get("text") or "") for m in mentions],
+            owners=[str(m["activity"]["actor"]["id"]) for m in mentions],  # erasable by author
+        )
         for mention, result in zip(mentions, results, strict=True):
             if result.intent is not None:
                 mention["intent"] = result.intent
                 mention["intent_confidence"] = result.confidence
                 mention["intent_evidence"] = result.evidence
+
+    def forget_accounts(self, account_ids: Sequence[str]) -> int:
+        """Erase the intent vectors cached for these accounts' texts (any thread); -> how many were
+        dropped (``groundswell_erased_forgotten_total{what="intent_vector"}``)."""
+        classifier = self._classifier
+        dropped = classifier.forget_owners(account_ids) if classifier is not None else 0
+        if dropped:
+            self._m.erased_forgotten.labels("intent_vector").inc(dropped)
+        return dropped
 
     def score(self, mentions: Sequence[dict[str, Any]], authors: dict[str, StoredAuthor]) -> list[Out]:
         """``scores.priority`` records (keyed by person, else author account)."""

@@ -317,7 +317,8 @@ def post_by(did: str, rkey: str, text: str) -> RawEvent:
 
 def test_an_account_deactivated_on_its_platform_stays_erased_in_the_stream(pipeline: Pipeline) -> None:
     """A deactivation erases the account through the resolver and sends an erasure notice on
-    crm.alerts; the same account's next post and a replay of its old one then bring back nothing:
+    crm.alerts, and the worker drops the intent vector it had cached of the account's post; the
+    same account's next post and a replay of its old one then bring back nothing:
     no text in the graph, no priority, no alert."""
     did = f"did:plc:erasetest{time.time_ns()}"
     account_id = f"bluesky:{did}"
@@ -363,6 +364,11 @@ def test_an_account_deactivated_on_its_platform_stays_erased_in_the_stream(pipel
     )
     assert notice["account_id"] is None and notice["post"] is None
     assert notice["erasure"]["account_ids"] == [account_id] and "deactivated" in notice["erasure"]["reason"]
+    # the worker that classified the first post drops its intent vector (the cache is in memory)
+    forgotten = 'groundswell_erased_forgotten_total{what="intent_vector"}'
+    while metric(pipeline.metrics_text(), forgotten) < metric(before, forgotten) + 1:
+        assert time.monotonic() < deadline + 30, "the erased account's intent vector dropped"
+        time.sleep(0.2)
 
     later = post_by(did, "r2", "acme still has not refunded me. Horrible company, I am furious.")
     pipeline.replay([first, later])

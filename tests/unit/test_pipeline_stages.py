@@ -9,6 +9,7 @@ import orjson
 
 from activity.raw import RawEvent, RawFormat
 from activity.schema import AccountRef, Activity, ActivityKind, Network
+from embedding.encoder import Encoder
 from graph.scores import StoredAuthor
 from groundswell.metrics import Metrics
 from groundswell.settings import (
@@ -20,6 +21,7 @@ from groundswell.settings import (
     TOPIC_SIGNALS,
     Settings,
 )
+from scoring.intent import INTENT_CACHE_SIZE, IntentClassifier
 from scoring.priority import ScoredPost
 from streams.pipeline import NormalizeStage, activity_records, unpack_all
 from streams.priority import PriorityStage
@@ -280,6 +282,32 @@ def test_priority_stage_withholds_the_mentions_of_erased_accounts() -> None:
     kept = stage.withhold_erased(mentions, authors)
     assert [m["activity"]["event_id"] for m in kept] == ["e1", "e2"]  # an unknown author is kept
     assert metrics.erased_withheld.labels("mention")._value.get() == 2
+
+
+def test_an_erased_accounts_cached_intent_vectors_are_dropped_and_computed_again() -> None:
+    """The priority stage's encoder keeps the vectors of recent mention texts (real model); an
+    erasure drops every one used for the account's texts, one shared with a kept account too."""
+    encoder = Encoder(cache_size=INTENT_CACHE_SIZE)
+    metrics = Metrics.create()
+    stage = PriorityStage(Settings(), metrics, intents=lambda: IntentClassifier(encoder))
+    refund, password = "acme charged me twice, I want a refund", "how do I reset my acme password?"
+
+    def mention(event_id: str, actor: str, text: str) -> dict[str, Any]:
+        return {"activity": activity(event_id, ActivityKind.POST, actor, text=text).to_dict()}
+
+    assert stage.forget_accounts(["x:gone"]) == 0  # no classifier yet: nothing cached
+    stage.classify(
+        [mention("e1", "gone", refund), mention("e2", "kept", password), mention("e3", "kept", refund)]
+    )
+    computed = encoder.computed
+    assert stage.forget_accounts(["x:gone"]) == 1  # the refund text's vector, whoever else posted it
+    assert metrics.erased_forgotten.labels("intent_vector")._value.get() == 1
+    stage.classify([mention("e4", "kept", password)])
+    assert encoder.computed == computed  # the kept account's own text: still cached
+    again = [mention("e5", "kept", refund)]
+    stage.classify(again)
+    assert encoder.computed == computed + 1 and again[0]["intent"] is not None  # computed anew
+    assert stage.forget_accounts(["x:gone"]) == 0
 
 
 def test_priority_stage_skips_the_mentions_their_authors_memory_holds() -> None:
