@@ -57,9 +57,11 @@ class VectorCache:
         return vec
 
     def put(self, key: str, vec: Vector) -> None:
-        """Cache a vector (replacing one of the same key, and its notes); the least recently used go
-        beyond ``size``."""
-        self.drop(key)
+        """Cache a vector; the least recently used go beyond ``size``. A key already cached keeps its
+        vector (the same text's) and its notes: two calls that computed it at once lose no owner."""
+        if key in self._vectors:
+            self._vectors.move_to_end(key)
+            return
         if self._size == 0:
             return
         self._vectors[key] = vec
