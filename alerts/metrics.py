@@ -102,7 +102,8 @@ class AlertMetrics:
             erased_withheld=Counter(
                 "groundswell_alerts_erased_withheld_total",
                 "Alerts about an account erased since they were made: dropped from the SSE replay "
-                "buffer or not sent (sse), not delivered to webhooks (webhook)",
+                "buffer or not sent (sse), not delivered to webhooks (webhook: once an alert when it is "
+                "read, once a subscription when its queued delivery or its retries stop)",
                 ["channel"],
                 registry=reg,
             ),

@@ -41,7 +41,7 @@ CREATE TABLE IF NOT EXISTS subscriptions (
 CREATE TABLE IF NOT EXISTS deliveries (
     subscription_id TEXT NOT NULL,
     alert_id TEXT NOT NULL,
-    status TEXT NOT NULL,            -- delivered | dead
+    status TEXT NOT NULL,            -- delivered | dead | withheld (its account erased meanwhile)
     attempts INTEGER NOT NULL,
     updated_at REAL NOT NULL,
     PRIMARY KEY (subscription_id, alert_id)

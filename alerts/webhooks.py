@@ -13,6 +13,8 @@ A 2xx answer is success. Timeouts, connection errors, 408, 429 and 5xx are retri
 exponential backoff and jitter (``Retry-After`` honoured up to the cap); other answers (4xx, 3xx:
 redirects are never followed) and SSRF refusals are permanent. After ``max_attempts`` or a
 permanent failure the delivery becomes a :class:`WebhookDeadLetter` on ``crm.alerts.deadletter``.
+A delivery whose ``withhold`` says so before an attempt ends unsent and is not dead-lettered (the
+dispatcher's: the alert's account was erased meanwhile).
 """
 
 from __future__ import annotations
@@ -107,13 +109,17 @@ class Attempt:
     retry_after: float | None = None
 
 
+#: a delivery's outcome when it was stopped before an attempt (``WebhookSender.deliver``'s ``withhold``)
+WITHHELD = "withheld"
+
+
 @dataclass(frozen=True, slots=True)
 class DeliveryOutcome:
     delivered: bool
     attempts: int
     last_status: int | None
     last_error: str
-    reason: str  # "delivered", or why it was dead-lettered
+    reason: str  # "delivered", WITHHELD, or why it was dead-lettered
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,12 +242,18 @@ class WebhookSender:
             return Attempt(False, True, label, status, f"HTTP {status}", retry_after)
         return Attempt(False, False, "http_4xx", status, f"HTTP {status}")
 
-    async def deliver(self, url: str, secret: str, alert_id: str, body: bytes) -> DeliveryOutcome:
-        """Attempts until success, a permanent failure or ``max_attempts``."""
+    async def deliver(
+        self, url: str, secret: str, alert_id: str, body: bytes, withhold: Callable[[], bool] | None = None
+    ) -> DeliveryOutcome:
+        """Attempts until success, a permanent failure or ``max_attempts``; ``withhold``, asked before
+        each attempt, ends the delivery unsent (reason ``WITHHELD``: the alert's account was erased
+        while it waited or between retries)."""
         self._m.webhook_inflight.inc()
         try:
             last = Attempt(False, False, "error", error="no attempt")
             for number in range(1, self.retry.max_attempts + 1):
+                if withhold is not None and withhold():
+                    return DeliveryOutcome(False, number - 1, last.status, last.error, WITHHELD)
                 last = await self.attempt(url, secret, alert_id, body, number)
                 self._m.webhook_attempts.labels(last.result).inc()
                 if last.ok:
@@ -261,6 +273,7 @@ __all__ = [
     "SIGNATURE_HEADER",
     "TIMESTAMP_HEADER",
     "TOPIC_ALERTS_DEADLETTER",
+    "WITHHELD",
     "Attempt",
     "DeliveryOutcome",
     "ForbiddenAddress",

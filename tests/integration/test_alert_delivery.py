@@ -411,6 +411,54 @@ async def test_an_erasure_holds_back_the_alerts_about_the_erased_account(
         await sse.close()
 
 
+async def test_an_erasure_stops_the_retries_of_a_delivery_about_the_erased_account(
+    embedded_broker: BrokerUnderTest, tmp_path: Path
+) -> None:
+    """A webhook delivery that is failing and waiting to retry when its account is erased makes no
+    further attempt and leaves no dead letter (which would carry the alert on): the delivery log
+    says withheld."""
+    bootstrap = embedded_broker.bootstrap
+    settings = Settings(
+        data_dir=tmp_path,
+        app_id=f"erase-retry-{uuid.uuid4().hex[:6]}",
+        allow_private_webhooks=True,
+        webhook_max_attempts=4,
+        webhook_backoff_base_s=2.0,  # 1-2 s before each retry
+        webhook_backoff_max_s=2.0,
+        webhook_timeout_s=2.0,
+    )
+    services = AlertServices.build(settings, CollectorRegistry())
+    engine = AlertEngine(default_rules(), cooldown_s=0.0)
+    gone = f"bluesky:did:plc:retry-{uuid.uuid4().hex[:8]}"
+    alert = engine.process(scored(f"it-{uuid.uuid4().hex}", account_id=gone, priority=0.9), now=time.time())[
+        0
+    ]
+    producer = confluent_kafka.Producer({"bootstrap.servers": bootstrap, "log_level": 3})
+    ensure_topics(producer, (TOPIC_ALERTS, TOPIC_ALERTS_DEADLETTER, TOPIC_IDENTITY))
+    write_address(settings.broker_address_file, bootstrap)
+    async with (
+        Receiver([503]) as hook,
+        api_server(services) as base,
+        httpx.AsyncClient(base_url=base) as client,
+    ):
+        await subscribe(client, hook)
+        (sub,) = (await client.get("/subscriptions")).json()
+        dispatcher = await started(services)
+        producer.produce(TOPIC_ALERTS, key=b"x", value=alert.to_bytes())
+        producer.flush(10)
+        await until(lambda: len(hook.requests) == 1, 20, "the first attempt")
+
+        erasure = AuditEvent(AuditAction.ERASE, time.time(), "platform", record_ids=(gone,), cause="it")
+        producer.produce(TOPIC_IDENTITY, key=gone.encode(), value=erasure.to_bytes())
+        producer.flush(10)
+        withheld = services.metrics.erased_withheld.labels("webhook")
+        await until(lambda: withheld._value.get() == 1, 20, "the delivery withheld")
+        await asyncio.sleep(2.5)  # past the time of the next retry
+        assert len(hook.requests) == 1
+        assert dispatcher.dead_lettered == 0
+        assert services.store.delivery_status(sub["id"], alert.alert_id) == "withheld"
+
+
 @pytest.mark.parametrize("known_from", ["identity.links", "graph"])
 async def test_an_api_started_after_an_erasure_holds_back_the_alerts_still_on_their_way(
     embedded_broker: BrokerUnderTest, graph_store: GraphStore, tmp_path: Path, known_from: str
