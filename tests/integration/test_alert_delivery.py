@@ -219,6 +219,15 @@ def ensure_topics(
             time.sleep(0.1)
 
 
+def erasure_test_producer(bootstrap: str, settings: Settings) -> confluent_kafka.Producer:
+    """A producer for alerts and erase events, once their topics exist, with the broker's address
+    written where the API looks for it (the API then starts its dispatcher)."""
+    producer = confluent_kafka.Producer({"bootstrap.servers": bootstrap, "log_level": 3})
+    ensure_topics(producer, (TOPIC_ALERTS, TOPIC_ALERTS_DEADLETTER, TOPIC_IDENTITY))
+    write_address(settings.broker_address_file, bootstrap)
+    return producer
+
+
 async def test_alerts_reach_webhooks_with_signatures_retries_dead_letters_and_sse(
     embedded_broker: BrokerUnderTest, tmp_path: Path
 ) -> None:
@@ -345,9 +354,7 @@ async def test_an_erasure_holds_back_the_alerts_about_the_erased_account(
         post = scored(f"it-{uuid.uuid4().hex}", account_id=account, priority=0.9)
         return engine.process(post, now=time.time())[0].to_bytes()
 
-    producer = confluent_kafka.Producer({"bootstrap.servers": bootstrap, "log_level": 3})
-    ensure_topics(producer, (TOPIC_ALERTS, TOPIC_ALERTS_DEADLETTER, TOPIC_IDENTITY))
-    write_address(settings.broker_address_file, bootstrap)
+    producer = erasure_test_producer(bootstrap, settings)
     async with (
         Receiver([200]) as hook,
         api_server(services) as base,
@@ -430,12 +437,10 @@ async def test_an_erasure_stops_the_retries_of_a_delivery_about_the_erased_accou
     services = AlertServices.build(settings, CollectorRegistry())
     engine = AlertEngine(default_rules(), cooldown_s=0.0)
     gone = f"bluesky:did:plc:retry-{uuid.uuid4().hex[:8]}"
-    alert = engine.process(scored(f"it-{uuid.uuid4().hex}", account_id=gone, priority=0.9), now=time.time())[
-        0
-    ]
-    producer = confluent_kafka.Producer({"bootstrap.servers": bootstrap, "log_level": 3})
-    ensure_topics(producer, (TOPIC_ALERTS, TOPIC_ALERTS_DEADLETTER, TOPIC_IDENTITY))
-    write_address(settings.broker_address_file, bootstrap)
+    (alert,) = engine.process(
+        scored(f"it-{uuid.uuid4().hex}", account_id=gone, priority=0.9), now=time.time()
+    )
+    producer = erasure_test_producer(bootstrap, settings)
     async with (
         Receiver([503]) as hook,
         api_server(services) as base,
@@ -491,9 +496,7 @@ async def test_an_api_started_after_an_erasure_holds_back_the_alerts_still_on_th
         post = scored(f"it-{uuid.uuid4().hex}", account_id=account.id, priority=0.9)
         return engine.process(post, now=time.time())[0].to_bytes()
 
-    producer = confluent_kafka.Producer({"bootstrap.servers": bootstrap, "log_level": 3})
-    ensure_topics(producer, (TOPIC_ALERTS, TOPIC_ALERTS_DEADLETTER, TOPIC_IDENTITY))
-    write_address(settings.broker_address_file, bootstrap)
+    producer = erasure_test_producer(bootstrap, settings)
     async with Receiver([200]) as hook:
         first = AlertServices.build(settings, CollectorRegistry())
         async with api_server(first) as base, httpx.AsyncClient(base_url=base) as client:
