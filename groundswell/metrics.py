@@ -67,8 +67,8 @@ class Metrics:
     table_entries: Gauge  # labels: table  (in this worker's memory, after its last retention sweep)
     table_entries_expired: Counter  # labels: table  (not written for the retention; streams.retention)
     erased_withheld: Counter  # labels: what  (account, post, mention: held back for an erased account)
-    erased_forgotten: Counter  # labels: what  (intent_vector: cached data of an erased account dropped)
-    erasures_followed: Counter  # erase events a scoring worker read (streams.erasure_follower)
+    erased_forgotten: Counter  # labels: what  (intent_vector, identity_seen: dropped at an erasure)
+    erasures_followed: Counter  # erase events a worker read (streams.erasure_follower)
 
     @classmethod
     def create(cls, registry: CollectorRegistry | None = None) -> Metrics:
@@ -184,14 +184,15 @@ class Metrics:
             ),
             erased_forgotten=Counter(
                 "groundswell_erased_forgotten",
-                "Data this process had cached from an erased account's texts, dropped at the erasure: "
-                "intent_vector (the priority stage's intent embeddings)",
+                "Data this process kept of an erased account, dropped at the erasure: intent_vector "
+                "(the priority stage's embeddings of its texts), identity_seen (the intake's hashes of "
+                "its profile fields, replaced by the erased marker)",
                 ["what"],
                 registry=reg,
             ),
             erasures_followed=Counter(
                 "groundswell_erasures_followed",
-                "Erase events on identity.links a scoring worker read to drop what it cached",
+                "Erase events on identity.links a worker read to drop what it kept of the erased accounts",
                 registry=reg,
             ),
             snapshot_seconds=Histogram(

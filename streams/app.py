@@ -26,6 +26,7 @@ from groundswell.heap import freeze_long_lived
 from groundswell.metrics import Metrics
 from groundswell.settings import ALL_TOPICS, TOPIC_IDENTITY_COMMANDS, Settings
 from streams import compat
+from streams.erasure_follower import Listener, install_follower
 from streams.faust_config import faust_settings
 from streams.graph_writer import GraphWriter
 from streams.records import Out
@@ -41,6 +42,17 @@ class Wiring:
     metrics: Metrics
     topics: dict[str, TopicT]
     writer: GraphWriter
+    #: called with the accounts of each erase event (all partitions; ``streams.erasure_follower``)
+    erasure_listeners: list[Listener] | None = None
+
+    def on_erasure(self, listener: Listener) -> None:
+        """Call ``listener`` with the accounts of every erase event on identity.links, on the
+        process's erasure follower's thread (started by the first listener)."""
+        if self.erasure_listeners is None:
+            self.erasure_listeners = install_follower(
+                self.app, self.bootstrap, f"{self.settings.worker_app_id}-erasure-follower", self.metrics
+            )
+        self.erasure_listeners.append(listener)
 
     def topic(self, name: str) -> TopicT:
         found = self.topics.get(name)

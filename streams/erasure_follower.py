@@ -1,21 +1,24 @@
-"""Every scoring worker reads every erase event, to drop what it cached from the erased accounts.
+"""Every worker reads every erase event, to drop what it keeps of the erased accounts.
 
-The ``erasure-notices`` agent reads only this worker's partitions of ``identity.links``, but any
-worker may have classified an erased account's posts: the priority stage's intent encoder keeps
-their vectors (``streams.priority.PriorityStage.forget_accounts``). So each worker process also runs
-an ``ErasureFollower``: a consumer of its own (no group, nothing committed) on all partitions of
-``identity.links``, on a thread of its own, from ``FOLLOW_BACK`` records before each partition's
-end at its start (an erasure written while the worker started) onwards. It parses only the records
-that can be erase events (``alerts.erasures.erased_accounts``) and hands their accounts to
-``on_erased`` on its thread. Records arrive at ~0.004 per raw event; idle, the broker holds a fetch
-for ``FETCH_WAIT_MS``.
+A consumer group would give each worker a share of ``identity.links``, but any worker may hold an
+erased account's data: the priority stage's intent encoder keeps vectors of its posts
+(``streams.priority.PriorityStage.forget_accounts``), the identity intake the hashes of its profile
+fields (``streams.identity_commands.IdentityIntake.mark_erased``). So each worker process runs one
+``ErasureFollower`` (``install_follower``, through ``streams.app.Wiring.on_erasure``): a consumer of
+its own (no group, nothing committed) on all partitions of ``identity.links``, on a thread of its
+own, from ``FOLLOW_BACK`` records before each partition's end at its start (an erasure written
+while the worker started) onwards. It parses only the records that can be erase events
+(``alerts.erasures.erased_accounts``) and hands their accounts to ``on_erased`` on its thread.
+Records arrive at ~0.004 per raw event; idle, the broker holds a fetch for ``FETCH_WAIT_MS``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from collections.abc import Callable
+from typing import Any
 
 from alerts.erasures import erased_accounts
 from alerts.topic_reader import assign_when_present, own_reader
@@ -24,6 +27,8 @@ from groundswell.settings import TOPIC_IDENTITY
 
 log = logging.getLogger(__name__)
 
+#: called with the accounts of one erase event
+Listener = Callable[[list[str]], object]
 #: records a partition read back at start (an erase written while the worker was starting)
 FOLLOW_BACK = 1_000
 #: the broker answers an idle fetch after this long (an erasure may wait this long; it has no deadline
@@ -36,9 +41,7 @@ RETRY_S = 5.0
 
 
 class ErasureFollower:
-    def __init__(
-        self, bootstrap: str, group_id: str, on_erased: Callable[[list[str]], object], metrics: Metrics
-    ) -> None:
+    def __init__(self, bootstrap: str, group_id: str, on_erased: Listener, metrics: Metrics) -> None:
         self._bootstrap = bootstrap
         self._group_id = group_id
         self._on_erased = on_erased
@@ -88,3 +91,26 @@ class ErasureFollower:
             self._on_erased(accounts)
         except Exception:
             log.exception("dropping what was cached for erased accounts %s failed", accounts)
+
+
+def install_follower(app: Any, bootstrap: str, group_id: str, metrics: Metrics) -> list[Listener]:
+    """One ``ErasureFollower`` for a Faust ``app``'s process, started with the app and closed before
+    its shutdown; -> the listeners it calls (on its thread) with each erase event's accounts: add
+    to the list."""
+    listeners: list[Listener] = []
+
+    def each(accounts: list[str]) -> None:
+        for listener in listeners:
+            listener(accounts)
+
+    follower = ErasureFollower(bootstrap, group_id, each, metrics)
+
+    async def follow_erasures() -> None:
+        follower.start()
+
+    async def stop_following(_app: Any, /, *_: Any, signal: Any, **__: Any) -> None:
+        await asyncio.to_thread(follower.close)
+
+    app.task(follow_erasures)
+    app.on_before_shutdown.connect(stop_following)
+    return listeners

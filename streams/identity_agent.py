@@ -62,14 +62,15 @@ from groundswell.settings import TOPIC_ACTIVITY, TOPIC_DEADLETTER, TOPIC_IDENTIT
 from identity.audit import AuditEvent
 from identity.erasure import erase_person, erase_record
 from identity.service import IdentityService
+from streams.erasure_follower import Listener
 from streams.identity_commands import (
     TOPIC_IDENTITY_COMMANDS,
     Command,
     IdentityIntake,
     Pace,
 )
-from streams.records import unpack
-from streams.retention import install_sweeps, stamped_table
+from streams.records import partition_for, unpack
+from streams.retention import install_sweeps, owned_partitions, stamped_table
 
 log = logging.getLogger(__name__)
 
@@ -388,15 +389,28 @@ def install_identity_agent(
 
 
 def install_identity_intake(
-    app: faust.App, settings: Settings, metrics: Metrics, source_topic: str = TOPIC_ACTIVITY
+    app: faust.App,
+    settings: Settings,
+    metrics: Metrics,
+    source_topic: str = TOPIC_ACTIVITY,
+    on_erasure: Callable[[Listener], None] | None = None,
 ) -> IdentityIntake:
     """The intake and its ``identity-seen`` table, whose entries follow their account's partition
     (not the partition of the record being processed: ``KeyPartitionedTable``) and expire after
     ``state_retention_seconds`` without a write (``streams.retention``); ``source_topic``: the
-    topic the intake reads, co-partitioned with the table."""
+    topic the intake reads, co-partitioned with the table. ``on_erasure`` (``Wiring.on_erasure``):
+    erasures made elsewhere mark the erased accounts' entries, on the event loop
+    (``IdentityIntake.mark_erased``)."""
     seen = stamped_table(app, SEEN_TABLE, settings.partitions)
     install_sweeps(app, ((SEEN_TABLE, seen),), source_topic, settings, metrics)
-    return IdentityIntake(seen, metrics, settings.identity_max_backlog, settings.state_retention_seconds)
+    intake = IdentityIntake(seen, metrics, settings.identity_max_backlog, settings.state_retention_seconds)
+    if on_erasure is not None:
+
+        def owned(account: str) -> bool:
+            return partition_for(account.encode(), settings.partitions) in owned_partitions(app, source_topic)
+
+        on_erasure(lambda accounts: app.loop.call_soon_threadsafe(intake.mark_erased, accounts, owned))
+    return intake
 
 
 async def default_service(settings: Settings, metrics: Metrics, io_thread: bool = False) -> IdentityService:

@@ -7,12 +7,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import orjson
 
-from activity.schema import TEXT_KINDS, Activity, ActivityKind
+from activity.schema import TEXT_KINDS, Activity, ActivityKind, Network
 from groundswell.metrics import Metrics
 from identity.persons import record_from_json, record_to_json
 from identity.records import ProfileRecord
@@ -42,6 +42,9 @@ def record_from_activity(act: Activity) -> ProfileRecord:
 
 IDENTITY_FIELDS = ("display_name", "handle", "websites", "bio", "location")
 ERASED = {"erased": "1"}
+ERASED_BYTES = orjson.dumps(ERASED)
+#: the prefixes of social account ids (``network:native id``): the accounts the intake sees
+NETWORKS = frozenset(n.value for n in Network)
 
 
 def field_hashes(record: ProfileRecord) -> dict[str, str]:
@@ -183,6 +186,26 @@ class IdentityIntake:
                 self._seen[act.actor.id] = orjson.dumps(keep)
             self._m.events_out.labels("identity", act.network.value).inc()
         return outs
+
+    def mark_erased(self, accounts: Iterable[str], owned: Callable[[str], bool]) -> int:
+        """An erasure made elsewhere (the API, a person's erasure; ``streams.erasure_follower``): the
+        field hashes remembered for these accounts give way to the erased marker, so a later profile
+        activity of theirs sends nothing for resolution, as after a platform delete. Only social
+        accounts whose entry lives in a partition this worker holds (``owned``) are written. -> how
+        many entries held hashes (``groundswell_erased_forgotten_total{what="identity_seen"}``)."""
+        dropped = 0
+        for account in accounts:
+            if account.partition(":")[0] not in NETWORKS or not owned(account):
+                continue
+            stored = self._seen.get(account)
+            if stored == ERASED_BYTES:
+                continue
+            if stored is not None:
+                dropped += 1
+            self._seen[account] = ERASED_BYTES
+        if dropped:
+            self._m.erased_forgotten.labels("identity_seen").inc(dropped)
+        return dropped
 
 
 class Pace:

@@ -37,7 +37,7 @@ def install_ingest(w: Wiring) -> None:
     app, settings, metrics = w.app, w.settings, w.metrics
     normalize_stage = NormalizeStage(settings, metrics)
     signal_stage = SignalStage(settings, metrics)
-    intake = install_identity_intake(app, settings, metrics)
+    intake = install_identity_intake(app, settings, metrics, on_erasure=w.on_erasure)
     backlog_probe = LagProbe(
         w.bootstrap, settings.consumer_groups, settings.partitions, (TOPIC_IDENTITY_COMMANDS,)
     )

@@ -23,6 +23,7 @@ written meanwhile is kept.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import struct
 import time
@@ -214,6 +215,12 @@ class TableSweeper:
         return done
 
 
+def owned_partitions(app: Any, source_topic: str) -> set[int]:
+    """The partitions of ``source_topic`` a Faust ``app``'s worker holds now (its active ones): those
+    of the tables co-partitioned with it that this worker may write."""
+    return {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == source_topic}
+
+
 def install_sweeps(
     app: Any,
     tables: Sequence[tuple[str, StampedTable]],
@@ -225,12 +232,14 @@ def install_sweeps(
     ``state_sweep_seconds``. The tables are co-partitioned with ``source_topic``: this worker's
     active partitions of it are the tables' partitions it sweeps."""
 
-    def owned_partitions() -> set[int]:
-        return {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == source_topic}
-
     sweepers = [
         TableSweeper(
-            name, table.raw, settings.partitions, owned_partitions, settings.state_retention_seconds, metrics
+            name,
+            table.raw,
+            settings.partitions,
+            functools.partial(owned_partitions, app, source_topic),
+            settings.state_retention_seconds,
+            metrics,
         )
         for name, table in tables
     ]

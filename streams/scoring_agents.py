@@ -8,7 +8,7 @@
   their authors from the graph in one query (``streams.priority``);
 - ``alerting`` applies the rules with a cooldown per subject, ``spikes`` the volume baselines,
   ``erasure-notices`` turns identity's erase events into ``erasure`` alerts (``alerts.stage``), and
-  every worker's ``streams.erasure_follower`` drops the intent vectors it cached of erased accounts;
+  and every worker drops the intent vectors it cached of erased accounts (``Wiring.on_erasure``);
 - a retention timer deletes the priority and alerting memories (tables ``mention-authors``,
   ``alert-subjects``) not written for ``state_retention_seconds`` (``streams.retention``);
 - ``identity-resolver`` (one owner) applies identity commands (``streams.identity_agent``).
@@ -39,7 +39,6 @@ from groundswell.settings import (
 from groundswell.stalls import watched
 from scoring.priority import ScoredPost
 from streams.app import Wiring
-from streams.erasure_follower import ErasureFollower
 from streams.identity_agent import default_service, install_identity_agent
 from streams.pipeline import bad_record, unpack_all
 from streams.priority import PriorityStage
@@ -202,17 +201,7 @@ def install_priority_and_alerts(w: Wiring) -> None:
             await w.send_all([Out(e.topic, e.key, e.value) for e in emits])
 
     if settings.intent_enabled:  # every worker drops the intent vectors it cached of erased accounts
-        follower = ErasureFollower(
-            w.bootstrap, f"{settings.worker_app_id}-erasure-follower", priority_stage.forget_accounts, metrics
-        )
-
-        @app.task
-        async def follow_erasures() -> None:
-            follower.start()
-
-        @app.on_before_shutdown.connect
-        async def stop_following(_app: Any, /, *_: Any, signal: Any, **__: Any) -> None:
-            await asyncio.to_thread(follower.close)
+        w.on_erasure(priority_stage.forget_accounts)
 
     erasure_notices = ErasureNotices(metrics)
 

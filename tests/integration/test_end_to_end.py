@@ -11,12 +11,15 @@ import re
 import time
 from typing import Any
 
+import confluent_kafka
 import orjson
 import pytest
 
 from activity.raw import RawEvent, RawFormat
 from api.graph_routes import composite_view
 from graph.store import GraphStore
+from groundswell.settings import TOPIC_IDENTITY
+from identity.audit import AuditAction, AuditEvent
 from scoring import influence
 from sources.replay import iter_files
 from sources.samples import demo_files
@@ -387,6 +390,41 @@ def test_an_account_deactivated_on_its_platform_stays_erased_in_the_stream(pipel
             return [r["text"] for r in rows]
 
     assert asyncio.run(texts()) == [None, None]
+
+
+def profile_by(did: str, name: str, bio: str) -> RawEvent:
+    record = {"$type": "app.bsky.actor.profile", "displayName": name, "description": bio}
+    commit = {"rev": f"rev{time.time_ns()}", "operation": "update", "collection": "app.bsky.actor.profile"}
+    commit |= {"rkey": "self", "record": record, "cid": f"bafyprofile{time.time_ns()}"}
+    return jetstream({"did": did, "time_us": time.time_ns() // 1000, "kind": "commit", "commit": commit})
+
+
+def test_an_account_erased_elsewhere_is_not_sent_for_resolution_again(pipeline: Pipeline) -> None:
+    """An erasure made through the API (its erase event on identity.links) reaches the worker's
+    identity intake: the hashes of the account's profile fields give way to the erased marker, and a
+    new profile of the account is not sent to the resolver (its fields would travel again)."""
+    did = f"did:plc:apierase{time.time_ns()}"
+    account_id = f"bluesky:{did}"
+    sent = 'groundswell_events_out_total{source="bluesky",stage="identity"}'
+    forgotten = 'groundswell_erased_forgotten_total{what="identity_seen"}'
+    pipeline.replay([post_by(did, "a1", "hello, I am new here"), profile_by(did, "Ann Example", "I knit")])
+    pipeline.wait_idle()
+    before = pipeline.metrics_text()
+    assert metric(before, sent) >= 1
+
+    erasure = AuditEvent(AuditAction.ERASE, time.time(), "user:it", record_ids=(account_id,), cause="it")
+    producer = confluent_kafka.Producer({"bootstrap.servers": pipeline.bootstrap, "log_level": 3})
+    producer.produce(TOPIC_IDENTITY, key=account_id.encode(), value=erasure.to_bytes())
+    producer.flush(10)
+    deadline = time.monotonic() + 60
+    while metric(pipeline.metrics_text(), forgotten) < metric(before, forgotten) + 1:
+        assert time.monotonic() < deadline, "the intake's entry for the erased account marked"
+        pipeline.assert_alive()
+        time.sleep(0.2)
+
+    pipeline.replay([profile_by(did, "Ann Example-Smith", "I knit and I sail")])
+    pipeline.wait_idle()
+    assert metric(pipeline.metrics_text(), sent) == metric(before, sent)
 
 
 def account_props(pipeline: Pipeline, account_id: str) -> dict[str, Any]:

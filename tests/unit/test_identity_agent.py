@@ -162,3 +162,26 @@ def test_an_expired_entry_sends_the_account_to_the_resolver_again() -> None:
     del seen[ACTOR.id]  # what the sweep does after the retention
     cmds = intake_.commands([act(ActivityKind.POST, "e2", post_id="p2", text="back")])
     assert [Command.from_bytes(o.value).op for o in cmds] == ["resolve"]
+
+
+def test_an_erasure_made_elsewhere_marks_the_accounts_entry_and_stops_its_resolution() -> None:
+    """An erasure through the API reaches the intake as an erase event (streams.erasure_follower):
+    the hashes of the account's profile fields give way to the erased marker, only for accounts
+    whose partition this worker holds, and its next profile is not sent for resolution."""
+    seen: dict[str, bytes] = {}
+    metrics = Metrics.create()
+    intake_ = IdentityIntake(StampedTable(seen, Clock(0.0)), metrics)
+    assert len(intake_.commands([act(ActivityKind.POST, "e1", post_id="p1", text="hi")])) == 1
+    hashes = seen[ACTOR.id]
+
+    never_seen, elsewhere = "mastodon:https://m.example/users/new", "x:elsewhere"
+    erased = [ACTOR.id, never_seen, elsewhere, "crm:contact-7"]
+    assert intake_.mark_erased(erased, owned=lambda account: account != elsewhere) == 1
+    assert metrics.erased_forgotten.labels("identity_seen")._value.get() == 1
+    assert orjson.loads(unstamped(seen[ACTOR.id])[0] or b"") == ERASED and seen[ACTOR.id] != hashes
+    assert orjson.loads(unstamped(seen[never_seen])[0] or b"") == ERASED  # its first profile: not sent
+    assert elsewhere not in seen and "crm:contact-7" not in seen  # another worker's; not an account
+
+    profile = Profile(display_name="Abe C", bio="I build boats")
+    assert intake_.commands([act(ActivityKind.PROFILE, "e2", profile=profile)]) == []
+    assert intake_.mark_erased([ACTOR.id], owned=lambda _: True) == 0  # already marked
