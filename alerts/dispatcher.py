@@ -275,14 +275,10 @@ class AlertDispatcher:
     ) -> None:
         assert self._sender is not None and self._store is not None
         try:
+            # an erasure read while this waited in the queue or between retries stops it, so that
+            # neither a retry nor a dead letter carries the erased account's alert on
             outcome = await self._sender.deliver(
-                # an erasure read while this waited in the queue or between retries stops it, so
-                # neither a retry nor a dead letter carries the erased account's alert on
-                sub.url,
-                sub.secret,
-                header.alert_id,
-                body,
-                withhold=lambda: self.erasures.is_erased(header),
+                sub.url, sub.secret, header.alert_id, body, withhold=lambda: self.erasures.is_erased(header)
             )
             if outcome.reason == WITHHELD or (not outcome.delivered and self.erasures.is_erased(header)):
                 self._m.erased_withheld.labels("webhook").inc()

@@ -1,5 +1,5 @@
 """Consumers that assign their partitions themselves (no group joined, nothing committed): the API's
-SSE feed and its erasure feed, which every API process reads whole, and each scoring worker's
+SSE feed and its erasure feed, which every API process reads whole, and each worker process's
 erasure follower (``streams.erasure_follower``)."""
 
 from __future__ import annotations

@@ -137,7 +137,6 @@ class Encoder:
         #: transformer layers run: vectors of different depths are not comparable
         self.layers = layers
         self._batch_size = batch_size
-        self._cache_size = cache_size
         self._cache = VectorCache(cache_size)
         self._lock = threading.Lock()
         self.computed = 0  # vectors the model produced (cache misses), for metrics and benchmarks
