@@ -186,7 +186,8 @@ class Metrics:
                 "groundswell_erased_forgotten",
                 "Data this process kept of an erased account, dropped at the erasure: intent_vector "
                 "(the priority stage's embeddings of its texts), identity_seen (the intake's hashes of "
-                "its profile fields, replaced by the erased marker)",
+                "its profile fields, replaced by the erased marker), resolver_profile (its profile, "
+                "vector and embeddings in a resolver this worker is not running)",
                 ["what"],
                 registry=reg,
             ),

@@ -100,6 +100,22 @@ class ResolverState:
     warmed: int = 0
     errors: list[str] = field(default_factory=list)
     metrics: Metrics | None = None  # set: the heap is frozen after each warm (groundswell.heap)
+    #: the resolver agent is applying commands (the service's index and profiles are in use)
+    busy: bool = False
+
+    def forget_erased(self, record_ids: Sequence[str]) -> int:
+        """An erasure read by this process's erasure follower (``streams.erasure_follower``): drop
+        these records from this process's resolver (profiles, index vectors, cached embeddings), on
+        the event loop. A worker that owned the resolver once keeps it for a take-back, and erasures
+        made since reach only the owner (identity.commands), so this is how it learns of them. Not
+        while the agent is applying commands (it then owns the resolver: the erase command reaches
+        it, and the service uses its index off the loop). -> how many records were dropped."""
+        service = self.service
+        if service is None or self.busy:
+            return 0
+        known = [rid for rid in record_ids if rid in service.records]
+        service.forget_local(list(record_ids))
+        return len(known)
 
     async def get(self) -> IdentityService:
         if self.service is None:
@@ -365,12 +381,16 @@ def install_identity_agent(
                     state.errors.append(repr(e))
             if not commands:
                 continue
-            service_now = await state.get()
-            if service_now.audit is None:
-                service_now.audit = publish
-            state.applied += await apply_commands(
-                service_now, commands, metrics, dead_letter, pace, settings.identity_resolve_group
-            )
+            state.busy = True
+            try:
+                service_now = await state.get()
+                if service_now.audit is None:
+                    service_now.audit = publish
+                state.applied += await apply_commands(
+                    service_now, commands, metrics, dead_letter, pace, settings.identity_resolve_group
+                )
+            finally:
+                state.busy = False
             for cmd in commands:
                 metrics.events_in.labels("identity-resolver", cmd.op).inc()
             metrics.stage_latency.labels("identity-resolver").observe(max(0.0, time.time() - started))

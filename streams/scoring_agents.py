@@ -11,7 +11,8 @@
   and every worker drops the intent vectors it cached of erased accounts (``Wiring.on_erasure``);
 - a retention timer deletes the priority and alerting memories (tables ``mention-authors``,
   ``alert-subjects``) not written for ``state_retention_seconds`` (``streams.retention``);
-- ``identity-resolver`` (one owner) applies identity commands (``streams.identity_agent``).
+- ``identity-resolver`` (one owner) applies identity commands (``streams.identity_agent``); a
+  worker that is not applying them drops erased records from its resolver as erase events arrive.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ def install_scoring(w: Wiring) -> None:
     install_ranking(w)
     install_priority_and_alerts(w)
     settings, metrics = w.settings, w.metrics
-    install_identity_agent(
+    resolver = install_identity_agent(
         w.app,
         settings=settings,
         metrics=metrics,
@@ -68,6 +69,13 @@ def install_scoring(w: Wiring) -> None:
         commands_topic=w.topic(TOPIC_IDENTITY_COMMANDS),
         intake_agent=False,  # the ingest role's graph stage feeds the commands
     )
+
+    def forget_erased(accounts: list[str]) -> None:  # on the loop: the resolver's state lives there
+        dropped = resolver.forget_erased(accounts)
+        if dropped:
+            metrics.erased_forgotten.labels("resolver_profile").inc(dropped)
+
+    w.on_erasure(lambda accounts: w.app.loop.call_soon_threadsafe(forget_erased, accounts))
 
 
 def install_ranking(w: Wiring) -> None:

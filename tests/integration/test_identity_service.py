@@ -27,6 +27,7 @@ from identity.profile_text import profile_text
 from identity.records import ProfileRecord
 from identity.service import IdentityError, IdentityService
 from streams.broker import write_address
+from streams.identity_agent import ResolverState
 from streams.identity_commands import RESOLVER_KEY, TOPIC_IDENTITY_COMMANDS, Command
 from tests.fixtures import graph as graph_fixtures
 from tests.fixtures.broker import read_messages
@@ -292,6 +293,33 @@ async def test_erase_person_removes_personal_data_everywhere(
     assert (await service.resolve(JANE_BSKY, "late")).person_id is None
     with pytest.raises(IdentityError):
         await service.person_accounts("person:unknown")
+
+
+async def test_a_former_owners_resolver_drops_records_erased_while_another_worker_owned_it(
+    graph_store: GraphStore, encoder: Encoder
+) -> None:
+    """Erasures made while another worker owns the resolver reach only that owner (identity.commands).
+    A former owner keeps its resolver for a take-back: its erasure follower drops the erased records
+    from it (profile, index vector, cached embedding), but not while its agent is applying commands."""
+    svc = await new_service(graph_store, encoder, Clock())
+    await svc.resolve(JANE_BSKY, "e1")
+    await svc.resolve(RAVI, "e2")
+    search = svc._search
+    assert isinstance(search, CandidateSearch)
+    jane_text = profile_text(svc.records[JANE_BSKY.record_id])
+
+    async def this_service() -> IdentityService:
+        return svc
+
+    state = ResolverState(this_service, service=svc, needs_warm=False)
+    state.busy = True  # applying commands: the erase command reaches it, the index is in use
+    assert state.forget_erased([JANE_BSKY.record_id]) == 0 and JANE_BSKY.record_id in svc.records
+    state.busy = False
+    assert state.forget_erased([JANE_BSKY.record_id, "x:never-seen"]) == 1
+    assert JANE_BSKY.record_id not in svc.records and JANE_BSKY.record_id not in search
+    assert RAVI.record_id in svc.records and RAVI.record_id in search
+    assert encoder.forget([jane_text]) == 0  # its cached embedding already gone
+    assert ResolverState(this_service).forget_erased([RAVI.record_id]) == 0  # no resolver here yet
 
 
 async def test_platform_delete_erases_one_account(service: IdentityService) -> None:
