@@ -46,8 +46,8 @@ class Wiring:
     erasure_listeners: list[Listener] | None = None
 
     def on_erasure(self, listener: Listener) -> None:
-        """Call ``listener`` with the accounts of every erase event on identity.links, on the
-        process's erasure follower's thread (started by the first listener)."""
+        """Call ``listener`` with the accounts of every erase event on identity.links, on the event
+        loop (the process's erasure follower, started by the first listener, reads them)."""
         if self.erasure_listeners is None:
             self.erasure_listeners = install_follower(
                 self.app, self.bootstrap, f"{self.settings.worker_app_id}-erasure-follower", self.metrics

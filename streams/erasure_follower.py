@@ -10,7 +10,8 @@ runs one
 its own (no group, nothing committed) on all partitions of ``identity.links``, on a thread of its
 own, from ``FOLLOW_BACK`` records before each partition's end at its start (an erasure written
 while the worker started) onwards. It parses only the records that can be erase events
-(``alerts.erasures.erased_accounts``) and hands their accounts to ``on_erased`` on its thread.
+(``alerts.erasures.erased_accounts``) and hands their accounts to ``on_erased`` on its thread;
+``install_follower`` passes them on to each listener on the app's event loop.
 Records arrive at ~0.004 per raw event; idle, the broker holds a fetch for ``FETCH_WAIT_MS``.
 """
 
@@ -97,13 +98,13 @@ class ErasureFollower:
 
 def install_follower(app: Any, bootstrap: str, group_id: str, metrics: Metrics) -> list[Listener]:
     """One ``ErasureFollower`` for a Faust ``app``'s process, started with the app and closed before
-    its shutdown; -> the listeners it calls (on its thread) with each erase event's accounts: add
-    to the list."""
+    its shutdown; -> the listeners it calls with each erase event's accounts, on the app's event
+    loop (where the workers' tables and stages live): add to the list."""
     listeners: list[Listener] = []
 
-    def each(accounts: list[str]) -> None:
+    def each(accounts: list[str]) -> None:  # on the follower's thread
         for listener in listeners:
-            listener(accounts)
+            app.loop.call_soon_threadsafe(listener, accounts)
 
     follower = ErasureFollower(bootstrap, group_id, each, metrics)
 

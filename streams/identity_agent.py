@@ -419,8 +419,7 @@ def install_identity_intake(
     (not the partition of the record being processed: ``KeyPartitionedTable``) and expire after
     ``state_retention_seconds`` without a write (``streams.retention``); ``source_topic``: the
     topic the intake reads, co-partitioned with the table. ``on_erasure`` (``Wiring.on_erasure``):
-    erasures made elsewhere mark the erased accounts' entries, on the event loop
-    (``IdentityIntake.mark_erased``)."""
+    erasures made elsewhere mark the erased accounts' entries (``IdentityIntake.mark_erased``)."""
     seen = stamped_table(app, SEEN_TABLE, settings.partitions)
     install_sweeps(app, ((SEEN_TABLE, seen),), source_topic, settings, metrics)
     intake = IdentityIntake(seen, metrics, settings.identity_max_backlog, settings.state_retention_seconds)
@@ -429,7 +428,7 @@ def install_identity_intake(
         def owned(account: str) -> bool:
             return partition_for(account.encode(), settings.partitions) in owned_partitions(app, source_topic)
 
-        on_erasure(lambda accounts: app.loop.call_soon_threadsafe(intake.mark_erased, accounts, owned))
+        on_erasure(functools.partial(intake.mark_erased, owned=owned))
     return intake
 
 

@@ -70,12 +70,12 @@ def install_scoring(w: Wiring) -> None:
         intake_agent=False,  # the ingest role's graph stage feeds the commands
     )
 
-    def forget_erased(accounts: list[str]) -> None:  # on the loop: the resolver's state lives there
+    def forget_erased(accounts: list[str]) -> None:
         dropped = resolver.forget_erased(accounts)
         if dropped:
             metrics.erased_forgotten.labels("resolver_profile").inc(dropped)
 
-    w.on_erasure(lambda accounts: w.app.loop.call_soon_threadsafe(forget_erased, accounts))
+    w.on_erasure(forget_erased)
 
 
 def install_ranking(w: Wiring) -> None:

@@ -219,6 +219,21 @@ def ensure_topics(
             time.sleep(0.1)
 
 
+@contextlib.asynccontextmanager
+async def subscribed_api(
+    services: AlertServices, statuses: list[int]
+) -> AsyncIterator[tuple[Receiver, httpx.AsyncClient, AlertDispatcher]]:
+    """The alerts API served, a receiver answering ``statuses`` subscribed to it, and its dispatcher
+    once started."""
+    async with (
+        Receiver(statuses) as hook,
+        api_server(services) as base,
+        httpx.AsyncClient(base_url=base) as client,
+    ):
+        await subscribe(client, hook)
+        yield hook, client, await started(services)
+
+
 def erasure_test_producer(bootstrap: str, settings: Settings) -> confluent_kafka.Producer:
     """A producer for alerts and erase events, once their topics exist, with the broker's address
     written where the API looks for it (the API then starts its dispatcher)."""
@@ -355,13 +370,7 @@ async def test_an_erasure_holds_back_the_alerts_about_the_erased_account(
         return engine.process(post, now=time.time())[0].to_bytes()
 
     producer = erasure_test_producer(bootstrap, settings)
-    async with (
-        Receiver([200]) as hook,
-        api_server(services) as base,
-        httpx.AsyncClient(base_url=base) as client,
-    ):
-        await subscribe(client, hook)
-        dispatcher = await started(services)
+    async with subscribed_api(services, [200]) as (hook, client, dispatcher):
         await asyncio.wait_for(dispatcher.erasures.ready.wait(), 60)
         sse = SseReader(client, "/alerts/stream")
         await asyncio.wait_for(sse.connected.wait(), 10)
@@ -441,14 +450,8 @@ async def test_an_erasure_stops_the_retries_of_a_delivery_about_the_erased_accou
         scored(f"it-{uuid.uuid4().hex}", account_id=gone, priority=0.9), now=time.time()
     )
     producer = erasure_test_producer(bootstrap, settings)
-    async with (
-        Receiver([503]) as hook,
-        api_server(services) as base,
-        httpx.AsyncClient(base_url=base) as client,
-    ):
-        await subscribe(client, hook)
+    async with subscribed_api(services, [503]) as (hook, client, dispatcher):
         (sub,) = (await client.get("/subscriptions")).json()
-        dispatcher = await started(services)
         producer.produce(TOPIC_ALERTS, key=b"x", value=alert.to_bytes())
         producer.flush(10)
         await until(lambda: len(hook.requests) == 1, 20, "the first attempt")
