@@ -68,6 +68,8 @@ class ApplyResult:
     #: event ids of the activities this call applied (not those applied before): what downstream
     #: stages (scoring) may count, so that a replay moves no score twice
     applied_ids: frozenset[str] = frozenset()
+    #: erased accounts (tombstones) that the applied activities named: nothing was written on them
+    erased_accounts: frozenset[str] = frozenset()
 
 
 def _retryable(exc: Exception) -> bool:
@@ -289,7 +291,7 @@ class GraphStore:
             self._metrics.graph_batch_size.observe(len(activities))
             self._metrics.graph_write_seconds.observe(time.perf_counter() - started)
             if withheld.accounts:
-                self._metrics.erased_withheld.labels("account").inc(withheld.accounts)
+                self._metrics.erased_withheld.labels("account").inc(len(withheld.accounts))
             if withheld.posts:
                 self._metrics.erased_withheld.labels("post").inc(withheld.posts)
         return ApplyResult(
@@ -298,6 +300,7 @@ class GraphStore:
             applied_links=plan.link_events,
             attempts=attempts,
             applied_ids=applied_ids,
+            erased_accounts=withheld.accounts,
         )
 
     async def set_influence(self, rows: Sequence[tuple[str, float, float]]) -> None:

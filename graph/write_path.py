@@ -14,6 +14,9 @@ An erased account (``identity.erasure``: its node a tombstone ``{id, network, er
 stays one: a later or replayed event neither writes its profile fields on it again nor the text of
 a post it authored (the post is written bare, ``erased: true``, as erasure leaves the old ones).
 The interactions themselves (edges: counts and times) are written, as erasure keeps them.
+``write_plan`` names the erased accounts it met (``Withheld.accounts``): the graph stage then sends
+nothing of theirs for resolution (``streams.identity_commands.IdentityIntake.commands``), whether or
+not its worker saw the erase event.
 """
 
 from __future__ import annotations
@@ -173,7 +176,7 @@ async def run_from_sparser_end(
 class Withheld:
     """What a batch did not write because its account was erased."""
 
-    accounts: int = 0  # erased accounts the batch named (their fields not written again)
+    accounts: frozenset[str] = frozenset()  # erased accounts the batch named (their fields not written again)
     posts: int = 0  # posts by erased accounts, written without their text
 
 
@@ -227,7 +230,7 @@ async def write_plan(tx: neo4j.AsyncTransaction, plan: WritePlan, ctx: WriteCont
     await run_rows(tx, cypher.EVENT_CREATE, events)
     if plan.delete_targets:
         await apply_deletes(tx, list(dict.fromkeys(plan.delete_targets)), ctx.endpoints)
-    return Withheld(len(erased), stripped)
+    return Withheld(frozenset(erased), stripped)
 
 
 async def apply_deletes(tx: neo4j.AsyncTransaction, targets: list[str], endpoints: EndpointFrequency) -> None:

@@ -66,7 +66,7 @@ class Metrics:
     stalls: Counter  # labels: call  (calls off the loop not finished after a while; groundswell.stalls)
     table_entries: Gauge  # labels: table  (in this worker's memory, after its last retention sweep)
     table_entries_expired: Counter  # labels: table  (not written for the retention; streams.retention)
-    erased_withheld: Counter  # labels: what  (account, post, mention: held back for an erased account)
+    erased_withheld: Counter  # labels: what  (account, post, mention, profile: held back, account erased)
     erased_forgotten: Counter  # labels: what  (intent_vector, identity_seen: dropped at an erasure)
     erasures_followed: Counter  # erase events a worker read (streams.erasure_follower)
 
@@ -178,7 +178,8 @@ class Metrics:
             erased_withheld=Counter(
                 "groundswell_erased_withheld",
                 "What was not written or scored because its account was erased: account (its fields "
-                "not written again), post (written without its text), mention (not scored or alerted)",
+                "not written again), post (written without its text), mention (not scored or alerted), "
+                "profile (not sent for resolution: the graph said erased, the intake had not been told)",
                 ["what"],
                 registry=reg,
             ),

@@ -22,6 +22,7 @@ import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import orjson
 from neo4j.exceptions import ServiceUnavailable, SessionExpired
@@ -42,8 +43,21 @@ log = logging.getLogger(__name__)
 UNAVAILABLE = (ServiceUnavailable, SessionExpired, OSError)
 
 
-#: what a write returns: the activities applied now (not replays), and dead letters
-WriteResult = tuple[list[Activity], list[Out]]
+class WriteResult(NamedTuple):
+    """What a write returns."""
+
+    applied: list[Activity]  # the activities applied now (not replays)
+    dead: list[Out]  # dead letters
+    #: erased accounts the applied activities named (``graph.write_path``: nothing written on them)
+    erased: frozenset[str] = frozenset()
+
+
+@dataclass(slots=True)
+class _Met:
+    """What the store's calls for one batch (several, when it is bisected) reported."""
+
+    applied: set[str] = field(default_factory=set)  # event ids applied now
+    erased: set[str] = field(default_factory=set)  # erased accounts the applied activities named
 
 
 @dataclass(slots=True)
@@ -132,8 +146,8 @@ class GraphWriter:
         links: list[IdentityLink],
         scores: list[tuple[str, float, float]],
     ) -> WriteResult:
-        """Write a batch and wait until it is in the store. -> (the activities applied now, dead
-        letters for what could not be)."""
+        """Write a batch and wait until it is in the store. -> the activities applied now, dead
+        letters for what could not be, the erased accounts they named."""
         return await (await self.submit(activities, links, scores))
 
     async def _drain(self) -> None:
@@ -162,9 +176,9 @@ class GraphWriter:
         store = await self.open()
         started = time.time()
         dead: list[Out] = []
-        applied: set[str] = set()
+        met = _Met()
         if activities or links:
-            dead = await self._apply(store, activities, links, applied)
+            dead = await self._apply(store, activities, links, met)
         if scores:
             latest: dict[str, tuple[str, float, float]] = {}
             for row in scores:
@@ -181,19 +195,20 @@ class GraphWriter:
         log.debug("graph batch of %d in %.3fs", len(activities), time.time() - started)
         fresh: list[Activity] = []
         for a in activities:
-            if a.event_id in applied:
-                applied.discard(a.event_id)  # once, even if the batch repeats it
+            if a.event_id in met.applied:
+                met.applied.discard(a.event_id)  # once, even if the batch repeats it
                 fresh.append(a)
-        return fresh, dead
+        return WriteResult(fresh, dead, frozenset(met.erased))
 
     async def _apply(
-        self, store: GraphStore, activities: list[Activity], links: list[IdentityLink], applied: set[str]
+        self, store: GraphStore, activities: list[Activity], links: list[IdentityLink], met: _Met
     ) -> list[Out]:
         delay = 0.5
         while True:
             try:
                 result = await store.apply(activities, links)
-                applied.update(result.applied_ids)
+                met.applied.update(result.applied_ids)
+                met.erased.update(result.erased_accounts)
                 return []
             except UNAVAILABLE as e:
                 # the store is down, not the data: hold the batch (and so the stream) until it is back
@@ -201,14 +216,14 @@ class GraphWriter:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30.0)
             except Exception as e:
-                return await self._bisect(store, activities, links, applied, e)
+                return await self._bisect(store, activities, links, met, e)
 
     async def _bisect(
         self,
         store: GraphStore,
         activities: list[Activity],
         links: list[IdentityLink],
-        applied: set[str],
+        met: _Met,
         e: Exception,
     ) -> list[Out]:
         """A batch the store refused: find the record(s) it refuses, dead-letter them, write the rest."""
@@ -216,8 +231,8 @@ class GraphWriter:
             return [self._dead(activities, links, e)]
         log.warning("graph batch of %d failed (%r); bisecting", len(activities) + len(links), e)
         mid_a, mid_l = len(activities) // 2, len(links) // 2
-        first = await self._apply(store, activities[:mid_a], links[:mid_l], applied)
-        return first + await self._apply(store, activities[mid_a:], links[mid_l:], applied)
+        first = await self._apply(store, activities[:mid_a], links[:mid_l], met)
+        return first + await self._apply(store, activities[mid_a:], links[mid_l:], met)
 
     def _dead(self, activities: list[Activity], links: list[IdentityLink], error: Exception) -> Out:
         if activities:

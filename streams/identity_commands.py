@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 
 import orjson
@@ -163,12 +163,18 @@ class IdentityIntake:
         self.deferred = 0
         self.refreshed = 0  # entries written again to keep them
 
-    def commands(self, activities: Sequence[Activity]) -> list[Out]:
+    def commands(self, activities: Sequence[Activity], erased: Collection[str] = frozenset()) -> list[Out]:
+        """``erased``: accounts the graph holds as erased (``graph.write_path``, met by the write of
+        these activities). Their entries take the erased marker here, so nothing of theirs is sent
+        for resolution even where this worker did not see the erase event (``mark_erased``): it
+        started long after it, or the account's partition was moving between workers then."""
         outs: list[Out] = []
         for act in activities:
             self.read += 1
             self._m.events_in.labels("identity", act.network.value).inc()
             stored, at = self._seen.read(act.actor.id)
+            if act.actor.id in erased and stored != ERASED_BYTES:
+                stored = self._erased_in_graph(act, stored)
             cmd, keep = intake(act, orjson.loads(stored) if stored is not None else None)
             if cmd is None:
                 if stored is not None and stale(at, self._seen.clock(), self._retention_s):
@@ -186,6 +192,17 @@ class IdentityIntake:
                 self._seen[act.actor.id] = orjson.dumps(keep)
             self._m.events_out.labels("identity", act.network.value).inc()
         return outs
+
+    def _erased_in_graph(self, act: Activity, stored: bytes | None) -> bytes:
+        """The erased marker for ``act``'s account, whose graph node is a tombstone; counts the
+        hashes it replaces and the resolution it holds back. -> the entry now stored."""
+        would, _ = intake(act, orjson.loads(stored) if stored is not None else None)
+        if would is not None and would.op == "resolve":
+            self._m.erased_withheld.labels("profile").inc()
+        if stored is not None:
+            self._m.erased_forgotten.labels("identity_seen").inc()
+        self._seen[act.actor.id] = ERASED_BYTES
+        return ERASED_BYTES
 
     def mark_erased(self, accounts: Iterable[str], owned: Callable[[str], bool]) -> int:
         """An erasure made elsewhere (the API, a person's erasure; ``streams.erasure_follower``): the

@@ -21,6 +21,7 @@ from activity.raw import RawEvent
 from activity.schema import Activity
 from groundswell.settings import TOPIC_ACTIVITY, TOPIC_IDENTITY_COMMANDS, TOPIC_RAW
 from streams.app import Wiring
+from streams.graph_writer import WriteResult
 from streams.identity_agent import install_identity_intake
 from streams.pipeline import NormalizeStage, activity_records, unpack_all
 from streams.produce import LagProbe
@@ -67,11 +68,10 @@ def install_ingest(w: Wiring) -> None:
                 + signal_stage.mentions_of(activities)
             )
 
-    def after_write(chunk: list[Activity], result: tuple[list[Activity], list[Out]]) -> list[Out]:
-        _, dead = result
+    def after_write(chunk: list[Activity], result: WriteResult) -> list[Out]:
         # who is speaking: new accounts and changed profiles go to the resolver (after the write,
-        # so the resolver finds the accounts in the graph)
-        return dead + intake.commands(chunk)
+        # so the resolver finds the accounts in the graph), none of an account the graph holds as erased
+        return result.dead + intake.commands(chunk, erased=result.erased)
 
     @app.agent(w.topic(TOPIC_ACTIVITY), name="graph")
     async def graph_agent(stream: StreamT[bytes]) -> None:

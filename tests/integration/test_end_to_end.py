@@ -27,6 +27,7 @@ from sources.simulate import Simulator
 from streams.broker import EmbeddedBroker, write_address
 from streams.ranking import JOURNAL_NAME, SNAPSHOT_FILE
 from tests.fixtures.broker import read_values
+from tests.fixtures.graph import tombstone_account
 from tests.fixtures.pipeline import Pipeline, alert_decisions, metric, worker_settings
 from tests.integration.expected_bluesky import expected_counts, weighted_in_degree
 
@@ -399,18 +400,26 @@ def profile_by(did: str, name: str, bio: str) -> RawEvent:
     return jetstream({"did": did, "time_us": time.time_ns() // 1000, "kind": "commit", "commit": commit})
 
 
+SENT = 'groundswell_events_out_total{source="bluesky",stage="identity"}'
+
+
+def account_sent_for_resolution(pipeline: Pipeline, name: str) -> tuple[str, str, str]:
+    """A new Bluesky account with a post and a profile, sent for resolution. -> its DID, its account
+    id, the worker's metrics then."""
+    did = f"did:plc:{name}{time.time_ns()}"
+    pipeline.replay([post_by(did, "a1", "hello, I am new here"), profile_by(did, "Ann Example", "I knit")])
+    pipeline.wait_idle()
+    before = pipeline.metrics_text()
+    assert metric(before, SENT) >= 1
+    return did, f"bluesky:{did}", before
+
+
 def test_an_account_erased_elsewhere_is_not_sent_for_resolution_again(pipeline: Pipeline) -> None:
     """An erasure made through the API (its erase event on identity.links) reaches the worker's
     identity intake: the hashes of the account's profile fields give way to the erased marker, and a
     new profile of the account is not sent to the resolver (its fields would travel again)."""
-    did = f"did:plc:apierase{time.time_ns()}"
-    account_id = f"bluesky:{did}"
-    sent = 'groundswell_events_out_total{source="bluesky",stage="identity"}'
+    did, account_id, before = account_sent_for_resolution(pipeline, "apierase")
     forgotten = 'groundswell_erased_forgotten_total{what="identity_seen"}'
-    pipeline.replay([post_by(did, "a1", "hello, I am new here"), profile_by(did, "Ann Example", "I knit")])
-    pipeline.wait_idle()
-    before = pipeline.metrics_text()
-    assert metric(before, sent) >= 1
 
     erasure = AuditEvent(AuditAction.ERASE, time.time(), "user:it", record_ids=(account_id,), cause="it")
     producer = confluent_kafka.Producer({"bootstrap.servers": pipeline.bootstrap, "log_level": 3})
@@ -424,7 +433,31 @@ def test_an_account_erased_elsewhere_is_not_sent_for_resolution_again(pipeline: 
 
     pipeline.replay([profile_by(did, "Ann Example-Smith", "I knit and I sail")])
     pipeline.wait_idle()
-    assert metric(pipeline.metrics_text(), sent) == metric(before, sent)
+    assert metric(pipeline.metrics_text(), SENT) == metric(before, SENT)
+
+
+def test_an_account_erased_in_the_graph_is_not_sent_for_resolution_without_its_erase_event(
+    pipeline: Pipeline,
+) -> None:
+    """A worker that never read the erase event (started more than the follower's read-back after
+    it, or the account's partition moving then) still sends nothing of the erased account for
+    resolution: its graph write finds the tombstone, and the intake's entry takes the erased marker."""
+    did, account_id, before = account_sent_for_resolution(pipeline, "graphonly")
+    withheld = 'groundswell_erased_withheld_total{what="profile"}'
+    forgotten = 'groundswell_erased_forgotten_total{what="identity_seen"}'
+
+    async def tombstone() -> None:  # no erase event on identity.links
+        async with await GraphStore.connect(pipeline.settings) as store:
+            await tombstone_account(store, account_id)
+
+    asyncio.run(tombstone())
+    pipeline.replay([profile_by(did, "Gil Example-Smith", "I row and I sail")])
+    pipeline.wait_idle()
+    after = pipeline.metrics_text()
+    assert metric(after, SENT) == metric(before, SENT)
+    assert metric(after, withheld) == metric(before, withheld) + 1
+    assert metric(after, forgotten) == metric(before, forgotten) + 1
+    assert "display_name" not in account_props(pipeline, account_id)
 
 
 def account_props(pipeline: Pipeline, account_id: str) -> dict[str, Any]:

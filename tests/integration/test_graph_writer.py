@@ -16,7 +16,7 @@ from graph.store import GraphStore
 from groundswell.metrics import Metrics
 from groundswell.settings import Settings
 from streams.graph_writer import GraphWriter
-from tests.fixtures.graph import GraphUnderTest
+from tests.fixtures.graph import GraphUnderTest, tombstone_account
 
 pytestmark = pytest.mark.integration
 
@@ -54,11 +54,32 @@ async def test_an_unreachable_store_holds_the_batch_instead_of_dead_lettering_it
 async def test_a_reachable_store_applies_the_batch_once(embedded_graph: GraphUnderTest) -> None:
     writer = GraphWriter(embedded_graph.settings, Metrics.create())
     try:
-        applied, dead = await writer.write([like(i) for i in range(3)] + [like(0)], [], [])
-        assert not dead
-        assert sorted(a.event_id for a in applied) == [f"writer-test-{i}" for i in range(3)]
-        again, _ = await writer.write([like(1)], [], [])
-        assert again == []  # already applied: nothing to score twice
+        result = await writer.write([like(i) for i in range(3)] + [like(0)], [], [])
+        assert not result.dead and not result.erased
+        assert sorted(a.event_id for a in result.applied) == [f"writer-test-{i}" for i in range(3)]
+        again = await writer.write([like(1)], [], [])
+        assert again.applied == []  # already applied: nothing to score twice
+    finally:
+        await writer.close()
+
+
+async def test_a_write_names_the_erased_accounts_its_activities_met(embedded_graph: GraphUnderTest) -> None:
+    """The graph stage withholds an erased account's profile from the resolver by what the write
+    finds in the graph (streams.identity_commands), not only by the erase events its worker read."""
+    writer = GraphWriter(embedded_graph.settings, Metrics.create())
+    gone = "bluesky:did:plc:writergone"
+    try:
+        first = await writer.write([profile(20, "Gone Soon", gone), like(20)], [], [])
+        assert first.erased == frozenset()
+        store = await writer.open()
+        await tombstone_account(store, gone)
+        later = await writer.write([profile(21, "Back Again", gone), like(21)], [], [])
+        assert [a.event_id for a in later.applied] == ["writer-profile-21", "writer-test-21"]
+        assert later.erased == frozenset({gone})
+        view = await store.account_view(gone)
+        assert view is not None and "display_name" not in view["props"]  # nothing written on it
+        replayed = await writer.write([profile(21, "Back Again", gone)], [], [])
+        assert replayed.applied == [] and replayed.erased == frozenset()  # nothing applied, nothing met
     finally:
         await writer.close()
 
@@ -90,8 +111,8 @@ async def test_a_full_queue_makes_the_caller_wait_and_order_is_kept(embedded_gra
         assert first.done()  # the third submit waited for the queue to move
         rest = [await writer.submit([profile(i, f"name-{i}")], [], []) for i in range(3, 8)]
         results = [await f for f in (first, second, third, *rest)]
-        assert [len(applied) for applied, _ in results] == [201, 1, 1, 1, 1, 1, 1, 1]
-        assert all(not dead for _, dead in results)
+        assert [len(r.applied) for r in results] == [201, 1, 1, 1, 1, 1, 1, 1]
+        assert all(not r.dead for r in results)
         store = await writer.open()
         view = await store.account_view("bluesky:did:plc:ordered")
         assert view is not None and view["props"]["display_name"] == "name-7"

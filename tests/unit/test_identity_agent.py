@@ -185,3 +185,34 @@ def test_an_erasure_made_elsewhere_marks_the_accounts_entry_and_stops_its_resolu
     profile = Profile(display_name="Abe C", bio="I build boats")
     assert intake_.commands([act(ActivityKind.PROFILE, "e2", profile=profile)]) == []
     assert intake_.mark_erased([ACTOR.id], owned=lambda _: True) == 0  # already marked
+
+
+def test_an_account_the_graph_holds_as_erased_is_not_sent_for_resolution() -> None:
+    """A worker that missed the erase event (started long after it, or the account's partition was
+    moving then) learns of the erasure from the graph write: the account's entry takes the erased
+    marker, its profile is held back and counted, and an account deleted on its platform still
+    gets its erase command."""
+    seen: dict[str, bytes] = {}
+    metrics = Metrics.create()
+    intake_ = IdentityIntake(StampedTable(seen, Clock(0.0)), metrics)
+    assert len(intake_.commands([act(ActivityKind.POST, "e1", post_id="p1", text="hi")])) == 1
+
+    profile = Profile(display_name="Abe C", bio="I build boats")
+    assert intake_.commands([act(ActivityKind.PROFILE, "e2", profile=profile)], erased={ACTOR.id}) == []
+    assert orjson.loads(unstamped(seen[ACTOR.id])[0] or b"") == ERASED
+    assert metrics.erased_withheld.labels("profile")._value.get() == 1
+    assert metrics.erased_forgotten.labels("identity_seen")._value.get() == 1
+    # marked: the next profile is held back by the entry alone, and counted once
+    changed = Profile(display_name="Abe C", bio="I build ships")
+    assert intake_.commands([act(ActivityKind.PROFILE, "e3", profile=changed)], erased={ACTOR.id}) == []
+    assert intake_.commands([act(ActivityKind.PROFILE, "e4", profile=changed)]) == []
+    assert metrics.erased_withheld.labels("profile")._value.get() == 1
+    # an activity that would have sent nothing is not counted as held back
+    other = AccountRef("bluesky:did:plc:other", Network.BLUESKY)
+    liked = Activity("e5", ActivityKind.LIKE, Network.BLUESKY, other, 1.0, 2.0, "test", target_post_id="p")
+    intake_.commands([liked])
+    assert intake_.commands([liked], erased={other.id}) == []
+    assert metrics.erased_withheld.labels("profile")._value.get() == 1
+    assert metrics.erased_forgotten.labels("identity_seen")._value.get() == 2
+    deleted = intake_.commands([act(ActivityKind.DELETE, "d1")], erased={ACTOR.id})
+    assert [Command.from_bytes(o.value).op for o in deleted] == ["erase_record"]
