@@ -40,13 +40,11 @@ from aiokafka import AIOKafkaConsumer
 
 from activity.raw import RawEvent
 from benchmarks._machine import describe
+from benchmarks._stream_mix import stream_mix
 from graph.arcadedb_server import free_port, spawn, stop_spawned
 from groundswell.metrics import Metrics
 from groundswell.settings import TOPIC_ALERTS, Settings
 from groundswell.stalls import DUMP_SIGNAL
-from sources.replay import iter_files
-from sources.samples import demo_files
-from sources.simulate import Simulator
 from streams.broker import EmbeddedBroker, write_address
 from streams.produce import RawProducer
 from streams.worker import spawn_worker
@@ -347,18 +345,10 @@ def main() -> int:
     write_address(settings.broker_address_file, bootstrap)
     print(f"broker {bootstrap}; starting ArcadeDB ...", flush=True)
     graph = spawn(settings, timeout=180.0)
-    sim = Simulator(
-        seed=11,
-        company_name=settings.company_name,
-        company_handles=settings.company_keywords,
-        n_people=20_000,
-        start_time=time.time(),
-    )
     print("generating events ...", flush=True)
-    real = list(iter_files(demo_files()))
     target = int(2_500 * (args.seconds + args.warmup)) + 20_000
-    events = real + sim.take(target)
-    print(f"{len(events)} events ready ({len(real)} real, {len(events) - len(real)} simulated)", flush=True)
+    events, real = stream_mix(settings, target)
+    print(f"{len(events)} events ready ({real} real, {len(events) - real} simulated)", flush=True)
 
     ceiling_rate = ceiling(bootstrap, events[:12_000])
     print(f"ceiling: bare aiokafka consumer {ceiling_rate:,.0f} records/s", flush=True)

@@ -69,7 +69,8 @@ from streams.identity_commands import (
     IdentityIntake,
     Pace,
 )
-from streams.records import partition_for, unpack
+from streams.partitioner import partition_for
+from streams.records import unpack
 from streams.retention import install_sweeps, owned_partitions, stamped_table
 
 log = logging.getLogger(__name__)

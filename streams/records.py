@@ -30,7 +30,8 @@ from typing import Any
 
 import faust
 import orjson
-from aiokafka.partitioner import murmur2
+
+from streams.partitioner import partition_for
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,11 +50,6 @@ BATCH_HEADER = "gs-batch"
 MAX_RECORD_BYTES = 512 * 1024
 _PREFIX = b'{"batch":1,"items":['
 _SUFFIX = b"]}"
-
-
-def partition_for(key: bytes, partitions: int) -> int:
-    """The partition Kafka's default partitioner gives ``key`` (murmur2, as aiokafka and Java)."""
-    return int((murmur2(key) & 0x7FFFFFFF) % partitions)
 
 
 def batch_records(

@@ -33,7 +33,8 @@ from typing import Any
 
 from groundswell.metrics import Metrics
 from groundswell.settings import Settings
-from streams.records import key_partitioned_table, partition_for
+from streams.partitioner import partition_for
+from streams.records import key_partitioned_table
 
 log = logging.getLogger(__name__)
 

@@ -23,10 +23,11 @@ from groundswell.settings import (
 )
 from scoring.intent import INTENT_CACHE_SIZE, IntentClassifier
 from scoring.priority import ScoredPost
+from streams.partitioner import partition_for
 from streams.pipeline import NormalizeStage, activity_records, unpack_all
 from streams.priority import PriorityStage
 from streams.ranking import FLUSH_S, MAX_PENDING, UNWRITTEN_TRIES, RankStage
-from streams.records import Out, batch_records, partition_for, unpack
+from streams.records import Out, batch_records, unpack
 from streams.signals import RANK_KEY, SignalStage
 
 SETTINGS = Settings(company_keywords=("acme",), intent_enabled=False)

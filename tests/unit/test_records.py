@@ -3,21 +3,14 @@
 from __future__ import annotations
 
 import orjson
-from aiokafka.partitioner import DefaultPartitioner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.records import BATCH_HEADER, batch_records, partition_for, unpack
+from streams.partitioner import partition_for
+from streams.records import BATCH_HEADER, batch_records, unpack
 
 keys = st.text(min_size=1, max_size=30).map(str.encode)
 items = st.lists(st.tuples(keys, st.integers(0, 10**6)), max_size=120)
-
-
-def test_partitions_are_kafkas_default_partitioner() -> None:
-    aiokafka = DefaultPartitioner()
-    for i in range(500):
-        key = f"bluesky:did:plc:{i:024d}".encode()
-        assert partition_for(key, 4) == aiokafka(key, [0, 1, 2, 3], [0, 1, 2, 3])
 
 
 @settings(max_examples=200, deadline=None)

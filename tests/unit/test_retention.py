@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from groundswell.metrics import Metrics
-from streams.records import partition_for
+from streams.partitioner import partition_for
 from streams.retention import (
     FIRST_SWEEP_S,
     SWEEP_CHUNK,
