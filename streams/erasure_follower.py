@@ -3,7 +3,9 @@
 A consumer group would give each worker a share of ``identity.links``, but any worker may hold an
 erased account's data: the priority stage's intent encoder keeps vectors of its posts
 (``streams.priority.PriorityStage.forget_accounts``), the identity intake the hashes of its profile
-fields (``streams.identity_commands.IdentityIntake.mark_erased``), a former owner of the identity
+fields (``streams.identity_commands.IdentityIntake.mark_erased``; a worker that missed the event
+learns of the erasure from the graph write of the account's next activity instead:
+``IdentityIntake.commands``), a former owner of the identity
 resolver its profile (``streams.identity_agent.ResolverState.forget_erased``). So each worker process
 runs one
 ``ErasureFollower`` (``install_follower``, through ``streams.app.Wiring.on_erasure``): a consumer of
