@@ -194,7 +194,8 @@ class Metrics:
             ),
             erasures_followed=Counter(
                 "groundswell_erasures_followed",
-                "Erase events on identity.links a worker read to drop what it kept of the erased accounts",
+                "Erase events on identity.links a worker read to drop what it kept of the erased accounts "
+                "(written since it started; those read back at its start are acted on, not counted)",
                 registry=reg,
             ),
             snapshot_seconds=Histogram(

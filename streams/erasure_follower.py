@@ -78,20 +78,24 @@ class ErasureFollower:
     def _follow(self) -> None:
         consumer = own_reader(self._bootstrap, self._group_id, fetch_wait_ms=FETCH_WAIT_MS)
         try:
-            assign_when_present(consumer, TOPIC_IDENTITY, self._stop.is_set, back=FOLLOW_BACK)
+            ends = assign_when_present(consumer, TOPIC_IDENTITY, self._stop.is_set, back=FOLLOW_BACK)
             self.ready.set()
             while not self._stop.is_set():
                 for msg in consumer.consume(BATCH, POLL_S):
                     if msg.error() is None:
-                        self._handle(msg.value())
+                        read_back = (msg.offset() or 0) < ends.get(msg.partition() or 0, 0)
+                        self._handle(msg.value(), count=not read_back)
         finally:
             consumer.close()
 
-    def _handle(self, value: bytes | None) -> None:
+    def _handle(self, value: bytes | None, count: bool = True) -> None:
+        """One record; ``count``: a record written since this consumer started (those read back at
+        its start are acted on again, idempotently, and not counted again)."""
         accounts = erased_accounts(value)
         if not accounts:
             return
-        self._m.erasures_followed.inc()
+        if count:
+            self._m.erasures_followed.inc()
         try:
             self._on_erased(accounts)
         except Exception:
