@@ -67,7 +67,7 @@ class Metrics:
     table_entries: Gauge  # labels: table  (in this worker's memory, after its last retention sweep)
     table_entries_expired: Counter  # labels: table  (not written for the retention; streams.retention)
     erased_withheld: Counter  # labels: what  (account, post, mention, profile: held back, account erased)
-    erased_forgotten: Counter  # labels: what  (intent_vector, identity_seen: dropped at an erasure)
+    erased_forgotten: Counter  # labels: what  (intent_vector, identity_seen, resolver_profile: dropped)
     erasures_followed: Counter  # erase events a worker read (streams.erasure_follower)
 
     @classmethod

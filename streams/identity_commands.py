@@ -195,14 +195,21 @@ class IdentityIntake:
 
     def _erased_in_graph(self, act: Activity, stored: bytes | None) -> bytes:
         """The erased marker for ``act``'s account, whose graph node is a tombstone; counts the
-        hashes it replaces and the resolution it holds back. -> the entry now stored."""
+        resolution it holds back. -> the entry now stored."""
         would, _ = intake(act, orjson.loads(stored) if stored is not None else None)
         if would is not None and would.op == "resolve":
             self._m.erased_withheld.labels("profile").inc()
-        if stored is not None:
-            self._m.erased_forgotten.labels("identity_seen").inc()
-        self._seen[act.actor.id] = ERASED_BYTES
+        self._mark(act.actor.id, stored)
         return ERASED_BYTES
+
+    def _mark(self, account: str, stored: bytes | None) -> bool:
+        """The erased marker in place of ``stored``, the account's entry (not the marker already);
+        -> whether the entry held hashes (counted in ``erased_forgotten{what="identity_seen"}``)."""
+        self._seen[account] = ERASED_BYTES
+        if stored is None:
+            return False
+        self._m.erased_forgotten.labels("identity_seen").inc()
+        return True
 
     def mark_erased(self, accounts: Iterable[str], owned: Callable[[str], bool]) -> int:
         """An erasure made elsewhere (the API, a person's erasure; ``streams.erasure_follower``): the
@@ -215,13 +222,8 @@ class IdentityIntake:
             if account.partition(":")[0] not in NETWORKS or not owned(account):
                 continue
             stored = self._seen.get(account)
-            if stored == ERASED_BYTES:
-                continue
-            if stored is not None:
-                dropped += 1
-            self._seen[account] = ERASED_BYTES
-        if dropped:
-            self._m.erased_forgotten.labels("identity_seen").inc(dropped)
+            if stored != ERASED_BYTES:
+                dropped += self._mark(account, stored)
         return dropped
 
 

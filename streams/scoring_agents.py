@@ -8,7 +8,7 @@
   their authors from the graph in one query (``streams.priority``);
 - ``alerting`` applies the rules with a cooldown per subject, ``spikes`` the volume baselines,
   ``erasure-notices`` turns identity's erase events into ``erasure`` alerts (``alerts.stage``), and
-  and every worker drops the intent vectors it cached of erased accounts (``Wiring.on_erasure``);
+  every worker drops the intent vectors it cached of erased accounts (``Wiring.on_erasure``);
 - a retention timer deletes the priority and alerting memories (tables ``mention-authors``,
   ``alert-subjects``) not written for ``state_retention_seconds`` (``streams.retention``);
 - ``identity-resolver`` (one owner) applies identity commands (``streams.identity_agent``); a
