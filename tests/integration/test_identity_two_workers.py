@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,8 +32,11 @@ pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
 T0 = 1_783_000_000.0
 
-#: identity -> accounts (network, id, handle, display name, profile url, bio, location)
-IDENTITIES: dict[str, list[tuple[Network, str, str, str, str, str, str]]] = {
+#: an account: network, id, handle, display name, profile url, bio, location
+Account = tuple[Network, str, str, str, str, str, str]
+
+#: identity -> accounts
+IDENTITIES: dict[str, list[Account]] = {
     "jane": [
         (Network.BLUESKY, "bluesky:did:plc:jane2w", "janedoe.bsky.social", "Jane Doe", "https://janedoe.dev",
          "VP Engineering at Example Corp. Distributed systems, climbing.", "San Francisco"),
@@ -77,9 +80,9 @@ IDENTITIES: dict[str, list[tuple[Network, str, str, str, str, str, str]]] = {
 }  # fmt: skip
 
 
-def activities(identity: str, i: int) -> list[Activity]:
+def activities(account: Account) -> list[Activity]:
     """A profile snapshot, then a post, of one account."""
-    net, aid, handle, name, url, bio, loc = IDENTITIES[identity][i]
+    net, aid, handle, name, url, bio, loc = account
     actor = AccountRef(aid, net, handle=handle, display_name=name)
     profile = Profile(display_name=name, bio=bio, url=url, location=loc)
     return [
@@ -160,7 +163,7 @@ def workers(
             w.stop()
 
 
-def wait_for(what: str, check: Any, ws: list[Worker], timeout: float) -> Any:
+def wait_for(what: str, check: Any, ws: list[Worker], timeout: float, every: float = 0.3) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for w in ws:
@@ -168,27 +171,78 @@ def wait_for(what: str, check: Any, ws: list[Worker], timeout: float) -> Any:
         result = check()
         if result:
             return result
-        time.sleep(0.3)
+        time.sleep(every)
     logs = "\n".join(f"--- {w.name}\n{w.log.read_text()[-3000:]}" for w in ws)
     raise AssertionError(f"timed out waiting for {what}; snapshots {[w.snapshot() for w in ws]}\n{logs}")
 
 
-def produce(bootstrap: str, topic: str, first: list[int], second: list[int]) -> dict[str, str]:
-    """Every account's activities, all at once; an identity's accounts alternate between the two
-    workers' partitions. -> account id -> identity."""
+def produce(bootstrap: str, topic: str, placed: Iterable[tuple[Account, int]]) -> None:
+    """Each account's activities into the partition given with it, all at once."""
     producer = confluent_kafka.Producer({"bootstrap.servers": bootstrap, "log_level": 3})
-    expected_accounts: dict[str, str] = {}
-    for n, (identity, accounts) in enumerate(IDENTITIES.items()):
-        for i in range(len(accounts)):
-            owner = first if (i + n) % 2 == 0 else second
-            partition = owner[(i + n) // 2 % len(owner)]
-            for act in activities(identity, i):
-                producer.produce(
-                    topic, orjson.dumps(act.to_dict()), act.actor.id.encode(), partition=partition
-                )
-            expected_accounts[accounts[i][1]] = identity
+    for account, partition in placed:
+        for act in activities(account):
+            producer.produce(topic, orjson.dumps(act.to_dict()), act.actor.id.encode(), partition=partition)
     assert producer.flush(10) == 0
-    return expected_accounts
+
+
+def alternating(first: list[int], second: list[int]) -> list[tuple[Account, int]]:
+    """Every account of IDENTITIES with its partition: an identity's accounts alternate between the
+    two workers' partitions."""
+    placed: list[tuple[Account, int]] = []
+    for n, accounts in enumerate(IDENTITIES.values()):
+        for i, account in enumerate(accounts):
+            owner = first if (i + n) % 2 == 0 else second
+            placed.append((account, owner[(i + n) // 2 % len(owner)]))
+    return placed
+
+
+def settled_split(ws: list[Worker], topic: str, partitions: int) -> tuple[list[int], list[int]]:
+    """The partitions of ``topic`` each of the two workers holds, once all are held and stay so."""
+
+    def split() -> tuple[list[int], list[int]] | None:
+        parts = [sorted(w.snapshot().get("assigned", {}).get(topic, [])) for w in ws]
+        if all(parts) and sorted(parts[0] + parts[1]) == list(range(partitions)):
+            return parts[0], parts[1]
+        return None
+
+    found: tuple[list[int], list[int]] = wait_for("both workers to hold partitions", split, ws, 120)
+    time.sleep(1.0)  # the assignment settled (no member still joining)
+    assert split() == found
+    return found
+
+
+def person_of(settings: Any, account_ids: Iterable[str]) -> dict[str, str]:
+    """account id -> the id of its person, for the given accounts that have one."""
+
+    async def read() -> dict[str, str]:
+        async with await GraphStore.connect(settings) as store:
+            rows = await store.read(
+                "UNWIND $ids AS id MATCH (a:Account {id: id})-[:ACCOUNT_OF]->(p:Person) "
+                "RETURN a.id AS a, p.id AS p",
+                ids=list(account_ids),
+            )
+        return {r["a"]: r["p"] for r in rows}
+
+    return asyncio.run(read())
+
+
+def person_count(settings: Any) -> int:
+    async def read() -> int:
+        async with await GraphStore.connect(settings) as store:
+            rows = await store.read("MATCH (p:Person) RETURN count(p) AS n")
+        return int(rows[0]["n"])
+
+    return asyncio.run(read())
+
+
+def assert_one_person_per_identity(persons: dict[str, str], identity_of: dict[str, str]) -> None:
+    """Every account of ``identity_of`` (account id -> identity) has the person of its identity's
+    other accounts, and no two identities share a person."""
+    persons_by_identity: dict[str, set[str]] = {}
+    for account, identity in identity_of.items():
+        persons_by_identity.setdefault(identity, set()).add(persons[account])
+    assert all(len(p) == 1 for p in persons_by_identity.values()), persons_by_identity
+    assert len({next(iter(p)) for p in persons_by_identity.values()}) == len(persons_by_identity)
 
 
 def test_two_workers_create_one_person_per_identity(
@@ -196,50 +250,22 @@ def test_two_workers_create_one_person_per_identity(
 ) -> None:
     ws, prefix, settings = workers
     activity_topic = prefix + TOPIC_ACTIVITY
+    first, second = settled_split(ws, activity_topic, settings.partitions)
 
-    def split_assignment() -> tuple[list[int], list[int]] | None:
-        parts = [sorted(w.snapshot().get("assigned", {}).get(activity_topic, [])) for w in ws]
-        if all(parts) and sorted(parts[0] + parts[1]) == list(range(settings.partitions)):
-            return parts[0], parts[1]
-        return None
-
-    first, second = wait_for("both workers to hold activity partitions", split_assignment, ws, 120)
-    time.sleep(1.0)  # the assignment settled (no member still joining)
-    assert split_assignment() == (first, second)
-
-    expected_accounts = produce(embedded_broker.bootstrap, activity_topic, first, second)
-
-    async def linked() -> dict[str, str]:
-        async with await GraphStore.connect(settings) as store:
-            rows = await store.read(
-                "UNWIND $ids AS id MATCH (a:Account {id: id})-[:ACCOUNT_OF]->(p:Person) "
-                "RETURN a.id AS a, p.id AS p",
-                ids=list(expected_accounts),
-            )
-        return {r["a"]: r["p"] for r in rows}
+    produce(embedded_broker.bootstrap, activity_topic, alternating(first, second))
+    expected_accounts = {a[1]: identity for identity, accounts in IDENTITIES.items() for a in accounts}
 
     def all_linked() -> dict[str, str] | None:
-        found = asyncio.run(linked())
+        found = person_of(settings, expected_accounts)
         return found if len(found) == len(expected_accounts) else None
 
-    person_of = wait_for("every account to be resolved", all_linked, ws, 180)
+    wait_for("every account to be resolved", all_linked, ws, 180)
     time.sleep(1.5)  # anything still in flight would show now
-    person_of = asyncio.run(linked())
+    persons = person_of(settings, expected_accounts)
 
-    # one person per identity, a different one for each identity
-    persons_by_identity: dict[str, set[str]] = {}
-    for account, identity in expected_accounts.items():
-        persons_by_identity.setdefault(identity, set()).add(person_of[account])
-    assert all(len(p) == 1 for p in persons_by_identity.values()), persons_by_identity
-    assert len({next(iter(p)) for p in persons_by_identity.values()}) == len(IDENTITIES)
-
-    async def person_count() -> int:
-        async with await GraphStore.connect(settings) as store:
-            rows = await store.read("MATCH (p:Person) RETURN count(p) AS n")
-        return int(rows[0]["n"])
-
+    assert_one_person_per_identity(persons, expected_accounts)
     # not even a transient second person: no person was created and merged away
-    assert asyncio.run(person_count()) == len(IDENTITIES)
+    assert person_count(settings) == len(IDENTITIES)
 
     snaps = [w.snapshot() for w in ws]
     # both workers read activities of the same persons; exactly one resolved (the command partition owner)
@@ -263,3 +289,111 @@ def test_two_workers_create_one_person_per_identity(
     linked_records = linked_ids(values)
     assert linked_records == sorted(expected_accounts)
     assert all(e["type"] == "identity.audit" for e in links)
+
+
+#: made-up people for the take-over test: names from syllables, no two people with one first name
+SYLLABLES = ("ka", "lo", "mi", "ra", "ten", "vor", "sil", "dun", "pe", "zar", "bel", "qui", "no", "tas")
+ROLES = (
+    "Data engineer",
+    "Pastry chef",
+    "Marine biologist",
+    "Civil architect",
+    "Jazz pianist",
+    "Tax lawyer",
+    "Wildlife photographer",
+    "Pediatric nurse",
+    "Game designer",
+    "Beekeeper",
+)
+CITIES = (
+    ("Oslo", "Norway"),
+    ("Porto", "Portugal"),
+    ("Quito", "Ecuador"),
+    ("Hanoi", "Vietnam"),
+    ("Perth", "Australia"),
+    ("Tartu", "Estonia"),
+    ("Cusco", "Peru"),
+    ("Ghent", "Belgium"),
+)
+HOBBIES = ("chess", "kayaking", "origami", "birding", "pottery", "running", "sourdough", "film")
+
+
+def made_up_people(n: int) -> dict[str, list[Account]]:
+    """``n`` people with a Bluesky, a Mastodon and an X account each, worded a little differently on
+    each network, the way one person's profiles are."""
+    people: dict[str, list[Account]] = {}
+    for i in range(n):
+        s = SYLLABLES
+        first = (s[i % 14] + s[(i // 14 + 3) % 14] + "a").capitalize()
+        last = (s[(i * 5 + 1) % 14] + s[(i // 7 + 9) % 14] + s[i % 3 + 4]).capitalize()
+        slug = (first + last).lower()
+        role, (city, country) = ROLES[i % len(ROLES)], CITIES[i % len(CITIES)]
+        h1, h2 = HOBBIES[i % 8], HOBBIES[(i + 1 + i // 8 % 7) % 8]  # never the same
+        url = f"https://{slug}.net"
+        people[slug] = [
+            (Network.BLUESKY, f"bluesky:did:plc:{slug}", f"{slug}.bsky.social", f"{first} {last}", url,
+             f"{role} in {city}. {h1.capitalize()} and {h2}.", city),
+            (Network.MASTODON, f"mastodon:https://mastodon.social/users/{slug}", f"{slug}@mastodon.social",
+             f"{first} {last}", url, f"{role}, {city}; into {h1} and {h2}.", f"{city}, {country}"),
+            (Network.X, f"x:77{i:05d}", slug[:15], f"{first} {last[0]}.", url, f"{role}. {h1.capitalize()}.",
+             city),
+        ]  # fmt: skip
+    assert len(people) == n
+    return people
+
+
+def test_when_the_resolving_worker_is_killed_the_other_takes_over_without_a_second_person(
+    workers: tuple[list[Worker], str, Any], embedded_broker: BrokerUnderTest
+) -> None:
+    """The owner of the command partition is killed (SIGKILL) while it works through a backlog: some
+    of its decisions are in the graph, its batch's offsets are not committed. The other worker takes
+    the partition over, learns the owner's decisions from the graph, applies the redelivered commands
+    again (idempotently) and the rest: every account resolved, still exactly one person per identity."""
+    ws, prefix, settings = workers
+    activity_topic = prefix + TOPIC_ACTIVITY
+    first, second = settled_split(ws, activity_topic, settings.partitions)
+    people = made_up_people(80)
+    identity_of = {a[1]: who for who, accounts in people.items() for a in accounts}
+    # wave 1, the people's Bluesky accounts, resolved by the owner
+    partitions = first + second
+    wave1 = [(accounts[0], partitions[n % len(partitions)]) for n, accounts in enumerate(people.values())]
+    produce(embedded_broker.bootstrap, activity_topic, wave1)
+    wait_for("the first wave", lambda: sum(w.snapshot()["applied"] for w in ws) >= len(wave1), ws, 120)
+    # the owner: the worker that holds the one partition the commands go to
+    owner, survivor = sorted(ws, key=lambda w: -w.snapshot()["applied"])
+    assert survivor.snapshot()["applied"] == 0
+    assert len(person_of(settings, identity_of)) == len(wave1)
+
+    # wave 2, their Mastodon and X accounts. The owner is killed once the graph holds decisions of a
+    # batch it has not finished (commands whose offsets are not committed yet)
+    wave2 = [
+        (account, partitions[(n + k) % len(partitions)])
+        for n, accounts in enumerate(people.values())
+        for k, account in enumerate(accounts[1:], 1)
+    ]
+    produce(embedded_broker.bootstrap, activity_topic, wave2)
+
+    def mid_batch() -> bool:
+        resolved = len(person_of(settings, identity_of))
+        return resolved > max(len(wave1), owner.snapshot()["applied"])
+
+    wait_for("decisions of an unfinished batch", mid_batch, ws, 120, every=0.02)
+    owner.proc.kill()
+    owner.proc.wait()
+    resolved_at_kill = len(person_of(settings, identity_of))
+    assert resolved_at_kill < len(identity_of), "the kill landed after the whole backlog"
+
+    def all_linked() -> dict[str, str] | None:
+        found = person_of(settings, identity_of)
+        return found if len(found) == len(identity_of) else None
+
+    wait_for("the other worker to resolve the rest", all_linked, [survivor], 180)
+    time.sleep(1.5)  # anything still in flight would show now
+    assert_one_person_per_identity(person_of(settings, identity_of), identity_of)
+    assert person_count(settings) == len(people)
+
+    snap = survivor.snapshot()
+    # it applied what the owner had not, and again those of the unfinished batch's commands that the
+    # owner had decided (two runs: 10 and 2 of them)
+    assert snap["applied"] >= len(identity_of) - resolved_at_kill, (snap, resolved_at_kill)
+    assert not snap["errors"]
