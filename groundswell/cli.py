@@ -148,16 +148,17 @@ def _install_stop() -> list[bool]:
 
     signal.signal(signal.SIGINT, handler)
     signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGHUP, handler)  # the terminal closed: stop the parts in order too
     return flag
 
 
 def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
-    from groundswell.supervisor import Supervisor, http_ok
+    from groundswell.supervisor import StopRequested, Supervisor, http_ok
     from sources.samples import demo_files
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    sup = Supervisor(settings)
     stop = _install_stop()
+    sup = Supervisor(settings, stop_requested=lambda: stop[0])
     try:
         print("starting the embedded broker ...", flush=True)
         if settings.embedded_broker:
@@ -211,6 +212,9 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
             time.sleep(0.5)
         print("stopping ...", flush=True)
         return 0
+    except StopRequested as e:
+        print(f"stopping (asked while waiting for {e}) ...", flush=True)
+        return 130
     finally:
         sup.stop()
 
@@ -326,6 +330,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = _settings(args)
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if settings.supervisor_pid and args.command != "up":
+        from groundswell.parent_watch import INFRASTRUCTURE_DELAY_S, stop_with_parent
+
+        infrastructure = args.command in ("broker", "graph-server")
+        stop_with_parent(settings.supervisor_pid, delay_s=INFRASTRUCTURE_DELAY_S if infrastructure else 0.0)
     return COMMANDS[args.command](settings, args)
 
 

@@ -100,6 +100,9 @@ class Settings(BaseSettings):
     api_port: int = 8000
     worker_metrics_port: int = 9108
     source_metrics_port: int = 9110
+    #: set by `groundswell up` for the processes it starts: each stops once that process is no
+    #: longer its parent (groundswell.parent_watch); 0 for a process not started by `up`
+    supervisor_pid: int = Field(default=0, ge=0)
 
     # --- live source credentials (flags override; env keeps them out of `ps`) ------------------
     reddit_client_id: str = ""

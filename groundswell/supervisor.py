@@ -22,10 +22,16 @@ class Child:
     log_path: Path
 
 
+class StopRequested(Exception):
+    """A stop (Ctrl-C, SIGTERM, SIGHUP) came while `up` was still starting the parts."""
+
+
 @dataclass
 class Supervisor:
     settings: Settings
     children: list[Child] = field(default_factory=list)
+    #: whether a stop was asked for: waits for a part end early (StopRequested)
+    stop_requested: Callable[[], bool] = lambda: False
 
     def start(self, name: str, *args: str, env: dict[str, str] | None = None) -> Child:
         log_dir = self.settings.data_dir / "logs"
@@ -45,7 +51,11 @@ class Supervisor:
 
     def _env(self) -> dict[str, str]:
         s = self.settings
-        return {"GROUNDSWELL_DATA_DIR": str(s.data_dir.resolve())}
+        # each part stops by itself once this process is gone (groundswell.parent_watch)
+        return {
+            "GROUNDSWELL_DATA_DIR": str(s.data_dir.resolve()),
+            "GROUNDSWELL_SUPERVISOR_PID": str(os.getpid()),
+        }
 
     def check_alive(self) -> None:
         for c in self.children:
@@ -59,6 +69,8 @@ class Supervisor:
         last_print = 0.0
         while not ready():
             self.check_alive()
+            if self.stop_requested():
+                raise StopRequested(what)
             now = time.monotonic()
             if now > deadline:
                 raise TimeoutError(

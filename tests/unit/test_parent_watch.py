@@ -1,0 +1,105 @@
+"""A part started by `groundswell up` stops once `up` is gone: a real parent process is killed
+(SIGKILL) and its child, watching with ``stop_with_parent``, stops by SIGTERM, or is killed when
+it ignores that."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+#: the child: watches its parent, says it is ready, then waits; on SIGTERM it writes "stopped" and
+#: exits, unless told to ignore SIGTERM
+CHILD = textwrap.dedent(
+    """
+    import os, signal, sys, time
+    from groundswell.parent_watch import stop_with_parent
+    out, ignore = sys.argv[1], sys.argv[2] == "ignore"
+    def on_term(signum, frame):
+        if not ignore:
+            with open(out, "a") as f:
+                f.write("stopped\\n")
+            sys.exit(0)
+    signal.signal(signal.SIGTERM, on_term)
+    stop_with_parent(os.getppid(), delay_s=0.3, kill_after_s=0.5, interval_s=0.05)
+    with open(out, "a") as f:
+        f.write("watching\\n")
+    while True:
+        time.sleep(0.05)
+    """
+)
+
+#: the parent: starts the child, prints its pid, waits to be killed
+PARENT = textwrap.dedent(
+    """
+    import subprocess, sys, time
+    child = subprocess.Popen([sys.executable, "-c", sys.argv[1], sys.argv[2], sys.argv[3]])
+    print(child.pid, flush=True)
+    time.sleep(600)
+    """
+)
+
+
+def gone(pid: int) -> bool:
+    """No such process any more, or a zombie nobody has reaped yet (its parent was killed)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] == "Z"
+
+
+def wait_gone(pid: int, timeout: float) -> float:
+    started = time.monotonic()
+    while not gone(pid):
+        assert time.monotonic() - started < timeout, f"process {pid} still runs after {timeout} s"
+        time.sleep(0.05)
+    return time.monotonic() - started
+
+
+def run_orphaned(tmp_path: Path, mode: str) -> tuple[float, list[str]]:
+    """Kill a parent whose child watches it -> (seconds until the child was gone, its lines)."""
+    out = tmp_path / "child.out"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    parent = subprocess.Popen(
+        [sys.executable, "-c", PARENT, CHILD, str(out), mode], stdout=subprocess.PIPE, env=env
+    )
+    try:
+        assert parent.stdout is not None
+        child_pid = int(parent.stdout.readline())
+        deadline = time.monotonic() + 30
+        while "watching" not in (out.read_text() if out.exists() else ""):
+            assert time.monotonic() < deadline, "the child did not start watching"
+            time.sleep(0.05)
+        time.sleep(0.5)
+        assert not gone(child_pid), "the child stopped while its parent was alive"
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+        took = wait_gone(child_pid, 20)
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()
+    return took, out.read_text().split()
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc")
+def test_a_part_stops_by_sigterm_once_its_parent_is_killed(tmp_path: Path) -> None:
+    took, lines = run_orphaned(tmp_path, "stop")
+    assert lines == ["watching", "stopped"]
+    assert took >= 0.3  # the delay asked for
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc")
+def test_a_part_that_ignores_sigterm_is_killed(tmp_path: Path) -> None:
+    took, lines = run_orphaned(tmp_path, "ignore")
+    assert lines == ["watching"]
+    assert took >= 0.3 + 0.5
