@@ -243,6 +243,12 @@ class Settings(BaseSettings):
     #: 2x); groups of 16 paced at 10/s resolved 2.5x the default at a cost two runs each could not
     #: tell from noise; see streams.identity_agent and benchmarks/RESULTS.md
     identity_resolve_group: int = Field(default=1, ge=1)
+    #: while the scoring worker's stream stages have had no input for ``identity_quiet_seconds``,
+    #: the resolver decides in groups of ``identity_quiet_group`` without the pace above: nothing
+    #: waits for the cores or the store then, and a backlog (a cold start, the demo sample)
+    #: resolves several times as fast (streams.identity_agent.resolver_mode)
+    identity_quiet_group: int = Field(default=16, ge=1)
+    identity_quiet_seconds: float = Field(default=1.0, gt=0.0)
     #: how much nicer (lower CPU priority) the streaming resolver's model thread runs than the
     #: stream: on a busy machine alerts and influence go first and the backlog takes what is left,
     #: on an idle one it takes all it needs (groundswell.background); 0: the same priority

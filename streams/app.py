@@ -15,8 +15,9 @@ what was written (see ../shared/DESIGN.md "Embedded broker" and README).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 import faust
 from faust.types import TableT, TopicT
@@ -32,6 +33,21 @@ from streams.graph_writer import GraphWriter
 from streams.records import Out
 
 
+class InputClock:
+    """When the worker's stream stages last had input: the identity resolver decides in larger,
+    unpaced groups while they have had none for a while (``identity_commands.resolver_mode``)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._last = clock()  # a worker just started is not yet quiet
+
+    def touch(self) -> None:
+        self._last = self._clock()
+
+    def quiet_for(self, seconds: float) -> bool:
+        return self._clock() - self._last >= seconds
+
+
 @dataclass
 class Wiring:
     """What the role modules share: the app, its settings and metrics, topics, the graph writer."""
@@ -44,6 +60,8 @@ class Wiring:
     writer: GraphWriter
     #: called with the accounts of each erase event (all partitions; ``streams.erasure_follower``)
     erasure_listeners: list[Listener] | None = None
+    #: touched by the stages that read the stream (ranking, priority)
+    inputs: InputClock = field(default_factory=InputClock)
 
     def on_erasure(self, listener: Listener) -> None:
         """Call ``listener`` with the accounts of every erase event on identity.links, on the event

@@ -68,6 +68,8 @@ from streams.identity_commands import (
     Command,
     IdentityIntake,
     Pace,
+    ResolverMode,
+    resolver_mode,
 )
 from streams.partitioner import partition_for
 from streams.records import unpack
@@ -103,6 +105,7 @@ class ResolverState:
     metrics: Metrics | None = None  # set: the heap is frozen after each warm (groundswell.heap)
     #: the resolver agent is applying commands (the service's index and profiles are in use)
     busy: bool = False
+    mode: ResolverMode | None = None  # of the last batch (resolver_mode)
 
     def forget_erased(self, record_ids: Sequence[str]) -> int:
         """An erasure read by this process's erasure follower (``streams.erasure_follower``): drop
@@ -308,6 +311,7 @@ def install_identity_agent(
     commands_topic: TopicT | None = None,
     preload: bool = True,
     intake_agent: bool = True,
+    quiet: Callable[[], bool] = lambda: False,
 ) -> ResolverState:
     """Install ``identity-resolver`` on ``app`` (see the module docstring). ``intake_agent``: also
     an ``identity-intake`` agent reading the activity topic itself (``state.intake``); the product's
@@ -316,7 +320,8 @@ def install_identity_agent(
     ``service``: the service, or an async factory (it needs the graph store, opened on first use).
     Topics default to ``social.activity``, ``identity.links`` and ``identity.commands`` declared
     with ``settings.partitions`` raw-bytes partitions. ``preload``: load the embedding model at
-    start (in a thread) on every worker, so that a take-over does not wait for it."""
+    start (in a thread) on every worker, so that a take-over does not wait for it. ``quiet``:
+    whether the worker's stream is quiet now (``resolver_mode``)."""
 
     def topic(name: str) -> TopicT:
         return app.topic(
@@ -387,8 +392,13 @@ def install_identity_agent(
                 service_now = await state.get()
                 if service_now.audit is None:
                     service_now.audit = publish
+                mode = resolver_mode(settings, quiet())
+                if mode != state.mode:
+                    log.info("identity resolver: %d decisions a transaction, %s", mode.group,
+                             "paced" if mode.paced else "unpaced (the stream is quiet)")  # fmt: skip
+                    state.mode = mode
                 state.applied += await apply_commands(
-                    service_now, commands, metrics, dead_letter, pace, settings.identity_resolve_group
+                    service_now, commands, metrics, dead_letter, pace if mode.paced else None, mode.group
                 )
             finally:
                 state.busy = False

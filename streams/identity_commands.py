@@ -14,6 +14,7 @@ import orjson
 
 from activity.schema import TEXT_KINDS, Activity, ActivityKind, Network
 from groundswell.metrics import Metrics
+from groundswell.settings import Settings
 from identity.persons import record_from_json, record_to_json
 from identity.records import ProfileRecord
 from streams.records import Out
@@ -250,3 +251,22 @@ class Pace:
         self._next = at + self._gap * (max(1, n) - 1)  # the group's other calls: the next waits for them
         if at > now:
             await asyncio.sleep(at - now)
+
+
+@dataclass(frozen=True)
+class ResolverMode:
+    """How the resolver decides a batch of commands: ``group`` decisions in one graph transaction,
+    ``paced`` by ``identity_max_decisions_per_s`` or not."""
+
+    group: int
+    paced: bool
+
+
+def resolver_mode(settings: Settings, quiet: bool) -> ResolverMode:
+    """While the stream is busy, the resolver leaves it the cores and the store: its configured
+    group (1 by default) at its pace. While the stream is quiet (``quiet``: the worker's stages have
+    had no input for ``identity_quiet_seconds``), nothing waits for either, so it decides in
+    groups of ``identity_quiet_group``, unpaced."""
+    if quiet:
+        return ResolverMode(max(settings.identity_quiet_group, settings.identity_resolve_group), paced=False)
+    return ResolverMode(settings.identity_resolve_group, paced=True)

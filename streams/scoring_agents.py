@@ -68,6 +68,7 @@ def install_scoring(w: Wiring) -> None:
         links_topic=w.topic(TOPIC_IDENTITY),
         commands_topic=w.topic(TOPIC_IDENTITY_COMMANDS),
         intake_agent=False,  # the ingest role's graph stage feeds the commands
+        quiet=lambda: w.inputs.quiet_for(settings.identity_quiet_seconds),
     )
 
     def forget_erased(accounts: list[str]) -> None:
@@ -89,6 +90,7 @@ def install_ranking(w: Wiring) -> None:
         # ranking while it holds that partition
         try:
             async for event in stream.events():
+                w.inputs.touch()
                 if not rank_stage.loaded:
                     rank_stage.load()
                     if len(rank_stage.engine) == 0:  # no snapshot: start from what the graph holds
@@ -174,6 +176,7 @@ def install_priority_and_alerts(w: Wiring) -> None:
         async for events in stream.take_events(  # type: ignore[attr-defined]  # on faust.Stream, not StreamT
             MENTION_BATCH, within=MENTION_BATCH_S
         ):
+            w.inputs.touch()
             mentions, bad = unpack_all(
                 (e.value for e in events), checked_mention, "priority", TOPIC_MENTIONS, metrics
             )

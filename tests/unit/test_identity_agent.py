@@ -10,8 +10,18 @@ from hypothesis import strategies as st
 
 from activity.schema import AccountRef, Activity, ActivityKind, Network, Profile
 from groundswell.metrics import Metrics
+from groundswell.settings import Settings
+from streams.app import InputClock
 from streams.identity_agent import PREFETCH_WAVE, waves
-from streams.identity_commands import ERASED, Command, IdentityIntake, intake, record_from_activity
+from streams.identity_commands import (
+    ERASED,
+    Command,
+    IdentityIntake,
+    ResolverMode,
+    intake,
+    record_from_activity,
+    resolver_mode,
+)
 from streams.retention import StampedTable, unstamped
 
 ACTOR = AccountRef("bluesky:did:plc:abc", Network.BLUESKY, handle="abc.bsky.social", display_name="Abe C")
@@ -216,3 +226,26 @@ def test_an_account_the_graph_holds_as_erased_is_not_sent_for_resolution() -> No
     assert metrics.erased_forgotten.labels("identity_seen")._value.get() == 2
     deleted = intake_.commands([act(ActivityKind.DELETE, "d1")], erased={ACTOR.id})
     assert [Command.from_bytes(o.value).op for o in deleted] == ["erase_record"]
+
+
+def test_the_resolver_decides_in_large_unpaced_groups_only_while_the_stream_is_quiet() -> None:
+    now = [100.0]
+    clock = InputClock(lambda: now[0])
+    settings = Settings(identity_resolve_group=1, identity_quiet_group=16, identity_quiet_seconds=1.0)
+
+    def mode() -> ResolverMode:
+        return resolver_mode(settings, clock.quiet_for(settings.identity_quiet_seconds))
+
+    assert mode() == ResolverMode(1, paced=True)  # a worker just started is not quiet yet
+    now[0] += 0.99
+    assert mode() == ResolverMode(1, paced=True)
+    now[0] += 0.01
+    assert mode() == ResolverMode(16, paced=False)  # a second without input
+    clock.touch()  # a signal or a mention arrives
+    assert mode() == ResolverMode(1, paced=True)
+    now[0] += 5.0
+    assert mode() == ResolverMode(16, paced=False)
+    # a busy group larger than the quiet one is kept when quiet
+    assert resolver_mode(settings.model_copy(update={"identity_resolve_group": 32}), True) == ResolverMode(
+        32, False
+    )
