@@ -243,7 +243,7 @@ class Settings(BaseSettings):
     #: 2x); groups of 16 paced at 10/s resolved 2.5x the default at a cost two runs each could not
     #: tell from noise; see streams.identity_agent and benchmarks/RESULTS.md
     identity_resolve_group: int = Field(default=1, ge=1)
-    #: while the scoring worker's stream stages have had no input for ``identity_quiet_seconds``,
+    #: while the worker's stream stages have had no input for ``identity_quiet_seconds``,
     #: the resolver decides in groups of ``identity_quiet_group`` without the pace above: nothing
     #: waits for the cores or the store then, and a backlog (a cold start, the demo sample)
     #: resolves faster (1.7x on `up`'s sample; streams.identity_commands.resolver_mode)

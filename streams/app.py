@@ -60,7 +60,7 @@ class Wiring:
     writer: GraphWriter
     #: called with the accounts of each erase event (all partitions; ``streams.erasure_follower``)
     erasure_listeners: list[Listener] | None = None
-    #: touched by the stages that read the stream (ranking, priority)
+    #: touched by the stages that read the stream (normalize, graph, ranking, priority)
     inputs: InputClock = field(default_factory=InputClock)
 
     def on_erasure(self, listener: Listener) -> None:

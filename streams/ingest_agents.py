@@ -48,6 +48,7 @@ def install_ingest(w: Wiring) -> None:
         async for events in stream.take_events(  # type: ignore[attr-defined]  # on faust.Stream, not StreamT
             INGEST_BATCH, within=settings.normalize_batch_seconds
         ):
+            w.inputs.touch()
             raws = []
             for event in events:
                 headers = dict(event.headers or {})
@@ -78,6 +79,7 @@ def install_ingest(w: Wiring) -> None:
         async for events in stream.take_events(  # type: ignore[attr-defined]  # on faust.Stream, not StreamT
             settings.graph_take_records, within=settings.graph_batch_seconds
         ):
+            w.inputs.touch()
             # outs: dead letters, then signals, mentions, identity commands
             activities, outs = unpack_all(
                 (e.value for e in events), Activity.from_dict, "graph", TOPIC_ACTIVITY, metrics
