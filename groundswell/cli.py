@@ -148,7 +148,8 @@ def _install_stop() -> list[bool]:
 
     signal.signal(signal.SIGINT, handler)
     signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGHUP, handler)  # the terminal closed: stop the parts in order too
+    if hasattr(signal, "SIGHUP"):  # POSIX: the terminal closed; stop the parts in order too
+        signal.signal(signal.SIGHUP, handler)
     return flag
 
 

@@ -46,7 +46,7 @@ def stop_with_parent(
         os.kill(os.getpid(), signal.SIGTERM)
         time.sleep(kill_after_s)
         log.error("not stopped %.0f s after SIGTERM: killing this process", kill_after_s)
-        os.kill(os.getpid(), signal.SIGKILL)
+        os.kill(os.getpid(), getattr(signal, "SIGKILL", signal.SIGTERM))  # SIGKILL: POSIX only
 
     thread = threading.Thread(target=watch, name="parent-watch", daemon=True)
     thread.start()
