@@ -425,20 +425,32 @@ def install_identity_intake(
     metrics: Metrics,
     source_topic: str = TOPIC_ACTIVITY,
     on_erasure: Callable[[Listener], None] | None = None,
+    erased_accounts: Callable[[], Awaitable[list[str]]] | None = None,
 ) -> IdentityIntake:
     """The intake and its ``identity-seen`` table, whose entries follow their account's partition
     (not the partition of the record being processed: ``KeyPartitionedTable``) and expire after
     ``state_retention_seconds`` without a write (``streams.retention``); ``source_topic``: the
     topic the intake reads, co-partitioned with the table. ``on_erasure`` (``Wiring.on_erasure``):
-    erasures made elsewhere mark the erased accounts' entries (``IdentityIntake.mark_erased``)."""
+    erasures made elsewhere mark the erased accounts' entries (``IdentityIntake.mark_erased``).
+    ``erased_accounts``: the graph's erased accounts; after each sweep of the table (the first
+    within 30 s of the start, then every ``state_sweep_seconds``) the entries of those still holding
+    field hashes are marked too: a worker that missed the erase event (started long after it, or
+    the partition moving then) keeps no hashes of an account that is never active again."""
     seen = stamped_table(app, SEEN_TABLE, settings.partitions)
-    install_sweeps(app, ((SEEN_TABLE, seen),), source_topic, settings, metrics)
     intake = IdentityIntake(seen, metrics, settings.identity_max_backlog, settings.state_retention_seconds)
+
+    def owned(account: str) -> bool:
+        return partition_for(account.encode(), settings.partitions) in owned_partitions(app, source_topic)
+
+    async def forget_tombstoned() -> None:
+        if erased_accounts is None or not owned_partitions(app, source_topic):
+            return
+        dropped = intake.mark_erased(await erased_accounts(), owned, held_only=True)
+        if dropped:
+            log.info("identity-seen: the field hashes of %d erased accounts dropped", dropped)
+
+    install_sweeps(app, ((SEEN_TABLE, seen),), source_topic, settings, metrics, then=forget_tombstoned)
     if on_erasure is not None:
-
-        def owned(account: str) -> bool:
-            return partition_for(account.encode(), settings.partitions) in owned_partitions(app, source_topic)
-
         on_erasure(functools.partial(intake.mark_erased, owned=owned))
     return intake
 

@@ -212,18 +212,23 @@ class IdentityIntake:
         self._m.erased_forgotten.labels("identity_seen").inc()
         return True
 
-    def mark_erased(self, accounts: Iterable[str], owned: Callable[[str], bool]) -> int:
+    def mark_erased(
+        self, accounts: Iterable[str], owned: Callable[[str], bool], held_only: bool = False
+    ) -> int:
         """An erasure made elsewhere (the API, a person's erasure; ``streams.erasure_follower``): the
         field hashes remembered for these accounts give way to the erased marker, so a later profile
         activity of theirs sends nothing for resolution, as after a platform delete. Only social
-        accounts whose entry lives in a partition this worker holds (``owned``) are written. -> how
-        many entries held hashes (``groundswell_erased_forgotten_total{what="identity_seen"}``)."""
+        accounts whose entry lives in a partition this worker holds (``owned``) are written.
+        ``held_only``: only entries that hold hashes (the periodic look at the graph's erased
+        accounts, ``install_identity_intake``, which would otherwise write a marker for every erased
+        account it never saw). -> how many entries held hashes
+        (``groundswell_erased_forgotten_total{what="identity_seen"}``)."""
         dropped = 0
         for account in accounts:
             if account.partition(":")[0] not in NETWORKS or not owned(account):
                 continue
             stored = self._seen.get(account)
-            if stored != ERASED_BYTES:
+            if stored != ERASED_BYTES and not (held_only and stored is None):
                 dropped += self._mark(account, stored)
         return dropped
 

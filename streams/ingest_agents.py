@@ -38,7 +38,13 @@ def install_ingest(w: Wiring) -> None:
     app, settings, metrics = w.app, w.settings, w.metrics
     normalize_stage = NormalizeStage(settings, metrics)
     signal_stage = SignalStage(settings, metrics)
-    intake = install_identity_intake(app, settings, metrics, on_erasure=w.on_erasure)
+
+    async def erased_accounts() -> list[str]:
+        return await (await w.writer.open()).erased_accounts()
+
+    intake = install_identity_intake(
+        app, settings, metrics, on_erasure=w.on_erasure, erased_accounts=erased_accounts
+    )
     backlog_probe = LagProbe(
         w.bootstrap, settings.consumer_groups, settings.partitions, (TOPIC_IDENTITY_COMMANDS,)
     )

@@ -27,7 +27,7 @@ import functools
 import logging
 import struct
 import time
-from collections.abc import Callable, Iterable, MutableMapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -228,10 +228,12 @@ def install_sweeps(
     source_topic: str,
     settings: Settings,
     metrics: Metrics,
+    then: Callable[[], Awaitable[None]] | None = None,
 ) -> list[TableSweeper]:
     """A timer on the Faust ``app`` that sweeps ``tables`` (name, stamped table) every
     ``state_sweep_seconds``. The tables are co-partitioned with ``source_topic``: this worker's
-    active partitions of it are the tables' partitions it sweeps."""
+    active partitions of it are the tables' partitions it sweeps. ``then``: called after each
+    timer tick that swept."""
 
     sweepers = [
         TableSweeper(
@@ -246,13 +248,20 @@ def install_sweeps(
     ]
 
     async def retention_timer() -> None:
+        swept = False
         for sweeper in sweepers:  # an exception in a timer would stop the worker
             if not sweeper.due(time.monotonic(), settings.state_sweep_seconds):
                 continue
+            swept = True
             try:
                 await sweeper.sweep()
             except Exception:
                 log.exception("table %s not swept; the next timer tries again", sweeper.name)
+        if swept and then is not None:
+            try:
+                await then()
+            except Exception:
+                log.exception("after the sweep of %s; the next sweep tries again", [n for n, _ in tables])
 
     app.timer(
         interval=TableSweeper.tick_seconds(settings.state_sweep_seconds),

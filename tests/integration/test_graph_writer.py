@@ -72,7 +72,9 @@ async def test_a_write_names_the_erased_accounts_its_activities_met(embedded_gra
         first = await writer.write([profile(20, "Gone Soon", gone), like(20)], [], [])
         assert first.erased == frozenset()
         store = await writer.open()
+        assert gone not in await store.erased_accounts()
         await tombstone_account(store, gone)
+        assert gone in await store.erased_accounts()  # what the intake's look after a sweep reads
         later = await writer.write([profile(21, "Back Again", gone), like(21)], [], [])
         assert [a.event_id for a in later.applied] == ["writer-profile-21", "writer-test-21"]
         assert later.erased == frozenset({gone})

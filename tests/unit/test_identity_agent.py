@@ -197,6 +197,24 @@ def test_an_erasure_made_elsewhere_marks_the_accounts_entry_and_stops_its_resolu
     assert intake_.mark_erased([ACTOR.id], owned=lambda _: True) == 0  # already marked
 
 
+def test_the_look_at_the_graphs_erased_accounts_marks_only_entries_holding_hashes() -> None:
+    """After each sweep the intake reads the graph's erased accounts (``held_only``): an entry that
+    still holds field hashes (this worker missed the erase event) takes the marker; an erased
+    account it never saw gets no entry, so the table does not grow with every erasure."""
+    seen: dict[str, bytes] = {}
+    metrics = Metrics.create()
+    intake_ = IdentityIntake(StampedTable(seen, Clock(0.0)), metrics)
+    assert len(intake_.commands([act(ActivityKind.POST, "e1", post_id="p1", text="hi")])) == 1
+    never_seen = "mastodon:https://m.example/users/new"
+
+    assert intake_.mark_erased([ACTOR.id, never_seen], owned=lambda _: True, held_only=True) == 1
+    assert orjson.loads(unstamped(seen[ACTOR.id])[0] or b"") == ERASED
+    assert never_seen not in seen
+    assert metrics.erased_forgotten.labels("identity_seen")._value.get() == 1
+    assert intake_.mark_erased([ACTOR.id], owned=lambda _: True, held_only=True) == 0  # marked already
+    assert intake_.commands([act(ActivityKind.PROFILE, "e2", profile=Profile(bio="I build boats"))]) == []
+
+
 def test_an_account_the_graph_holds_as_erased_is_not_sent_for_resolution() -> None:
     """A worker that missed the erase event (started long after it, or the account's partition was
     moving then) learns of the erasure from the graph write: the account's entry takes the erased

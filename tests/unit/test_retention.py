@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+from types import SimpleNamespace
+from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
 
 from groundswell.metrics import Metrics
+from groundswell.settings import Settings
 from streams.partitioner import partition_for
 from streams.retention import (
     FIRST_SWEEP_S,
     SWEEP_CHUNK,
     StampedTable,
     TableSweeper,
+    install_sweeps,
     plan_sweep,
     stamped,
     unstamped,
@@ -157,3 +161,46 @@ def test_the_first_sweep_comes_at_the_first_tick_then_one_per_interval() -> None
     ticks = [1000.0 + FIRST_SWEEP_S * i for i in range(45)]  # 22 minutes of timer ticks
     swept = [t - 1000.0 for t in ticks if sweeper.due(t, 600.0)]
     assert swept == [0.0, 600.0, 1200.0]
+
+
+class TimerApp:
+    """What ``install_sweeps`` uses of a Faust app: its timers (kept to be called by hand) and the
+    partitions it holds."""
+
+    def __init__(self, held: set[int]) -> None:
+        self.timers: list[Any] = []
+        self.assignor = SimpleNamespace(
+            assigned_actives=lambda: {SimpleNamespace(topic="src", partition=p) for p in held}
+        )
+
+    def timer(self, interval: float, name: str) -> Any:
+        def register(fn: Any) -> Any:
+            self.timers.append(fn)
+            return fn
+
+        return register
+
+
+def test_what_follows_a_sweep_runs_on_its_schedule_and_its_failure_stops_nothing() -> None:
+    calls: list[str] = []
+
+    async def then() -> None:
+        calls.append("then")
+        if len(calls) > 1:
+            raise RuntimeError("the graph store is away")
+
+    def ticks() -> Any:
+        app = TimerApp(held={0, 1})
+        table = StampedTable({}, Clock(0.0))
+        install_sweeps(
+            app, (("seen", table),), "src", Settings(state_sweep_seconds=600.0), Metrics.create(), then
+        )
+        (tick,) = app.timers
+        return tick
+
+    tick = ticks()
+    asyncio.run(tick())  # the first tick sweeps, then follows up
+    asyncio.run(tick())  # not due again for 600 s: nothing
+    assert calls == ["then"]
+    asyncio.run(ticks()())  # a follow-up that fails is logged; the timer goes on
+    assert calls == ["then", "then"]
