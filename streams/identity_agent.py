@@ -442,14 +442,15 @@ def install_identity_intake(
     def owned(account: str) -> bool:
         return partition_for(account.encode(), settings.partitions) in owned_partitions(app, source_topic)
 
-    async def forget_tombstoned() -> None:
-        if erased_accounts is None or not owned_partitions(app, source_topic):
+    async def forget_tombstoned(erased_accounts: Callable[[], Awaitable[list[str]]]) -> None:
+        if not owned_partitions(app, source_topic):
             return
         dropped = intake.mark_erased(await erased_accounts(), owned, held_only=True)
         if dropped:
             log.info("identity-seen: the field hashes of %d erased accounts dropped", dropped)
 
-    install_sweeps(app, ((SEEN_TABLE, seen),), source_topic, settings, metrics, then=forget_tombstoned)
+    then = None if erased_accounts is None else functools.partial(forget_tombstoned, erased_accounts)
+    install_sweeps(app, ((SEEN_TABLE, seen),), source_topic, settings, metrics, then=then)
     if on_erasure is not None:
         on_erasure(functools.partial(intake.mark_erased, owned=owned))
     return intake
