@@ -14,9 +14,8 @@ import pytest
 from graph.store import GraphStore
 from sources.replay import iter_files
 from sources.samples import demo_files
-from streams.broker import EmbeddedBroker
 from tests.fixtures.graph import GraphUnderTest, tombstone_account
-from tests.fixtures.pipeline import Pipeline, metric, worker_settings
+from tests.fixtures.pipeline import Pipeline, metric, worker_of_its_own
 
 pytestmark = pytest.mark.integration
 
@@ -27,16 +26,10 @@ FORGOTTEN = 'groundswell_erased_forgotten_total{what="identity_seen"}'
 def sweeping_often(
     embedded_graph: GraphUnderTest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Pipeline]:
-    broker = EmbeddedBroker()
-    bootstrap = broker.start()
     data_dir = tmp_path_factory.mktemp("seen-erasures")
-    settings = worker_settings(embedded_graph.settings, data_dir, bootstrap, state_sweep_seconds=2.0)
-    try:
-        worker = Pipeline.start(settings, bootstrap, data_dir / "worker.log")
+    # the graph emptied first: an author the worker never saw (another module's) has no entry to mark
+    with worker_of_its_own(embedded_graph.settings, data_dir, wipe=True, state_sweep_seconds=2.0) as worker:
         yield worker
-        worker.stop()
-    finally:
-        broker.stop()
 
 
 def test_the_hashes_of_an_account_erased_elsewhere_go_at_the_next_sweep(sweeping_often: Pipeline) -> None:

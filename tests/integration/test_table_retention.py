@@ -13,11 +13,10 @@ import confluent_kafka
 import pytest
 
 from sources.simulate import Simulator
-from streams.broker import EmbeddedBroker
 from streams.retention import STAMP_MAGIC
 from tests.fixtures.broker import read_messages
 from tests.fixtures.graph import GraphUnderTest
-from tests.fixtures.pipeline import Pipeline, alert_decisions, metric, wipe_graph, worker_settings
+from tests.fixtures.pipeline import Pipeline, alert_decisions, metric, worker_of_its_own
 
 pytestmark = pytest.mark.integration
 
@@ -29,25 +28,16 @@ RETENTION_S = 4.0
 def short_memory(
     embedded_graph: GraphUnderTest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Pipeline]:
-    broker = EmbeddedBroker()
-    bootstrap = broker.start()
-    data_dir = tmp_path_factory.mktemp("retention")
-    settings = worker_settings(
+    with worker_of_its_own(
         embedded_graph.settings,
-        data_dir,
-        bootstrap,
+        tmp_path_factory.mktemp("retention"),
+        wipe=True,
         company_keywords=("acme",),
         alert_influence_min=0.0,
         state_retention_seconds=RETENTION_S,
         state_sweep_seconds=1.0,
-    )
-    wipe_graph(settings)
-    try:
-        worker = Pipeline.start(settings, bootstrap, data_dir / "worker.log")
+    ) as worker:
         yield worker
-        worker.stop()
-    finally:
-        broker.stop()
 
 
 def table_metrics(worker: Pipeline, name: str) -> tuple[float, float]:
