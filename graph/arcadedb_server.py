@@ -23,6 +23,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from groundswell.parent_watch import stop_with_parent
 from groundswell.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -105,7 +106,7 @@ def serve_forever(settings: Settings, ready_file: Path | None = None, parent_pid
     """Start ArcadeDB, write ``ready_file`` once it answers, block until SIGINT/SIGTERM, stop. Runs
     in a process of its own: it changes the working directory to the store's folder. ``parent_pid``:
     also stop (cleanly) once that process is no longer this one's parent, so a parent killed without
-    the chance to stop it (SIGKILL, a crash) leaves no store behind."""
+    the chance to stop it (SIGKILL, a crash) leaves no store behind (``groundswell.parent_watch``)."""
     # The engine writes its application log to ./log: run from the store's folder, so that a store
     # started from a clone (``groundswell up``, ``graph-server``) leaves no log/ in it. Paths first.
     settings = settings.model_copy(update={"data_dir": settings.data_dir.resolve()})
@@ -119,6 +120,8 @@ def serve_forever(settings: Settings, ready_file: Path | None = None, parent_pid
         stop.set()
 
     previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    if parent_pid is not None:  # its SIGTERM, once the parent is gone, reaches _on_signal
+        stop_with_parent(parent_pid)
     server = EmbeddedArcadeDB(settings)
     try:
         server.start()
@@ -133,10 +136,8 @@ def serve_forever(settings: Settings, ready_file: Path | None = None, parent_pid
             tmp = ready_file.with_name(ready_file.name + ".tmp")
             tmp.write_text(settings.effective_graph_uri + "\n")
             tmp.replace(ready_file)
-        while not stop.wait(0.5):
-            if parent_pid is not None and os.getppid() != parent_pid:
-                log.warning("parent process %d is gone: stopping ArcadeDB", parent_pid)
-                break
+        while not stop.wait(0.5):  # timed: the signal handlers run between the waits
+            pass
     finally:
         try:
             server.stop()

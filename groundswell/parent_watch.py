@@ -9,7 +9,9 @@ after ``kill_after_s``. The broker and the graph store wait ``delay_s`` first, s
 and the API stop while what they write to is still there (a Faust worker whose broker has gone
 waits in its stop, and the graph store's JVM waits for its open Bolt connections).
 
-Polling ``getppid`` is what works on Linux and macOS alike (``PR_SET_PDEATHSIG`` is Linux only).
+The same watch stops a graph store started with ``--parent-pid`` (``graph.arcadedb_server.spawn``,
+for tests and benchmarks). Polling ``getppid`` is what works on Linux and macOS alike
+(``PR_SET_PDEATHSIG`` is Linux only).
 """
 
 from __future__ import annotations

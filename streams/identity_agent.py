@@ -442,12 +442,11 @@ def install_identity_intake(
     def owned(account: str) -> bool:
         return partition_for(account.encode(), settings.partitions) in owned_partitions(app, source_topic)
 
-    async def forget_tombstoned(erased_accounts: Callable[[], Awaitable[list[str]]]) -> None:
-        if not owned_partitions(app, source_topic):
-            return
-        dropped = intake.mark_erased(await erased_accounts(), owned, held_only=True)
-        if dropped:
-            log.info("identity-seen: the field hashes of %d erased accounts dropped", dropped)
+    async def forget_tombstoned(read_erased: Callable[[], Awaitable[list[str]]]) -> None:
+        if owned_partitions(app, source_topic):
+            dropped = intake.mark_erased(await read_erased(), owned, held_only=True)
+            if dropped:
+                log.info("identity-seen: the field hashes of %d erased accounts dropped", dropped)
 
     then = None if erased_accounts is None else functools.partial(forget_tombstoned, erased_accounts)
     install_sweeps(app, ((SEEN_TABLE, seen),), source_topic, settings, metrics, then=then)

@@ -3,15 +3,14 @@
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections.abc import Callable
 
 import confluent_kafka
 import pytest
 
 from streams.produce import BACKPRESSURE_TOPICS, BATCH_TOPICS, LagProbe, LagWatch, lag_limits
 from tests.fixtures.broker import BrokerUnderTest
+from tests.fixtures.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -22,13 +21,6 @@ def test_limits_bound_batch_topics_in_fewer_records() -> None:
     assert {t: limits[t] for t in BATCH_TOPICS} == dict.fromkeys(BATCH_TOPICS, 15)
     assert all(limits[t] == 3000 for t in BACKPRESSURE_TOPICS if t not in BATCH_TOPICS)
     assert lag_limits(100)[BATCH_TOPICS[0]] == 4  # never below a few records
-
-
-def wait_for(check: Callable[[], bool], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
 
 
 def test_the_watch_finds_a_lagging_topic_and_clears_once_the_group_commits(
@@ -49,15 +41,15 @@ def test_the_watch_finds_a_lagging_topic_and_clears_once_the_group_commits(
     watch = LagWatch(probe, 3000, every_s=0.05, batch_topics=(batch,)).start()
     try:
         assert watch.limits == {raw: 3000, batch: 15}
-        wait_for(lambda: watch.probes >= 2)
+        eventually("two probes", lambda: watch.probes >= 2, 20.0, every=0.05)
         assert watch.over == frozenset()
         produce(batch, 1)  # 16 unread
-        wait_for(lambda: watch.over == frozenset({batch}))
+        eventually("the batch topic over", lambda: watch.over == frozenset({batch}), 20.0, every=0.05)
         committer = confluent_kafka.Consumer(
             {"bootstrap.servers": embedded_broker.bootstrap, "group.id": group, "log_level": 3}
         )
         committer.commit(offsets=[confluent_kafka.TopicPartition(batch, 0, 16)], asynchronous=False)
         committer.close()
-        wait_for(lambda: watch.over == frozenset())
+        eventually("no topic over", lambda: watch.over == frozenset(), 20.0, every=0.05)
     finally:
         watch.close()

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures.processes import alive
+
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,16 +38,6 @@ PARENT = textwrap.dedent(
 )
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # a zombie is gone for our purpose (its parent, now init, reaps it)
-    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
-        return stat.read().split(") ", 1)[1][0] != "Z"
-
-
 def test_the_store_stops_when_the_process_that_started_it_is_killed(tmp_path: Path) -> None:
     parent = subprocess.Popen(
         [sys.executable, "-c", PARENT, str(tmp_path)],
@@ -59,19 +51,19 @@ def test_the_store_stops_when_the_process_that_started_it_is_killed(tmp_path: Pa
         line = parent.stdout.readline()
         assert line.strip().isdigit(), f"the parent did not start the store: {line!r}"
         store_pid = int(line)
-        assert _alive(store_pid)
+        assert alive(store_pid)
         parent.send_signal(signal.SIGKILL)
         parent.wait(10)
         deadline = time.monotonic() + 60
-        while _alive(store_pid) and time.monotonic() < deadline:
+        while alive(store_pid) and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert not _alive(store_pid), "the store outlived the process that started it"
+        assert not alive(store_pid), "the store outlived the process that started it"
         assert not (tmp_path / "arcadedb.ready").exists(), "the store did not stop cleanly"
     finally:
         if parent.poll() is None:
             parent.kill()
             parent.wait(10)
-        if store_pid and _alive(store_pid):
+        if store_pid and alive(store_pid):
             os.kill(store_pid, signal.SIGKILL)
 
 

@@ -26,6 +26,7 @@ from groundswell.settings import TOPIC_ACTIVITY, TOPIC_IDENTITY
 from streams.broker import write_address
 from tests.fixtures.broker import BrokerUnderTest, read_values
 from tests.fixtures.graph import GraphUnderTest, wipe
+from tests.fixtures.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -164,16 +165,17 @@ def workers(
 
 
 def wait_for(what: str, check: Any, ws: list[Worker], timeout: float, every: float = 0.3) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    """``eventually``, with the workers alive and their snapshots and logs in the failure."""
+
+    def alive() -> None:
         for w in ws:
             w.alive()
-        result = check()
-        if result:
-            return result
-        time.sleep(every)
-    logs = "\n".join(f"--- {w.name}\n{w.log.read_text()[-3000:]}" for w in ws)
-    raise AssertionError(f"timed out waiting for {what}; snapshots {[w.snapshot() for w in ws]}\n{logs}")
+
+    def detail() -> str:
+        logs = "\n".join(f"--- {w.name}\n{w.log.read_text()[-3000:]}" for w in ws)
+        return f"; snapshots {[w.snapshot() for w in ws]}\n{logs}"
+
+    return eventually(what, check, timeout, alive=alive, every=every, detail=detail)
 
 
 def produce(bootstrap: str, topic: str, placed: Iterable[tuple[Account, int]]) -> None:

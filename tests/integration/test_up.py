@@ -12,12 +12,10 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import orjson
 import pytest
@@ -26,11 +24,12 @@ from graph.arcadedb_server import free_port, spawn, stop_spawned
 from graph.store import GraphStore
 from groundswell.settings import Settings
 from streams.produce import BACKPRESSURE_TOPICS, LagProbe
+from tests.fixtures.processes import running_with_env
+from tests.fixtures.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
-T = TypeVar("T")
 
 
 def two_free_ports() -> int:
@@ -44,39 +43,11 @@ def two_free_ports() -> int:
             continue
 
 
-def wait_until(what: str, check: Callable[[], T | None], timeout: float, alive: Callable[[], None]) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        alive()
-        found = check()
-        if found:
-            return found
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.5)
-
-
 def get(url: str, key: str | None = None) -> Any:
     request = urllib.request.Request(url, headers={"X-API-Key": key} if key else {})
     with urllib.request.urlopen(request, timeout=10) as r:
         body = r.read()
     return orjson.loads(body) if body[:1] in (b"{", b"[") else body.decode()
-
-
-def processes_with(data_dir: Path) -> list[int]:
-    """The live processes whose environment names ``data_dir`` (every part `up` starts has it)."""
-    marker = f"GROUNDSWELL_DATA_DIR={data_dir}".encode()
-    found = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            if marker in (proc / "environ").read_bytes().split(b"\0"):
-                state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
-                if state != "Z":
-                    found.append(int(proc.name))
-        except OSError:
-            continue
-    return found
 
 
 def graph_counts(settings: Settings) -> dict[str, int]:
@@ -141,7 +112,7 @@ def test_up_runs_every_part_on_the_sample_and_ctrl_c_stops_them_all_keeping_the_
         assert up.poll() is None, "`up` exited:\n" + "".join(lines)
 
     try:
-        wait_until("`up` to say it is up", lambda: "Groundswell is up.\n" in lines, 300, alive)
+        eventually("`up` to say it is up", lambda: "Groundswell is up.\n" in lines, 300, alive=alive)
         replayed = int(re.search(r"replayed (\d+) events", "".join(lines))[1])  # type: ignore[index]
         assert replayed > 500
         key = (data_dir / "api-admin.key").read_text().strip()
@@ -159,10 +130,10 @@ def test_up_runs_every_part_on_the_sample_and_ctrl_c_stops_them_all_keeping_the_
                 if line.startswith("groundswell_events_in_total{") and 'stage="normalize"' in line
             )
 
-        wait_until("the sample to be normalized", lambda: normalized() >= replayed, 120, alive)
+        eventually("the sample to be normalized", lambda: normalized() >= replayed, 120, alive=alive)
         assert normalized() == replayed
-        top = wait_until(
-            "influencers", lambda: get(api + "/influencers?limit=5", key)["influencers"], 120, alive
+        top = eventually(
+            "influencers", lambda: get(api + "/influencers?limit=5", key)["influencers"], 120, alive=alive
         )
         assert all(t["id"].split(":", 1)[0] in ("bluesky", "mastodon", "reddit", "x") for t in top)
 
@@ -186,7 +157,7 @@ def test_up_runs_every_part_on_the_sample_and_ctrl_c_stops_them_all_keeping_the_
             return counts if len(last) > 1 and without_persons(last[-2]) == without_persons(counts) else None
 
         try:
-            before = wait_until("the pipeline to be idle", idle, 180, alive)
+            before = eventually("the pipeline to be idle", idle, 180, alive=alive)
         finally:
             probe.close()
         assert before["Account"] > 100 and before["Post"] > 100
@@ -196,7 +167,7 @@ def test_up_runs_every_part_on_the_sample_and_ctrl_c_stops_them_all_keeping_the_
         assert up.wait(120) == 0, "".join(lines)
         reader.join(10)
         assert "stopping ...\n" in lines
-        left = processes_with(data_dir)
+        left = running_with_env(f"GROUNDSWELL_DATA_DIR={data_dir}")
         assert not left, f"still running after `up` stopped: {left}"
     finally:
         if up.poll() is None:

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures.processes import alive
+
 REPO = Path(__file__).resolve().parents[2]
 
 #: the child: watches its parent, says it is ready, then waits; on SIGTERM it writes "stopped" and
@@ -48,18 +50,9 @@ PARENT = textwrap.dedent(
 )
 
 
-def gone(pid: int) -> bool:
-    """No such process any more, or a zombie nobody has reaped yet (its parent was killed)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return True
-    return stat.rsplit(")", 1)[1].split()[0] == "Z"
-
-
 def wait_gone(pid: int, timeout: float) -> float:
     started = time.monotonic()
-    while not gone(pid):
+    while alive(pid):
         assert time.monotonic() - started < timeout, f"process {pid} still runs after {timeout} s"
         time.sleep(0.05)
     return time.monotonic() - started
@@ -80,7 +73,7 @@ def run_orphaned(tmp_path: Path, mode: str) -> tuple[float, list[str]]:
             assert time.monotonic() < deadline, "the child did not start watching"
             time.sleep(0.05)
         time.sleep(0.5)
-        assert not gone(child_pid), "the child stopped while its parent was alive"
+        assert alive(child_pid), "the child stopped while its parent was alive"
         parent.send_signal(signal.SIGKILL)
         parent.wait()
         took = wait_gone(child_pid, 20)
