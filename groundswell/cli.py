@@ -332,10 +332,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = _settings(args)
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if settings.supervisor_pid and args.command != "up":
-        from groundswell.parent_watch import INFRASTRUCTURE_DELAY_S, stop_with_parent
+        from groundswell.parent_watch import stop_with_supervisor
 
-        infrastructure = args.command in ("broker", "graph-server")
-        stop_with_parent(settings.supervisor_pid, delay_s=INFRASTRUCTURE_DELAY_S if infrastructure else 0.0)
+        stop_with_supervisor(settings.supervisor_pid, args.command)
     return COMMANDS[args.command](settings, args)
 
 

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from groundswell.parent_watch import SUPERVISOR_PID_ENV
 from groundswell.settings import Settings
 
 
@@ -54,7 +55,7 @@ class Supervisor:
         # each part stops by itself once this process is gone (groundswell.parent_watch)
         return {
             "GROUNDSWELL_DATA_DIR": str(s.data_dir.resolve()),
-            "GROUNDSWELL_SUPERVISOR_PID": str(os.getpid()),
+            SUPERVISOR_PID_ENV: str(os.getpid()),
         }
 
     def check_alive(self) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures.processes import alive
+from groundswell.processes import alive
 
 pytestmark = pytest.mark.integration
 

@@ -22,9 +22,9 @@ import pytest
 
 from graph.arcadedb_server import free_port, spawn, stop_spawned
 from graph.store import GraphStore
+from groundswell.processes import running_with_env
 from groundswell.settings import Settings
 from streams.produce import BACKPRESSURE_TOPICS, LagProbe
-from tests.fixtures.processes import running_with_env
 from tests.fixtures.waiting import eventually
 
 pytestmark = pytest.mark.integration

@@ -12,7 +12,7 @@ from activity.schema import AccountRef, Activity, ActivityKind, Network, Profile
 from groundswell.metrics import Metrics
 from groundswell.settings import Settings
 from streams.app import InputClock
-from streams.identity_agent import PREFETCH_WAVE, waves
+from streams.identity_agent import PREFETCH_WAVE, ResolverState, waves
 from streams.identity_commands import (
     ERASED,
     Command,
@@ -267,3 +267,20 @@ def test_the_resolver_decides_in_large_unpaced_groups_only_while_the_stream_is_q
     assert resolver_mode(settings.model_copy(update={"identity_resolve_group": 32}), True) == ResolverMode(
         32, False
     )
+
+
+async def _no_service() -> object:
+    raise AssertionError("not needed")
+
+
+@given(st.lists(st.tuples(st.sampled_from(["p0", "p1"]), st.integers(0, 50)), max_size=40))
+def test_a_command_counts_as_redelivered_only_up_to_what_this_process_applied_per_partition(
+    applied: list[tuple[str, int]],
+) -> None:
+    state = ResolverState(factory=_no_service)  # type: ignore[arg-type]
+    for tp, offset in applied:
+        state.mark_applied(tp, offset)
+    for tp in ("p0", "p1", "p2"):
+        upto = max((o for t, o in applied if t == tp), default=-1)
+        for offset in range(0, 52):
+            assert state.redelivered(tp, offset) == (offset <= upto)
