@@ -165,7 +165,8 @@ def create_graph_router(
     async def search(
         q: str = Query(min_length=1, max_length=300), limit: int = Query(20, ge=1, le=100)
     ) -> dict[str, Any]:
-        """A person or an account by exact id, or accounts by handle / display name prefix."""
+        """A person or an account by exact id, or accounts whose handle or display name holds ``q``
+        (any case): the names that start with it first, then by influence."""
         try:
             return {"results": await queries.search_nodes(graph(), q, limit=limit, half_life_s=half_life_s)}
         except queries.QueryError as exc:

@@ -14,15 +14,12 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import neo4j
 
-from graph.arcadedb_server import free_port, spawn, stop_spawned
-from groundswell.settings import Settings
+from benchmarks._scratch_store import scratch_store
 
 BATCH_QUERIES = {
     "indexed key": "UNWIND $rows AS r MATCH (n:Probe {pid: r.pid}) RETURN count(n) AS c",
@@ -86,20 +83,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--heap", default="2g")
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="gs-seek-") as tmp:
-        settings = Settings(
-            data_dir=Path(tmp),
-            arcadedb_http_port=free_port(),
-            arcadedb_bolt_port=free_port(),
-            arcadedb_heap=args.heap,
-        )
-        proc = spawn(settings, timeout=300.0)
-        try:
-            auth = (settings.graph_user, settings.graph_password.get_secret_value())
-            with neo4j.GraphDatabase.driver(settings.effective_graph_uri, auth=auth) as driver:
-                measure(driver, settings.graph_database, args)
-        finally:
-            stop_spawned(proc)
+    with scratch_store(args.heap, "gs-seek-") as settings:
+        auth = (settings.graph_user, settings.graph_password.get_secret_value())
+        with neo4j.GraphDatabase.driver(settings.effective_graph_uri, auth=auth) as driver:
+            measure(driver, settings.graph_database, args)
     return 0
 
 

@@ -171,9 +171,17 @@ async def test_communities_are_a_seeded_partition(store: GraphStore) -> None:
 
 async def test_search(store: GraphStore) -> None:
     assert ids(await queries.search_nodes(store, "sta")) == [STAR.id]
-    assert ids(await queries.search_nodes(store, "@Cust")) == [CUST.id, CUST_MASTO.id]
+    # the CRM record ("Casey Customer") holds it too, inside its name
+    assert ids(await queries.search_nodes(store, "@Cust")) == [CUST.id, CUST_MASTO.id, CRM_ID]
     assert ids(await queries.search_nodes(store, CUST_PERSON)) == [CUST_PERSON]
     assert await queries.search_nodes(store, "zzz") == []
+    # anywhere in the name: a last name finds the CRM record
+    assert ids(await queries.search_nodes(store, "customer")) == [CRM_ID]
+    # the names that start with it first ("cust", "Casey Customer"; the two without influence by
+    # id), then the others by influence (the star is the most influential; ".social" holds a "c")
+    found = ids(await queries.search_nodes(store, "c"))
+    assert found[:4] == [CUST.id, CRM_ID, CUST_MASTO.id, STAR.id], found
+    assert "later" not in (await queries.search_nodes(store, "c"))[0]
 
 
 async def test_readonly_cypher(store: GraphStore) -> None:
