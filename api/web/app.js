@@ -39,6 +39,8 @@ function nodeSize(influence) {
 const cy = cytoscape({
   container: $("cy"),
   wheelSensitivity: 0.3,
+  // a small network is fitted no larger than twice its size: labels stay readable, not 40 px high
+  maxZoom: 2,
   style: [
     {
       selector: "node",

@@ -27,7 +27,7 @@ from api.app import create_api
 from graph.arcadedb_server import free_port
 from graph.store import GraphStore
 from tests.fixtures.graph import GraphUnderTest, wipe
-from tests.fixtures.social_graph import CRM_ID, CUST, CUST_PERSON, FANS, STAR, seed_social_graph
+from tests.fixtures.social_graph import CRM_ID, CUST, CUST_PERSON, FANS, LONER, STAR, seed_social_graph
 
 pytestmark = pytest.mark.integration
 
@@ -193,6 +193,13 @@ def test_search_draw_and_click_through(server: str, tmp_path: Path) -> None:
             assert _close(colours[CUST.id], COLOURS["customer"]), colours
             assert _close(colours[CUST_PERSON], COLOURS["customer"]), colours
             page.screenshot(path=str(tmp_path / "customer.png"))
+
+            # an account alone: fitted no larger than twice its size (it filled the canvas, its label
+            # 40 px high, before the page capped the zoom)
+            page.fill("#q", "loner")
+            page.click("#search-form button")
+            expect(page.locator("body")).to_have_attribute("data-center", LONER.id)
+            assert page.evaluate("window.groundswell.cy.zoom()") <= 2.0
 
             # a wrong key is refused, and the page says so
             page.fill("#key", "gsk_wrong")
