@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import signal
 import sys
@@ -17,6 +18,7 @@ from groundswell.settings import Settings
 
 if TYPE_CHECKING:
     from activity.raw import RawEvent
+    from sources.simulate import Simulator
     from streams.produce import RawProducer
 
 
@@ -104,19 +106,49 @@ def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+#: the simulator's seed, unless `simulate --seed` says otherwise (`up --simulate` uses it)
+SIMULATOR_SEED = 7
+
+
+def simulator(settings: Settings, seed: int, **options: float) -> Simulator:
+    """The simulator of this company's population (its name and handles from the settings)."""
+    from sources.simulate import Simulator
+
+    return Simulator(
+        seed=seed,
+        company_name=settings.company_name,
+        company_handles=list(settings.company_keywords),
+        **options,  # type: ignore[arg-type]
+    )
+
+
+def import_simulated_customers(settings: Settings, seed: int = SIMULATOR_SEED, topic_prefix: str = "") -> str:
+    """`up --simulate`: the simulated people's CRM export (``Simulator.crm_export``) written to the
+    data folder and imported as `import-customers` would (the running resolver links them to their
+    accounts as the simulator's events arrive). -> a line for the console. ``topic_prefix``: tests
+    keep their commands apart on a shared broker."""
+    from identity.import_cli import run_import
+
+    sim = simulator(settings, seed)
+    path = settings.data_dir / "simulated-crm-customers.csv"
+    path.write_bytes(sim.crm_export())
+    code, report = asyncio.run(run_import(settings, path.name, path.read_bytes(), False, topic_prefix))
+    if code == 2:
+        return f"not imported: {report['error']}"
+    written = report["written"]
+    return (
+        f"{report['parsed']} customers from {path} ({written['created']} new, {written['updated']} changed, "
+        f"{written['unchanged']} unchanged; {report['failed']} rows failed)"
+    )
+
+
 def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
     from itertools import islice
 
     from sources.replay import iter_paced
-    from sources.simulate import Simulator
 
-    sim = Simulator(  # live: event times start now and advance at the requested rate
-        seed=args.seed,
-        company_name=settings.company_name,
-        company_handles=list(settings.company_keywords),
-        start_time=time.time(),
-        events_per_second=args.rate,
-    )
+    # live: event times start now and advance at the requested rate
+    sim = simulator(settings, args.seed, start_time=time.time(), events_per_second=args.rate)
     events: Iterable[RawEvent] = iter(sim)
     if args.count:
         events = islice(events, args.count)
@@ -187,6 +219,8 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
             print("feeding the bundled real sample events ...", flush=True)
             replay(settings, demo_files(), None, max_lag=3000)
         if args.simulate:
+            print("importing the simulated company's CRM customers (made up too) ...", flush=True)
+            print(f"  {import_simulated_customers(settings)}", flush=True)
             sup.start("simulate", "simulate", "--rate", str(args.simulate))
         key_file = settings.data_dir / "api-admin.key"
         key_hint = (
@@ -291,7 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("simulate", help="synthetic firehose")
     sp.add_argument("--rate", type=float, default=100.0)
     sp.add_argument("--count", type=int, default=None)
-    sp.add_argument("--seed", type=int, default=7)
+    sp.add_argument("--seed", type=int, default=SIMULATOR_SEED)
     sp.add_argument("--max-lag", type=int, default=3000)
     from identity.import_cli import add_arguments as import_arguments
 

@@ -27,6 +27,7 @@ import orjson
 from activity.raw import RawEvent, RawFormat
 from sources import _bluesky, _ids, _mastodon, _reddit, _text, _x
 from sources._common import Action, PostRef
+from sources._crm import CrmContact, crm_contacts, crm_export_csv
 from sources._people import NETWORKS, Account, Person, build_population
 
 #: the default simulated clock start, 2026-07-04T14:00:00Z (pass ``start_time`` for a live demo)
@@ -136,6 +137,19 @@ class Simulator:
 
     def take(self, n: int) -> list[RawEvent]:
         return [self.next_labeled()[0] for _ in range(n)]
+
+    def crm_export(self, share: float = 0.15) -> bytes:
+        """The simulated company's CRM contact export (CSV): about ``share`` of its people, made up
+        like them (``sources._crm``); the same for the same seed."""
+        return crm_export_csv(self.people, self._crm_seed, share)
+
+    def crm_contacts(self, share: float = 0.15) -> list[CrmContact]:
+        """The rows of :meth:`crm_export`, each with the person it is (the ground truth)."""
+        return crm_contacts(self.people, self._crm_seed, share)
+
+    @property
+    def _crm_seed(self) -> str:
+        return f"groundswell-sim:{self.seed}:crm"
 
     @property
     def now(self) -> float:
