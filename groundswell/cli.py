@@ -110,7 +110,9 @@ def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
 SIMULATOR_SEED = 7
 
 
-def simulator(settings: Settings, seed: int, **options: float) -> Simulator:
+def simulator(
+    settings: Settings, seed: int, start_time: float | None = None, events_per_second: float = 50.0
+) -> Simulator:
     """The simulator of this company's population (its name and handles from the settings)."""
     from sources.simulate import Simulator
 
@@ -118,7 +120,8 @@ def simulator(settings: Settings, seed: int, **options: float) -> Simulator:
         seed=seed,
         company_name=settings.company_name,
         company_handles=list(settings.company_keywords),
-        **options,  # type: ignore[arg-type]
+        start_time=start_time,
+        events_per_second=events_per_second,
     )
 
 
@@ -129,10 +132,10 @@ def import_simulated_customers(settings: Settings, seed: int = SIMULATOR_SEED, t
     keep their commands apart on a shared broker."""
     from identity.import_cli import run_import
 
-    sim = simulator(settings, seed)
+    data = simulator(settings, seed).crm_export()
     path = settings.data_dir / "simulated-crm-customers.csv"
-    path.write_bytes(sim.crm_export())
-    code, report = asyncio.run(run_import(settings, path.name, path.read_bytes(), False, topic_prefix))
+    path.write_bytes(data)
+    code, report = asyncio.run(run_import(settings, path.name, data, False, topic_prefix))
     if code == 2:
         return f"not imported: {report['error']}"
     written = report["written"]
