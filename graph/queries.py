@@ -321,7 +321,8 @@ async def search_nodes(
     label = await find_node(store, q)
     if label is not None and label != "Account":
         found[q] = {"id": q, "label": label, "influence": 0.0}
-    for r in await store.read(SEARCH, q=q, lq=q.casefold().lstrip("@"), limit=limit):
+    # lower() as Cypher's toLower does it ("ß" stays "ß"; casefold would make it "ss")
+    for r in await store.read(SEARCH, q=q, lq=q.lower().lstrip("@"), limit=limit):
         row = {k: v for k, v in r.items() if k != "later"}  # the order's rank, not a field of the result
         row.update(label="Account", influence=clock.influence(r["influence_log"]))
         found.setdefault(r["id"], row)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -182,6 +183,27 @@ async def test_search(store: GraphStore) -> None:
     found = ids(await queries.search_nodes(store, "c"))
     assert found[:4] == [CUST.id, CRM_ID, CUST_MASTO.id, STAR.id], found
     assert "later" not in (await queries.search_nodes(store, "c"))[0]
+
+
+async def test_search_lower_cases_as_the_store_does(store: GraphStore) -> None:
+    """The text is lower-cased as Cypher's toLower lower-cases the names: "ß" stays "ß" (Python's
+    casefold made it "ss", and "Straße" found nothing)."""
+    account = "mastodon:https://example.social/users/strasse"
+
+    async def put(tx: Any) -> None:
+        await tx.run(
+            "CREATE (:Account {id: $id, network: 'mastodon', display_name: 'Jürgen Straße'})", id=account
+        )
+
+    async def drop(tx: Any) -> None:
+        await tx.run("MATCH (a:Account {id: $id}) DETACH DELETE a", id=account)
+
+    await store.write(put)
+    try:
+        assert ids(await queries.search_nodes(store, "STRAßE")) == [account]
+        assert ids(await queries.search_nodes(store, "jürgen")) == [account]
+    finally:
+        await store.write(drop)
 
 
 async def test_readonly_cypher(store: GraphStore) -> None:
