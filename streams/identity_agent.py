@@ -113,7 +113,6 @@ class ResolverState:
     #: partitions: Faust delivers the first records of a newly assigned partition, then seeks the
     #: partition back to its committed offset and delivers them again (``redelivered``)
     applied_upto: dict[Any, int] = field(default_factory=dict)
-    repeated: int = 0  # redelivered commands skipped
 
     def redelivered(self, tp: Any, offset: int) -> bool:
         """This process already applied the command at ``offset`` of ``tp`` since the partitions
@@ -401,7 +400,6 @@ def install_identity_agent(
             commands: list[Command] = []
             fresh = [e for e in events if not state.redelivered(e.message.tp, e.message.offset)]
             if len(fresh) < len(events):
-                state.repeated += len(events) - len(fresh)
                 metrics.events_repeated.labels("identity-resolver").inc(len(events) - len(fresh))
             for event in fresh:
                 try:
@@ -471,19 +469,26 @@ def install_identity_intake(
     seen = stamped_table(app, SEEN_TABLE, settings.partitions)
     intake = IdentityIntake(seen, metrics, settings.identity_max_backlog, settings.state_retention_seconds)
 
-    def owned(account: str) -> bool:
-        return partition_for(account.encode(), settings.partitions) in owned_partitions(app, source_topic)
+    def owned_now() -> Callable[[str], bool]:
+        """Whether an account's entry lives in a partition this worker holds now (read once, not
+        once an account: the graph's erased accounts can be many)."""
+        mine = owned_partitions(app, source_topic)
+        return lambda account: partition_for(account.encode(), settings.partitions) in mine
+
+    def mark_erased(accounts: list[str]) -> int:
+        return intake.mark_erased(accounts, owned_now())
 
     async def forget_tombstoned(read_erased: Callable[[], Awaitable[list[str]]]) -> None:
         if owned_partitions(app, source_topic):
-            dropped = intake.mark_erased(await read_erased(), owned, held_only=True)
+            erased = await read_erased()  # the partitions are read after it: a rebalance may come first
+            dropped = intake.mark_erased(erased, owned_now(), held_only=True)
             if dropped:
                 log.info("identity-seen: the field hashes of %d erased accounts dropped", dropped)
 
     then = None if erased_accounts is None else functools.partial(forget_tombstoned, erased_accounts)
     install_sweeps(app, ((SEEN_TABLE, seen),), source_topic, settings, metrics, then=then)
     if on_erasure is not None:
-        on_erasure(functools.partial(intake.mark_erased, owned=owned))
+        on_erasure(mark_erased)
     return intake
 
 
